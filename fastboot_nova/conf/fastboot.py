@@ -1,0 +1,109 @@
+"""The ``[fastboot]`` option group: the host-side block engine."""
+
+from oslo_config import cfg
+
+from fastboot_nova.i18n import _
+
+GROUP_NAME = 'fastboot'
+
+fastboot_group = cfg.OptGroup(
+    GROUP_NAME,
+    title=_('fastboot block engine options'),
+    help=_('Options of the per-host block engine that serves many VMs from '
+           'one shared, cached, read-only origin volume.'))
+
+engine_opts = [
+    cfg.BoolOpt('use_cachegroup',
+                default=False,
+                help=_('Attach volumes marked cacheable through the host '
+                       'cache group: the origin volume is attached '
+                       'read-only once per host and cached locally, so each '
+                       'host pulls each block at most once.')),
+    cfg.BoolOpt('use_cache_snapshot',
+                default=False,
+                help=_('Give each VM booted the fastboot way a private, '
+                       'persistent copy-on-write snapshot over the cached '
+                       'origin as its root disk, instead of a full copy of '
+                       'the volume.')),
+    cfg.StrOpt('backend',
+               default='qemu',
+               choices=[('qemu', _('Userspace: one qemu-storage-daemon per '
+                                   'host with qcow2 caches and overlays. '
+                                   'Needs only QEMU >= 7.2.')),
+                        ('dm', _('Kernel: device-mapper cache and '
+                                 'snapshot targets. Needs dm-mod, '
+                                 'dm-cache and dm-snapshot.'))],
+               help=_('Block engine backend.')),
+    cfg.StrOpt('state_path',
+               default='/var/lib/fastboot',
+               help=_('Directory for the host-local state file, the cache '
+                      'files, the per-VM snapshot files and the sockets of '
+                      'the storage daemon. Unix sockets live here, so keep '
+                      'the path short (at most 80 characters). The '
+                      'FASTBOOT_STATE_PATH environment variable and the '
+                      '--state-path CLI option override it.')),
+    cfg.IntOpt('cache_cluster_size',
+               default=65536,
+               min=4096,
+               max=2 * 1024 * 1024,
+               help=_('Cluster size in bytes of each host cache (a power of '
+                      'two). The cache fetches from the origin in units of '
+                      'this size: smaller clusters move fewer bytes for a '
+                      'boot, larger ones mean fewer requests.')),
+    cfg.IntOpt('cache_size_limit',
+               default=0,
+               min=0,
+               help=_('Upper bound, in MiB, of the space all host caches '
+                      'may take, counted as the full virtual size of each '
+                      'cached image. 0 means only free disk space limits '
+                      'the caches.')),
+    cfg.HostAddressOpt('export_address',
+                       help=_('Address on which the host exports its caches '
+                              'over NBD to child hosts and local VMs. '
+                              'Unset (the default) exports only on a unix '
+                              'socket under state_path: nothing is reachable '
+                              'from the network.')),
+    cfg.PortOpt('export_port_min',
+                default=10809,
+                help=_('Lowest TCP port the cache export may listen on.')),
+    cfg.PortOpt('export_port_max',
+                default=10829,
+                help=_('Highest TCP port the cache export may listen on. The '
+                       'first free port in [export_port_min, '
+                       'export_port_max] is used.')),
+    cfg.IntOpt('parent_reconnect_delay',
+               default=5,
+               min=0,
+               max=300,
+               help=_('Seconds the cache of an origin or parent reached over '
+                      'NBD keeps retrying a lost connection before reads '
+                      'fail with an I/O error.')),
+    cfg.URIOpt('coordinator_url',
+               schemes=['http', 'https'],
+               help=_('Base URL of the fastboot coordinator (for example '
+                      'http://controller:9870/v1). Unset runs without '
+                      'hierarchical attaching: every host reads from the '
+                      'origin.')),
+    cfg.StrOpt('qemu_storage_daemon',
+               default='qemu-storage-daemon',
+               help=_('Name or absolute path of the qemu-storage-daemon '
+                      'executable.')),
+    cfg.StrOpt('qemu_img',
+               default='qemu-img',
+               help=_('Name or absolute path of the qemu-img executable.')),
+    cfg.IntOpt('daemon_start_timeout',
+               default=30,
+               min=1,
+               max=600,
+               help=_('Seconds to wait for the storage daemon to answer on '
+                      'its control socket after it is started.')),
+]
+
+
+def register_opts(conf):
+    conf.register_group(fastboot_group)
+    conf.register_opts(engine_opts, group=fastboot_group)
+
+
+def list_opts():
+    return {fastboot_group: engine_opts}

@@ -1,0 +1,15 @@
+"""Aggregates every option group for oslo-config-generator.
+
+Published through the ``oslo.config.opts`` entry point as namespace
+``fastboot``.
+"""
+
+from fastboot_nova.conf import fastboot
+
+_MODULES = (fastboot,)
+
+
+def list_opts():
+    return [(group, opts)
+            for module in _MODULES
+            for group, opts in module.list_opts().items()]
