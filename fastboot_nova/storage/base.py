@@ -41,18 +41,31 @@ class CachedImage:
 class ReconcileReport:
     """What ``reconcile`` found and did."""
 
-    restored_images: list = dataclasses.field(default_factory=list)
-    restored_exports: list = dataclasses.field(default_factory=list)
-    removed_orphan_nodes: list = dataclasses.field(default_factory=list)
-    removed_temp_files: list = dataclasses.field(default_factory=list)
-    orphan_disks: list = dataclasses.field(default_factory=list)
-    missing_disks: list = dataclasses.field(default_factory=list)
     daemon_restarted: bool = False
+    #: Images whose cache and export were re-created.
+    restored_images: list = dataclasses.field(default_factory=list)
+    #: Images that could not be restored (origin unreachable...).
+    failed_images: list = dataclasses.field(default_factory=list)
+    #: Daemon nodes and cache files no state entry refers to.
+    removed_orphan_nodes: list = dataclasses.field(default_factory=list)
+    removed_orphan_caches: list = dataclasses.field(default_factory=list)
+    #: Leftovers of interrupted operations.
+    removed_temp_files: list = dataclasses.field(default_factory=list)
+    #: VM creates interrupted after their disk was complete, now recorded.
+    completed_vms: list = dataclasses.field(default_factory=list)
+    #: VM creates interrupted before their disk was complete, now dropped.
+    dropped_vms: list = dataclasses.field(default_factory=list)
+    #: Disks re-pointed at the cache export after its address changed.
+    rebased_disks: list = dataclasses.field(default_factory=list)
+    #: Disk files with no state entry: kept, never deleted automatically.
+    orphan_disks: list = dataclasses.field(default_factory=list)
+    #: State entries whose disk file is gone.
+    missing_disks: list = dataclasses.field(default_factory=list)
 
     @property
     def clean(self):
-        return not (self.restored_images or self.removed_orphan_nodes or
-                    self.orphan_disks or self.missing_disks)
+        return not any(v for k, v in dataclasses.asdict(self).items()
+                       if k != 'daemon_restarted')
 
 
 class Engine(abc.ABC):

@@ -1,0 +1,738 @@
+"""The ``qemu`` backend: a userspace cache group in qemu-storage-daemon.
+
+Per image (shared read-only origin) the host daemon holds::
+
+    origin (file / host_device / nbd, read-only, reconnecting)
+      <- cache (qcow2 file under state_path/caches, backing = origin)
+        <- copy-on-read filter
+          -> NBD export named after the image (read-only)
+
+so a block crosses the network at most once per host. Each VM gets a qcow2
+overlay under state_path/vms whose backing is that export: VM writes land
+in the overlay and never reach the cache or the origin.
+
+Locks are per VM and per image (inter-process, under state_path/locks):
+creates of different images never wait on each other, and concurrent
+creates of one image add its origin exactly once.
+"""
+
+import contextlib
+import dataclasses
+import hashlib
+import logging
+import os
+import shutil
+import time
+
+from oslo_concurrency import lockutils
+
+from fastboot_nova import exception
+from fastboot_nova.storage import base
+from fastboot_nova.storage import location as location_mod
+from fastboot_nova.storage import names
+from fastboot_nova.storage import state as state_mod
+from fastboot_nova.storage.qemu import daemon as daemon_mod
+from fastboot_nova.storage.qemu import images
+
+LOG = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+# sockaddr_un.sun_path is 108 bytes; the longest socket name we use is
+# 'nbd.sock'.
+_MAX_STATE_PATH = 107 - len('/nbd.sock')
+_EXPORT_DELETE_TIMEOUT = 10
+_JOB_POLL_INTERVAL = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class _Nodes:
+    """Daemon node names of one image (QEMU caps node names at 31)."""
+
+    origin: str
+    cache_file: str
+    cache: str
+    cor: str
+    export: str
+    job: str
+
+    @classmethod
+    def of(cls, image):
+        h = hashlib.sha256(image.encode()).hexdigest()[:16]
+        return cls(*('fb%s-%s' % (kind, h) for kind in 'ofcrep'))
+
+    def all(self):
+        return (self.cor, self.cache, self.cache_file, self.origin)
+
+
+def _owned(node_name):
+    return node_name[:2] == 'fb' and node_name[3:4] == '-'
+
+
+class QemuEngine(base.Engine):
+    """Block engine on one qemu-storage-daemon per state path."""
+
+    def __init__(self, conf, state_path=None, execute=None, daemon=None):
+        self.conf = conf
+        self.opts = conf.fastboot
+        self.state_path = self._check_state_path(
+            state_path or self.opts.state_path)
+        self.cache_dir = os.path.join(self.state_path, 'caches')
+        self.vm_dir = os.path.join(self.state_path, 'vms')
+        self.lock_path = os.path.join(self.state_path, 'locks')
+        self.nbd_socket = os.path.join(self.state_path, 'nbd.sock')
+        for path in (self.state_path, self.cache_dir, self.vm_dir,
+                     self.lock_path):
+            os.makedirs(path, mode=0o750, exist_ok=True)
+        self.state = state_mod.StateFile(self.state_path)
+        self._lock_prefix = hashlib.sha256(
+            self.state_path.encode()).hexdigest()[:8] + '-'
+        self.img = images.QemuImg(self.opts.qemu_img, execute=execute)
+        self.daemon = daemon or daemon_mod.StorageDaemon(
+            self.state_path, binary=self.opts.qemu_storage_daemon,
+            execute=execute, start_timeout=self.opts.daemon_start_timeout)
+        if self.opts.export_port_min > self.opts.export_port_max:
+            raise exception.FastbootException(
+                'export_port_min (%d) is above export_port_max (%d)' % (
+                    self.opts.export_port_min, self.opts.export_port_max))
+
+    @staticmethod
+    def _check_state_path(path):
+        path = os.path.abspath(path)
+        if len(path) > _MAX_STATE_PATH:
+            raise exception.InvalidDestination(
+                destination=path,
+                reason='state paths hold unix sockets and must be at most '
+                       '%d characters' % _MAX_STATE_PATH)
+        if ',' in path or any(ord(c) < 32 for c in path):
+            raise exception.InvalidDestination(
+                destination=path,
+                reason='state paths must not contain commas or control '
+                       'characters')
+        return path
+
+    # -- locks ---------------------------------------------------------
+
+    def _lock(self, kind, name):
+        # lockutils keys its in-process semaphores by name alone: make the
+        # name unique per engine so two engines in one process (migrate)
+        # do not share locks.
+        return lockutils.lock('%s%s-%s' % (self._lock_prefix, kind, name),
+                              external=True, lock_path=self.lock_path)
+
+    @contextlib.contextmanager
+    def _vm_locks(self, *vms):
+        # Sorted, so two clones in opposite directions cannot deadlock.
+        with contextlib.ExitStack() as stack:
+            for vm in sorted(set(vms)):
+                stack.enter_context(self._lock('vm', vm))
+            yield
+
+    # -- paths and addresses -------------------------------------------
+
+    def _vm_path(self, vm):
+        return os.path.join(self.vm_dir, vm + '.qcow2')
+
+    def _cache_path(self, image):
+        return os.path.join(self.cache_dir, image + '.qcow2')
+
+    def _export_server(self, st):
+        """The NBD server spec local VMs and children connect to."""
+        export = st.get('export') or {}
+        if export.get('type') == 'inet':
+            host = export['host']
+            if host in ('0.0.0.0', '::'):
+                host = '127.0.0.1' if host == '0.0.0.0' else '::1'
+            return {'type': 'inet', 'host': host, 'port': str(export['port'])}
+        return {'type': 'unix', 'path': self.nbd_socket}
+
+    def _backing_spec(self, image, st):
+        return {'driver': 'raw',
+                'file': {'driver': 'nbd', 'server': self._export_server(st),
+                         'export': image,
+                         'reconnect-delay': self.opts.parent_reconnect_delay}}
+
+    def export_url(self, image, st=None):
+        server = self._export_server(st or self.state.read())
+        if server['type'] == 'unix':
+            return location_mod.nbd_url(image, socket=server['path'])
+        return location_mod.nbd_url(image, host=server['host'],
+                                    port=int(server['port']))
+
+    # -- daemon ----------------------------------------------------------
+
+    def _ensure_daemon(self):
+        """Start the daemon if it is not running and restore its nodes.
+
+        :returns: a ReconcileReport when the daemon was (re)started.
+        """
+        if self.daemon.is_running():
+            return None
+        with self._lock('daemon', 'qsd'):
+            if self.daemon.is_running():
+                return None
+            self.daemon.start()
+            report = base.ReconcileReport(daemon_restarted=True)
+            with self.daemon.qmp() as qmp:
+                self._start_nbd_server(qmp)
+                st = self.state.read()
+                for image, entry in sorted(st['images'].items()):
+                    self._restore_image(qmp, image, entry, report)
+            return report
+
+    def _start_nbd_server(self, qmp):
+        address = self.opts.export_address
+        if not address:
+            qmp.execute('nbd-server-start',
+                        addr={'type': 'unix',
+                              'data': {'path': self.nbd_socket}})
+            with self.state.update() as st:
+                st['export'] = {'type': 'unix', 'path': self.nbd_socket}
+            return
+        st = self.state.read()
+        ports = list(range(self.opts.export_port_min,
+                           self.opts.export_port_max + 1))
+        previous = st.get('export', {}).get('port')
+        if previous in ports:
+            # Children and VM disks already point at the old port.
+            ports.remove(previous)
+            ports.insert(0, previous)
+        errors = []
+        for port in ports:
+            try:
+                qmp.execute('nbd-server-start',
+                            addr={'type': 'inet',
+                                  'data': {'host': address,
+                                           'port': str(port)}})
+            except exception.QMPError as e:
+                errors.append(e.msg)
+                continue
+            with self.state.update() as st:
+                st['export'] = {'type': 'inet', 'host': address,
+                                'port': port}
+            return
+        raise exception.DaemonError(
+            reason='no free export port on %s in %d-%d (%s)' % (
+                address, self.opts.export_port_min,
+                self.opts.export_port_max, errors[-1] if errors else ''))
+
+    def _restore_image(self, qmp, image, entry, report):
+        try:
+            self._add_image_nodes(qmp, image, entry)
+        except exception.FastbootException as e:
+            LOG.error('Could not restore the cache of image %s: %s',
+                      image, e.msg)
+            report.failed_images.append(image)
+        else:
+            report.restored_images.append(image)
+
+    # -- image nodes -----------------------------------------------------
+
+    def _open_origin(self, qmp, image, loc, fmt, node):
+        spec = loc.blockdev(node, self.opts.parent_reconnect_delay, fmt)
+        try:
+            qmp.execute('blockdev-add', **spec)
+        except exception.QMPError as e:
+            raise exception.OriginUnavailable(
+                image=image, location=loc.url,
+                reason=e.kwargs.get('reason'))
+
+    def _add_image_nodes(self, qmp, image, entry, origin_open=False):
+        """Add cache, filter and export of a recorded image; all or none."""
+        nodes = _Nodes.of(image)
+        added = [nodes.origin] if origin_open else []
+        try:
+            backing = None
+            if not entry.get('prefetched'):
+                if not origin_open:
+                    loc = location_mod.parse(entry['location'])
+                    self._open_origin(qmp, image, loc, entry['format'],
+                                      nodes.origin)
+                    added.append(nodes.origin)
+                backing = nodes.origin
+            qmp.execute('blockdev-add', driver='file',
+                        **{'node-name': nodes.cache_file,
+                           'filename': self._cache_path(image)})
+            added.append(nodes.cache_file)
+            qmp.execute('blockdev-add', driver='qcow2', backing=backing,
+                        file=nodes.cache_file,
+                        **{'node-name': nodes.cache})
+            added.append(nodes.cache)
+            qmp.execute('blockdev-add', driver='copy-on-read',
+                        file=nodes.cache, **{'node-name': nodes.cor})
+            added.append(nodes.cor)
+            qmp.execute('block-export-add', type='nbd', id=nodes.export,
+                        name=image, writable=False,
+                        **{'node-name': nodes.cor})
+        except exception.FastbootException:
+            for node in reversed(added):
+                with contextlib.suppress(exception.QMPError):
+                    qmp.execute('blockdev-del', **{'node-name': node})
+            raise
+
+    def _del_image_nodes(self, qmp, image):
+        nodes = _Nodes.of(image)
+        exports = {e['id'] for e in qmp.execute('query-block-exports')}
+        if nodes.export in exports:
+            # 'hard' drops clients: only called once no local VM uses it.
+            qmp.execute('block-export-del', id=nodes.export, mode='hard')
+            self._wait_export_gone(qmp, nodes.export)
+        present = self._node_names(qmp)
+        for node in nodes.all():
+            if node in present:
+                qmp.execute('blockdev-del', **{'node-name': node})
+
+    @staticmethod
+    def _wait_export_gone(qmp, export_id):
+        deadline = time.monotonic() + _EXPORT_DELETE_TIMEOUT
+        while time.monotonic() < deadline:
+            if export_id not in {e['id'] for e in
+                                 qmp.execute('query-block-exports')}:
+                return
+            time.sleep(0.05)
+        raise exception.DaemonError(
+            reason='export %s did not go away' % export_id)
+
+    @staticmethod
+    def _node_names(qmp):
+        return {n['node-name'] for n in
+                qmp.execute('query-named-block-nodes', flat=True)}
+
+    @staticmethod
+    def _node_size(qmp, node):
+        for info in qmp.execute('query-named-block-nodes', flat=True):
+            if info['node-name'] == node:
+                return info['image']['virtual-size']
+        raise exception.DaemonError(reason='node %s vanished' % node)
+
+    def _check_space(self, image, size, st):
+        """Refuse a cache that could outgrow its limit or disk."""
+        # Existing caches keep filling up to their virtual size: count
+        # what they may still take, so caches are never overcommitted.
+        pending = 0
+        reserved = 0
+        for name, entry in st['images'].items():
+            reserved += entry['virtual_size']
+            if not entry.get('prefetched'):
+                pending += max(0, entry['virtual_size'] -
+                               self._allocated(self._cache_path(name)))
+        limit = self.opts.cache_size_limit * MiB
+        if limit and reserved + size > limit:
+            raise exception.CacheFull(image=image, path=self.cache_dir,
+                                      need=size,
+                                      free=max(0, limit - reserved))
+        vfs = os.statvfs(self.cache_dir)
+        free = vfs.f_bavail * vfs.f_frsize - pending
+        if size > free:
+            raise exception.CacheFull(image=image, path=self.cache_dir,
+                                      need=size, free=max(0, free))
+
+    @staticmethod
+    def _allocated(path):
+        try:
+            return os.stat(path).st_blocks * 512
+        except FileNotFoundError:
+            return 0
+
+    def _ensure_image(self, image, loc):
+        """Cache ``image`` from ``loc`` unless it is already; image-locked.
+
+        :returns: the state entry of the image.
+        """
+        self._ensure_daemon()
+        st = self.state.read()
+        entry = st['images'].get(image)
+        if entry is not None:
+            if entry['location'] != loc.url:
+                raise exception.ImageConflict(image=image,
+                                              existing=entry['location'],
+                                              location=loc.url)
+            with self.daemon.qmp() as qmp:
+                exports = {e['id'] for e in
+                           qmp.execute('query-block-exports')}
+                if _Nodes.of(image).export not in exports:
+                    LOG.warning('Cache of image %s was missing; restoring',
+                                image)
+                    self._add_image_nodes(qmp, image, entry)
+            return entry
+        return self._add_image(image, loc, st)
+
+    def _add_image(self, image, loc, st):
+        LOG.info('Adding image %s from %s to the cache group', image,
+                 loc.url)
+        fmt = 'raw' if loc.is_nbd else self.img.origin_format(loc.path)
+        nodes = _Nodes.of(image)
+        cache_path = self._cache_path(image)
+        with self.daemon.qmp() as qmp:
+            self._open_origin(qmp, image, loc, fmt, nodes.origin)
+            try:
+                size = self._node_size(qmp, nodes.origin)
+                self._check_space(image, size, st)
+                tmp = cache_path + '.tmp'
+                self.img.create_cache(tmp, size, loc.url, fmt,
+                                      self.opts.cache_cluster_size)
+                os.rename(tmp, cache_path)
+                entry = {'location': loc.url, 'format': fmt,
+                         'virtual_size': size, 'prefetched': False,
+                         'added_at': time.time()}
+                self._add_image_nodes(qmp, image, entry, origin_open=True)
+            except BaseException:
+                with contextlib.suppress(exception.QMPError):
+                    if nodes.origin in self._node_names(qmp):
+                        qmp.execute('blockdev-del',
+                                    **{'node-name': nodes.origin})
+                for path in (cache_path + '.tmp', cache_path):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                raise
+        with self.state.update() as st:
+            st['images'][image] = entry
+        return entry
+
+    # -- VM disks --------------------------------------------------------
+
+    def _vm_entry(self, vm, st=None):
+        st = st or self.state.read()
+        entry = st['vms'].get(vm)
+        if entry is None or entry.get('status') != 'ready':
+            raise exception.VmNotFound(vm=vm)
+        return entry
+
+    def _check_not_in_use(self, vm, path):
+        if os.path.exists(path) and self.img.in_use(path):
+            raise exception.VmDiskInUse(vm=vm)
+
+    def _disk(self, vm, entry):
+        path = entry['path']
+        return base.VmDisk(name=vm, image=entry['image'], path=path,
+                           written_bytes=self._allocated(path))
+
+    def _new_disk(self, vm, image, loc, fill):
+        """Record ``vm`` on ``image`` and build its disk with ``fill(tmp)``.
+
+        Caller holds the VM lock. The image lock is held only while the
+        VM is recorded, so remove_image sees it; the disk file is written
+        under a temporary name and renamed when complete.
+        """
+        path = self._vm_path(vm)
+        if vm in self.state.read()['vms'] or os.path.exists(path):
+            raise exception.VmExists(vm=vm)
+        with self._lock('image', image):
+            image_entry = self._ensure_image(image, loc)
+            with self.state.update() as st:
+                st['vms'][vm] = {'image': image, 'path': path,
+                                 'status': 'creating',
+                                 'created_at': time.time()}
+        tmp = os.path.join(self.vm_dir, '.%s.qcow2.tmp' % vm)
+        try:
+            fill(tmp, image_entry)
+            os.rename(tmp, path)
+            with self.state.update() as st:
+                st['vms'][vm]['status'] = 'ready'
+        except BaseException:
+            for leftover in (tmp, path):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover)
+            with self.state.update() as st:
+                st['vms'].pop(vm, None)
+            raise
+        return self._disk(vm, self.state.read()['vms'][vm])
+
+    def create(self, vm, image, location):
+        names.validate(vm, 'VM')
+        names.validate(image, 'image')
+        loc = location_mod.parse(location)
+
+        def fill(tmp, image_entry):
+            self.img.create_overlay(
+                tmp, image_entry['virtual_size'],
+                self._backing_spec(image, self.state.read()))
+
+        with self._vm_locks(vm):
+            disk = self._new_disk(vm, image, loc, fill)
+        LOG.info('Created VM disk %s on image %s', vm, image)
+        return disk
+
+    def destroy(self, vm):
+        names.validate(vm, 'VM')
+        with self._vm_locks(vm):
+            entry = self._vm_entry(vm)
+            self._check_not_in_use(vm, entry['path'])
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry['path'])
+            with self.state.update() as st:
+                st['vms'].pop(vm, None)
+        LOG.info('Destroyed VM disk %s', vm)
+
+    def snapshot(self, vm, name, location):
+        names.validate(vm, 'VM')
+        names.validate(name, 'snapshot')
+        directory = os.path.abspath(location)
+        if not os.path.isdir(directory):
+            raise exception.InvalidDestination(
+                destination=location, reason='not an existing directory')
+        target = os.path.join(directory, name + '.qcow2')
+        if os.path.lexists(target):
+            raise exception.InvalidDestination(
+                destination=target, reason='it already exists')
+        with self._vm_locks(vm):
+            st = self.state.read()
+            entry = self._vm_entry(vm, st)
+            image_entry = st['images'][entry['image']]
+            self._check_not_in_use(vm, entry['path'])
+            tmp = os.path.join(directory, '.%s.qcow2.tmp' % name)
+            try:
+                shutil.copyfile(entry['path'], tmp)
+                # The snapshot keeps only the VM's own blocks and reads the
+                # rest from the origin, so it stays usable on any host.
+                self.img.rebase_unsafe(tmp, image_entry['location'],
+                                       image_entry['format'])
+                os.rename(tmp, target)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
+        return target
+
+    def clone(self, vm, destination):
+        names.validate(vm, 'VM')
+        names.validate(destination, 'VM')
+        if vm == destination:
+            raise exception.VmExists(vm=destination)
+        with self._vm_locks(vm, destination):
+            st = self.state.read()
+            entry = self._vm_entry(vm, st)
+            image = entry['image']
+            self._check_not_in_use(vm, entry['path'])
+            loc = location_mod.parse(st['images'][image]['location'])
+            return self._new_disk(
+                destination, image, loc,
+                lambda tmp, _image_entry: shutil.copyfile(entry['path'],
+                                                          tmp))
+
+    def migrate(self, vm, destination):
+        names.validate(vm, 'VM')
+        if not os.path.isdir(destination):
+            raise exception.InvalidDestination(
+                destination=destination,
+                reason='not the state path (an existing directory) of '
+                       'another engine')
+        target = QemuEngine(self.conf, state_path=destination,
+                            execute=self.img.execute)
+        if os.path.realpath(target.state_path) == \
+                os.path.realpath(self.state_path):
+            raise exception.InvalidDestination(
+                destination=destination, reason='it is this engine')
+        with self._vm_locks(vm):
+            st = self.state.read()
+            entry = self._vm_entry(vm, st)
+            image = entry['image']
+            self._check_not_in_use(vm, entry['path'])
+            disk = target.adopt(vm, image, st['images'][image]['location'],
+                                entry['path'])
+            os.unlink(entry['path'])
+            with self.state.update() as st:
+                st['vms'].pop(vm, None)
+        LOG.info('Migrated VM disk %s to %s', vm, target.state_path)
+        return disk
+
+    def adopt(self, vm, image, location, source_path):
+        """Take a copy of another engine's disk of ``vm`` on ``image``."""
+        loc = location_mod.parse(location)
+
+        def fill(tmp, _image_entry):
+            shutil.copyfile(source_path, tmp)
+            self.img.rebase_unsafe(tmp, images.json_backing(
+                self._backing_spec(image, self.state.read())))
+
+        with self._vm_locks(vm):
+            return self._new_disk(vm, image, loc, fill)
+
+    def list(self):
+        st = self.state.read()
+        return [self._disk(vm, entry)
+                for vm, entry in sorted(st['vms'].items())
+                if entry.get('status') == 'ready']
+
+    def list_images(self):
+        st = self.state.read()
+        users = {}
+        for vm, entry in st['vms'].items():
+            users.setdefault(entry['image'], []).append(vm)
+        result = []
+        for image, entry in sorted(st['images'].items()):
+            cached = (entry['virtual_size'] if entry.get('prefetched') else
+                      self._allocated(self._cache_path(image)))
+            result.append(base.CachedImage(
+                name=image, location=entry['location'],
+                virtual_size=entry['virtual_size'],
+                cached_bytes=min(cached, entry['virtual_size']),
+                export_url=self.export_url(image, st),
+                vms=tuple(sorted(users.get(image, ())))))
+        return result
+
+    # -- cache administration ------------------------------------------
+
+    def prefetch(self, image, progress=None):
+        names.validate(image, 'image')
+        with self._lock('image', image):
+            self._ensure_daemon()
+            st = self.state.read()
+            entry = st['images'].get(image)
+            if entry is None:
+                raise exception.ImageNotFound(image=image)
+            if not entry.get('prefetched'):
+                nodes = _Nodes.of(image)
+                with self.daemon.qmp() as qmp:
+                    qmp.execute('block-stream', device=nodes.cache,
+                                **{'job-id': nodes.job,
+                                   'auto-dismiss': False})
+                self._wait_job(nodes.job, progress)
+                with self.daemon.qmp() as qmp:
+                    # The cache holds every block now: drop the link to
+                    # the origin so it no longer depends on it.
+                    if nodes.origin in self._node_names(qmp):
+                        qmp.execute('blockdev-del',
+                                    **{'node-name': nodes.origin})
+                with self.state.update() as st:
+                    st['images'][image]['prefetched'] = True
+        return next(i for i in self.list_images() if i.name == image)
+
+    def _wait_job(self, job_id, progress):
+        while True:
+            with self.daemon.qmp() as qmp:
+                jobs = {j['id']: j for j in qmp.execute('query-jobs')}
+                job = jobs.get(job_id)
+                if job is None:
+                    raise exception.DaemonError(
+                        reason='job %s disappeared' % job_id)
+                if progress is not None:
+                    progress(job['current-progress'],
+                             job['total-progress'])
+                if job['status'] == 'concluded':
+                    qmp.execute('job-dismiss', id=job_id)
+                    if job.get('error'):
+                        raise exception.DaemonError(
+                            reason='prefetch failed: %s' % job['error'])
+                    return
+            time.sleep(_JOB_POLL_INTERVAL)
+
+    def remove_image(self, image):
+        names.validate(image, 'image')
+        with self._lock('image', image):
+            st = self.state.read()
+            if image not in st['images']:
+                raise exception.ImageNotFound(image=image)
+            users = sorted(vm for vm, e in st['vms'].items()
+                           if e['image'] == image)
+            if users:
+                raise exception.ImageInUse(image=image,
+                                           vms=', '.join(users))
+            self._ensure_daemon()
+            with self.daemon.qmp() as qmp:
+                self._del_image_nodes(qmp, image)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._cache_path(image))
+            with self.state.update() as st:
+                st['images'].pop(image, None)
+        LOG.info('Removed image %s from the cache group', image)
+
+    # -- restart safety ------------------------------------------------
+
+    def reconcile(self):
+        report = self._ensure_daemon() or base.ReconcileReport()
+        st = self.state.read()
+        known = {_Nodes.of(image) for image in st['images']}
+        known_nodes = {n for nodes in known for n in nodes.all()}
+        known_exports = {nodes.export for nodes in known}
+        with self.daemon.qmp() as qmp:
+            exports = {e['id']: e['node-name']
+                       for e in qmp.execute('query-block-exports')}
+            for export_id in sorted(set(exports) - known_exports):
+                if _owned(export_id):
+                    qmp.execute('block-export-del', id=export_id,
+                                mode='hard')
+                    self._wait_export_gone(qmp, export_id)
+                    report.removed_orphan_nodes.append(export_id)
+            for image, entry in sorted(st['images'].items()):
+                if image in report.restored_images:
+                    continue
+                if _Nodes.of(image).export not in exports:
+                    with self._lock('image', image):
+                        self._restore_image(qmp, image, entry, report)
+            # Parents before children: a filter goes before its cache.
+            order = {'r': 0, 'c': 1, 'f': 2, 'o': 3}
+            orphans = sorted(
+                (n for n in self._node_names(qmp)
+                 if _owned(n) and n not in known_nodes),
+                key=lambda n: order.get(n[2], 9))
+            for node in orphans:
+                with contextlib.suppress(exception.QMPError):
+                    qmp.execute('blockdev-del', **{'node-name': node})
+                    report.removed_orphan_nodes.append(node)
+        self._reconcile_files(st, report)
+        self._reconcile_vms(report)
+        return report
+
+    def _reconcile_files(self, st, report):
+        for name in sorted(os.listdir(self.cache_dir)):
+            image = name[:-len('.qcow2')] if name.endswith('.qcow2') \
+                else None
+            if image in st['images']:
+                continue
+            if name.endswith('.tmp'):
+                image = name[:-len('.qcow2.tmp')]
+            with self._lock('image', image or name):
+                if image in self.state.read()['images']:
+                    continue
+                os.unlink(os.path.join(self.cache_dir, name))
+                report.removed_orphan_caches.append(name)
+        for name in sorted(os.listdir(self.vm_dir)):
+            path = os.path.join(self.vm_dir, name)
+            if name.startswith('.') and name.endswith('.qcow2.tmp'):
+                vm = name[1:-len('.qcow2.tmp')]
+                with self._vm_locks(vm):
+                    if os.path.exists(path):
+                        os.unlink(path)
+                        report.removed_temp_files.append(path)
+            elif name.endswith('.qcow2') and \
+                    name[:-len('.qcow2')] not in st['vms']:
+                # VM data: report, never delete.
+                report.orphan_disks.append(path)
+
+    def _reconcile_vms(self, report):
+        for vm in sorted(self.state.read()['vms']):
+            with self._vm_locks(vm):
+                st = self.state.read()
+                entry = st['vms'].get(vm)
+                if entry is None:
+                    continue
+                exists = os.path.exists(entry['path'])
+                if entry.get('status') != 'ready':
+                    with self.state.update() as st:
+                        if exists:
+                            st['vms'][vm]['status'] = 'ready'
+                            report.completed_vms.append(vm)
+                        else:
+                            st['vms'].pop(vm)
+                            report.dropped_vms.append(vm)
+                    continue
+                if not exists:
+                    report.missing_disks.append(vm)
+                    continue
+                self._rebase_if_moved(vm, entry, st, report)
+
+    def _rebase_if_moved(self, vm, entry, st, report):
+        want = images.json_backing(self._backing_spec(entry['image'], st))
+        info = self.img.info(entry['path'])
+        if info.get('full-backing-filename',
+                    info.get('backing-filename')) == want:
+            return
+        if self.img.in_use(entry['path']):
+            LOG.warning('Disk of VM %s points at an old export but is in '
+                        'use; it will be re-pointed when it is free', vm)
+            return
+        self.img.rebase_unsafe(entry['path'], want)
+        report.rebased_disks.append(vm)
+
+    def shutdown(self):
+        self.daemon.stop()

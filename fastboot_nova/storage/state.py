@@ -1,0 +1,87 @@
+"""The host-local state file of a block engine.
+
+One JSON document, replaced atomically (write, fsync, rename) under an
+inter-process lock. It records what the engine built; ``reconcile``
+compares it with what really exists. nova-compute opens no database, so
+this file plus the live daemon are the host's whole truth.
+"""
+
+import contextlib
+import copy
+import hashlib
+import json
+import os
+import tempfile
+
+from oslo_concurrency import lockutils
+
+from fastboot_nova import exception
+
+VERSION = 1
+
+
+def _empty():
+    return {'version': VERSION, 'images': {}, 'vms': {}, 'export': {}}
+
+
+class StateFile:
+    """Read and update ``<state_path>/state.json``."""
+
+    def __init__(self, state_path):
+        self.path = os.path.join(state_path, 'state.json')
+        self.lock_path = os.path.join(state_path, 'locks')
+        # Unique per state path: lockutils shares in-process semaphores
+        # between locks of the same name.
+        self.lock_prefix = hashlib.sha256(
+            os.path.abspath(state_path).encode()).hexdigest()[:8] + '-'
+
+    def read(self):
+        """The current state (a copy; changing it changes nothing)."""
+        try:
+            with open(self.path, encoding='utf-8') as f:
+                data = json.load(f)
+        except FileNotFoundError:
+            return _empty()
+        except (OSError, ValueError) as e:
+            # Never start over from an empty state: that would orphan
+            # every VM disk this host holds.
+            raise exception.StateError(path=self.path, reason=e)
+        if not isinstance(data, dict) or data.get('version') != VERSION:
+            raise exception.StateError(
+                path=self.path,
+                reason='unknown layout (version %r)' % (
+                    data.get('version') if isinstance(data, dict) else
+                    None))
+        for key, value in _empty().items():
+            data.setdefault(key, value)
+        return data
+
+    @contextlib.contextmanager
+    def update(self):
+        """Yield the state for changes; written back only on success."""
+        with lockutils.lock(self.lock_prefix + 'state', external=True,
+                            lock_path=self.lock_path):
+            data = self.read()
+            before = copy.deepcopy(data)
+            yield data
+            if data != before:
+                self._write(data)
+
+    def _write(self, data):
+        directory = os.path.dirname(self.path)
+        fd, tmp = tempfile.mkstemp(prefix='.state.', dir=directory)
+        try:
+            with os.fdopen(fd, 'w', encoding='utf-8') as f:
+                json.dump(data, f, indent=1, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        dir_fd = os.open(directory, os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
