@@ -101,8 +101,12 @@ engine_opts = [
 
 
 def register_opts(conf):
-    conf.register_group(fastboot_group)
-    conf.register_opts(engine_opts, group=fastboot_group)
+    # A fresh OptGroup per ConfigOpts: an OptGroup object keeps the
+    # overrides of the options registered through it, and several
+    # ConfigOpts (one per engine in tests and the demo) must not share them.
+    conf.register_group(cfg.OptGroup(
+        GROUP_NAME, title=fastboot_group.title, help=fastboot_group.help))
+    conf.register_opts(engine_opts, group=GROUP_NAME)
 
 
 def list_opts():

@@ -654,7 +654,7 @@ class QemuEngine(base.Engine):
                     self._wait_export_gone(qmp, export_id)
                     report.removed_orphan_nodes.append(export_id)
             for image, entry in sorted(st['images'].items()):
-                if image in report.restored_images:
+                if image in report.restored_images + report.failed_images:
                     continue
                 if _Nodes.of(image).export not in exports:
                     with self._lock('image', image):
