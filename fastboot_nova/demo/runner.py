@@ -18,10 +18,10 @@ import shutil
 import tempfile
 import time
 
-from fastboot_nova import exception
 from fastboot_nova.demo import guest as guest_mod
 from fastboot_nova.demo import origin as origin_mod
 from fastboot_nova.demo import vm as vm_mod
+from fastboot_nova import exception
 from fastboot_nova import storage
 
 LOG = logging.getLogger(__name__)

@@ -125,6 +125,14 @@ class Engine(abc.ABC):
         """
 
     @abc.abstractmethod
+    def reparent(self, image, location):
+        """Fetch ``image``'s missing blocks from ``location`` from now on.
+
+        ``location`` is a parent host's export of the same image or the
+        origin. Running VMs and children are not interrupted.
+        """
+
+    @abc.abstractmethod
     def remove_image(self, image):
         """Drop ``image`` from the cache group; refused while VMs use it."""
 

@@ -13,7 +13,7 @@ import time
 from oslo_concurrency import lockutils
 
 from fastboot_nova import exception
-from fastboot_nova.storage.qemu import engine as engine_mod
+from fastboot_nova.storage.qemu import cachegroup
 from tests.functional import base
 
 
@@ -76,7 +76,7 @@ class TestCacheGroup(base.TestCase):
         self.assertEqual(16, len({d.path for d in disks}))
         self.assertEqual(16, len(self.engine.list()))
         self.assertEqual(1, len(self.engine.list_images()))
-        h = engine_mod._Nodes.of('img')
+        h = cachegroup.Nodes.of('img')
         self.assertEqual(sorted([h.origin, h.cache_file, h.cache, h.cor]),
                          self._cache_nodes())
 
@@ -85,7 +85,8 @@ class TestCacheGroup(base.TestCase):
             'import sys\n'
             'from tests.functional import base\n'
             'from fastboot_nova import storage\n'
-            'e = storage.get_engine(base.make_conf(), state_path=sys.argv[1])\n'
+            'e = storage.get_engine(base.make_conf(),\n'
+            '                       state_path=sys.argv[1])\n'
             'print(e.create(sys.argv[2], "img", sys.argv[3]).path)\n')
         procs = [subprocess.Popen(
             [sys.executable, '-c', script, self.engine.state_path, 'p%d' % i,
@@ -172,6 +173,42 @@ class TestCacheGroup(base.TestCase):
         self.assertEqual(['vm-c'], [d.name for d in other.list()])
         base.qemu_io(moved.path, 'read -P 0x44 0 4k',
                      'read -P 0x33 4k 60k', 'read -P 3 128k 64k')
+
+    def test_live_reparent_to_a_parent_host_and_back(self):
+        parent = self.useFixture(base.EngineFixture()).engine
+        parent.create('p-vm', 'img', self.origin.url)
+        # The parent host reads clusters 0-3 once.
+        base.qemu_io(parent.list()[0].path, 'read 0 256k')
+        child_vm = self.engine.create('vm-a', 'img', self.origin.url)
+        pid = self.engine.daemon.pid()
+        self.engine.reparent('img', parent.export_url('img'))
+        self.origin.server.reset_counter()
+        base.qemu_io(child_vm.path, 'read -P 1 0 64k',
+                     'read -P 4 192k 64k')
+        # Served by the parent's cache: the origin read nothing.
+        self.assertLess(self.origin.server.bytes_read(), 4096)
+        # Blocks the parent lacks it fetches from the origin, once.
+        base.qemu_io(child_vm.path, 'read -P 9 512k 64k')
+        self.assertGreaterEqual(self.origin.server.bytes_read(),
+                                base.CLUSTER)
+        # The parent goes away: back to the origin, same daemon, VM intact.
+        self.engine.reparent('img', self.origin.url)
+        parent.shutdown()
+        base.qemu_io(child_vm.path, 'read -P 11 640k 64k')
+        self.assertEqual(pid, self.engine.daemon.pid())
+        self.assertEqual(self.origin.url,
+                         self.engine.state.read()['images']['img']['parent'])
+
+    def test_restart_falls_back_to_the_origin_when_the_parent_is_gone(self):
+        parent = self.useFixture(base.EngineFixture()).engine
+        parent.create('p-vm', 'img', self.origin.url)
+        child_vm = self.engine.create('vm-a', 'img', self.origin.url)
+        self.engine.reparent('img', parent.export_url('img'))
+        parent.shutdown()
+        self.engine.shutdown()
+        report = self.engine.reconcile()
+        self.assertEqual(['img'], report.restored_images)
+        base.qemu_io(child_vm.path, 'read -P 3 128k 64k')
 
     def test_remove_image(self):
         self.engine.create('vm-a', 'img', self.origin.url)
@@ -331,6 +368,10 @@ class TestBadInput(base.TestCase):
         def create_cache_then_die(*args, **kwargs):
             real(*args, **kwargs)
             os.kill(self.engine.daemon.pid(), signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while self.engine.daemon.pid() is not None:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.02)
 
         self.engine.img.create_cache = create_cache_then_die
         self.assertRaises(exception.FastbootException, self.engine.create,

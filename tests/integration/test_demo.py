@@ -50,6 +50,7 @@ class TestDemo(base.BaseTestCase):
                                                      'vms')))
 
     def test_bad_vm_count_is_refused_before_any_work(self):
-        self.assertRaises(exception.FastbootException, runner.run_demo, fbase.make_conf(),
-                          vms=0, cache_dir='/nonexistent/never-created')
+        self.assertRaises(exception.FastbootException, runner.run_demo,
+                          fbase.make_conf(), vms=0,
+                          cache_dir='/nonexistent/never-created')
         self.assertFalse(os.path.exists('/nonexistent/never-created'))

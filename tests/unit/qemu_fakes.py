@@ -52,6 +52,9 @@ class FakeQMP:
         return {}
 
     def _blockdev_del(self, **args):
+        if args['node-name'] not in self.model.nodes:
+            raise exception.QMPError(command='blockdev-del',
+                                     reason='Failed to find node')
         del self.model.nodes[args['node-name']]
         return {}
 

@@ -9,6 +9,7 @@ from oslotest import base
 
 from fastboot_nova.conf import fastboot as fastboot_conf
 from fastboot_nova import exception
+from fastboot_nova.storage.qemu import cachegroup
 from fastboot_nova.storage.qemu import engine as engine_mod
 from tests.unit import qemu_fakes
 
@@ -37,7 +38,7 @@ class EngineTestCase(base.BaseTestCase):
 
     @staticmethod
     def nodes(image):
-        return engine_mod._Nodes.of(image)
+        return cachegroup.Nodes.of(image)
 
     def qmp_calls(self, *names):
         return [c for c in self.model.calls if not names or c[0] in names]

@@ -17,7 +17,6 @@ creates of one image add its origin exactly once.
 """
 
 import contextlib
-import dataclasses
 import hashlib
 import logging
 import os
@@ -30,9 +29,10 @@ from fastboot_nova import exception
 from fastboot_nova.storage import base
 from fastboot_nova.storage import location as location_mod
 from fastboot_nova.storage import names
-from fastboot_nova.storage import state as state_mod
+from fastboot_nova.storage.qemu import cachegroup
 from fastboot_nova.storage.qemu import daemon as daemon_mod
 from fastboot_nova.storage.qemu import images
+from fastboot_nova.storage import state as state_mod
 
 LOG = logging.getLogger(__name__)
 
@@ -40,32 +40,6 @@ MiB = 1024 * 1024
 # sockaddr_un.sun_path is 108 bytes; the longest socket name we use is
 # 'nbd.sock'.
 _MAX_STATE_PATH = 107 - len('/nbd.sock')
-_EXPORT_DELETE_TIMEOUT = 10
-_JOB_POLL_INTERVAL = 0.2
-
-
-@dataclasses.dataclass(frozen=True)
-class _Nodes:
-    """Daemon node names of one image (QEMU caps node names at 31)."""
-
-    origin: str
-    cache_file: str
-    cache: str
-    cor: str
-    export: str
-    job: str
-
-    @classmethod
-    def of(cls, image):
-        h = hashlib.sha256(image.encode()).hexdigest()[:16]
-        return cls(*('fb%s-%s' % (kind, h) for kind in 'ofcrep'))
-
-    def all(self):
-        return (self.cor, self.cache, self.cache_file, self.origin)
-
-
-def _owned(node_name):
-    return node_name[:2] == 'fb' and node_name[3:4] == '-'
 
 
 class QemuEngine(base.Engine):
@@ -180,40 +154,18 @@ class QemuEngine(base.Engine):
             return report
 
     def _start_nbd_server(self, qmp):
-        address = self.opts.export_address
-        if not address:
-            qmp.execute('nbd-server-start',
-                        addr={'type': 'unix',
-                              'data': {'path': self.nbd_socket}})
-            with self.state.update() as st:
-                st['export'] = {'type': 'unix', 'path': self.nbd_socket}
-            return
-        st = self.state.read()
+        host = self.opts.export_address
         ports = list(range(self.opts.export_port_min,
                            self.opts.export_port_max + 1))
-        previous = st.get('export', {}).get('port')
+        previous = self.state.read().get('export', {}).get('port')
         if previous in ports:
             # Children and VM disks already point at the old port.
             ports.remove(previous)
             ports.insert(0, previous)
-        errors = []
-        for port in ports:
-            try:
-                qmp.execute('nbd-server-start',
-                            addr={'type': 'inet',
-                                  'data': {'host': address,
-                                           'port': str(port)}})
-            except exception.QMPError as e:
-                errors.append(e.msg)
-                continue
-            with self.state.update() as st:
-                st['export'] = {'type': 'inet', 'host': address,
-                                'port': port}
-            return
-        raise exception.DaemonError(
-            reason='no free export port on %s in %d-%d (%s)' % (
-                address, self.opts.export_port_min,
-                self.opts.export_port_max, errors[-1] if errors else ''))
+        address = cachegroup.start_nbd_server(
+            qmp, unix_path=self.nbd_socket, host=host, ports=ports)
+        with self.state.update() as st:
+            st['export'] = address
 
     def _restore_image(self, qmp, image, entry, report):
         try:
@@ -227,82 +179,39 @@ class QemuEngine(base.Engine):
 
     # -- image nodes -----------------------------------------------------
 
-    def _open_origin(self, qmp, image, loc, fmt, node):
-        spec = loc.blockdev(node, self.opts.parent_reconnect_delay, fmt)
+    def _add_image_nodes(self, qmp, image, entry):
+        """Re-create the graph of a recorded image; all or nothing."""
+        backing = None
+        if not entry.get('prefetched'):
+            # A complete cache needs no origin at all.
+            backing = cachegroup.Nodes.of(image).origin
+            self._open_source(qmp, image, entry, backing)
         try:
-            qmp.execute('blockdev-add', **spec)
-        except exception.QMPError as e:
-            raise exception.OriginUnavailable(
-                image=image, location=loc.url,
-                reason=e.kwargs.get('reason'))
-
-    def _add_image_nodes(self, qmp, image, entry, origin_open=False):
-        """Add cache, filter and export of a recorded image; all or none."""
-        nodes = _Nodes.of(image)
-        added = [nodes.origin] if origin_open else []
-        try:
-            backing = None
-            if not entry.get('prefetched'):
-                if not origin_open:
-                    loc = location_mod.parse(entry['location'])
-                    self._open_origin(qmp, image, loc, entry['format'],
-                                      nodes.origin)
-                    added.append(nodes.origin)
-                backing = nodes.origin
-            qmp.execute('blockdev-add', driver='file',
-                        **{'node-name': nodes.cache_file,
-                           'filename': self._cache_path(image)})
-            added.append(nodes.cache_file)
-            qmp.execute('blockdev-add', driver='qcow2', backing=backing,
-                        file=nodes.cache_file,
-                        **{'node-name': nodes.cache})
-            added.append(nodes.cache)
-            qmp.execute('blockdev-add', driver='copy-on-read',
-                        file=nodes.cache, **{'node-name': nodes.cor})
-            added.append(nodes.cor)
-            qmp.execute('block-export-add', type='nbd', id=nodes.export,
-                        name=image, writable=False,
-                        **{'node-name': nodes.cor})
+            cachegroup.add_cache(qmp, image, self._cache_path(image),
+                                 backing)
         except exception.FastbootException:
-            for node in reversed(added):
-                with contextlib.suppress(exception.QMPError):
-                    qmp.execute('blockdev-del', **{'node-name': node})
+            if backing:
+                cachegroup.del_node(qmp, backing)
             raise
 
-    def _del_image_nodes(self, qmp, image):
-        nodes = _Nodes.of(image)
-        exports = {e['id'] for e in qmp.execute('query-block-exports')}
-        if nodes.export in exports:
-            # 'hard' drops clients: only called once no local VM uses it.
-            qmp.execute('block-export-del', id=nodes.export, mode='hard')
-            self._wait_export_gone(qmp, nodes.export)
-        present = self._node_names(qmp)
-        for node in nodes.all():
-            if node in present:
-                qmp.execute('blockdev-del', **{'node-name': node})
-
-    @staticmethod
-    def _wait_export_gone(qmp, export_id):
-        deadline = time.monotonic() + _EXPORT_DELETE_TIMEOUT
-        while time.monotonic() < deadline:
-            if export_id not in {e['id'] for e in
-                                 qmp.execute('query-block-exports')}:
+    def _open_source(self, qmp, image, entry, node):
+        """Open the parent the cache last read from, else the origin."""
+        sources = [entry['location']]
+        parent = entry.get('parent')
+        if parent and parent != entry['location']:
+            sources.insert(0, parent)
+        for i, source in enumerate(sources):
+            fmt = entry['format'] if source == entry['location'] else 'raw'
+            try:
+                cachegroup.open_origin(
+                    qmp, image, location_mod.parse(source), fmt, node,
+                    self.opts.parent_reconnect_delay)
                 return
-            time.sleep(0.05)
-        raise exception.DaemonError(
-            reason='export %s did not go away' % export_id)
-
-    @staticmethod
-    def _node_names(qmp):
-        return {n['node-name'] for n in
-                qmp.execute('query-named-block-nodes', flat=True)}
-
-    @staticmethod
-    def _node_size(qmp, node):
-        for info in qmp.execute('query-named-block-nodes', flat=True):
-            if info['node-name'] == node:
-                return info['image']['virtual-size']
-        raise exception.DaemonError(reason='node %s vanished' % node)
+            except exception.FastbootException as e:
+                if i == len(sources) - 1:
+                    raise
+                LOG.warning('Parent %s of image %s is unreachable (%s); '
+                            'reading from the origin', source, image, e.msg)
 
     def _check_space(self, image, size, st):
         """Refuse a cache that could outgrow its limit or disk."""
@@ -347,9 +256,8 @@ class QemuEngine(base.Engine):
                                               existing=entry['location'],
                                               location=loc.url)
             with self.daemon.qmp() as qmp:
-                exports = {e['id'] for e in
-                           qmp.execute('query-block-exports')}
-                if _Nodes.of(image).export not in exports:
+                exports = cachegroup.export_ids(qmp)
+                if cachegroup.Nodes.of(image).export not in exports:
                     LOG.warning('Cache of image %s was missing; restoring',
                                 image)
                     self._add_image_nodes(qmp, image, entry)
@@ -360,12 +268,13 @@ class QemuEngine(base.Engine):
         LOG.info('Adding image %s from %s to the cache group', image,
                  loc.url)
         fmt = 'raw' if loc.is_nbd else self.img.origin_format(loc.path)
-        nodes = _Nodes.of(image)
+        origin = cachegroup.Nodes.of(image).origin
         cache_path = self._cache_path(image)
         with self.daemon.qmp() as qmp:
-            self._open_origin(qmp, image, loc, fmt, nodes.origin)
+            cachegroup.open_origin(qmp, image, loc, fmt, origin,
+                                   self.opts.parent_reconnect_delay)
             try:
-                size = self._node_size(qmp, nodes.origin)
+                size = cachegroup.node_size(qmp, origin)
                 self._check_space(image, size, st)
                 tmp = cache_path + '.tmp'
                 self.img.create_cache(tmp, size, loc.url, fmt,
@@ -374,12 +283,9 @@ class QemuEngine(base.Engine):
                 entry = {'location': loc.url, 'format': fmt,
                          'virtual_size': size, 'prefetched': False,
                          'added_at': time.time()}
-                self._add_image_nodes(qmp, image, entry, origin_open=True)
+                cachegroup.add_cache(qmp, image, cache_path, origin)
             except BaseException:
-                with contextlib.suppress(exception.QMPError):
-                    if nodes.origin in self._node_names(qmp):
-                        qmp.execute('blockdev-del',
-                                    **{'node-name': nodes.origin})
+                cachegroup.del_node(qmp, origin)
                 for path in (cache_path + '.tmp', cache_path):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(path)
@@ -581,40 +487,43 @@ class QemuEngine(base.Engine):
             if entry is None:
                 raise exception.ImageNotFound(image=image)
             if not entry.get('prefetched'):
-                nodes = _Nodes.of(image)
                 with self.daemon.qmp() as qmp:
-                    qmp.execute('block-stream', device=nodes.cache,
-                                **{'job-id': nodes.job,
-                                   'auto-dismiss': False})
-                self._wait_job(nodes.job, progress)
+                    job = cachegroup.start_prefetch(qmp, image)
+                cachegroup.wait_job(self.daemon.qmp, job, progress)
                 with self.daemon.qmp() as qmp:
                     # The cache holds every block now: drop the link to
                     # the origin so it no longer depends on it.
-                    if nodes.origin in self._node_names(qmp):
-                        qmp.execute('blockdev-del',
-                                    **{'node-name': nodes.origin})
+                    for node in cachegroup.Nodes.of(image).origins():
+                        cachegroup.del_node(qmp, node)
                 with self.state.update() as st:
                     st['images'][image]['prefetched'] = True
         return next(i for i in self.list_images() if i.name == image)
 
-    def _wait_job(self, job_id, progress):
-        while True:
+    def reparent(self, image, location):
+        """Read ``image``'s missing blocks from ``location`` from now on.
+
+        ``location`` is a parent host's export of the same image, or the
+        origin itself. VMs and children keep running: only the node under
+        the cache changes.
+        """
+        names.validate(image, 'image')
+        loc = location_mod.parse(location)
+        with self._lock('image', image):
+            self._ensure_daemon()
+            entry = self.state.read()['images'].get(image)
+            if entry is None:
+                raise exception.ImageNotFound(image=image)
+            if entry.get('prefetched'):
+                LOG.info('Image %s is fully cached; it needs no parent',
+                         image)
+                return
+            fmt = entry['format'] if loc.url == entry['location'] else 'raw'
             with self.daemon.qmp() as qmp:
-                jobs = {j['id']: j for j in qmp.execute('query-jobs')}
-                job = jobs.get(job_id)
-                if job is None:
-                    raise exception.DaemonError(
-                        reason='job %s disappeared' % job_id)
-                if progress is not None:
-                    progress(job['current-progress'],
-                             job['total-progress'])
-                if job['status'] == 'concluded':
-                    qmp.execute('job-dismiss', id=job_id)
-                    if job.get('error'):
-                        raise exception.DaemonError(
-                            reason='prefetch failed: %s' % job['error'])
-                    return
-            time.sleep(_JOB_POLL_INTERVAL)
+                cachegroup.reparent(qmp, image, loc, fmt,
+                                    self.opts.parent_reconnect_delay)
+            with self.state.update() as st:
+                st['images'][image]['parent'] = loc.url
+        LOG.info('Image %s now reads from %s', image, loc.url)
 
     def remove_image(self, image):
         names.validate(image, 'image')
@@ -629,7 +538,7 @@ class QemuEngine(base.Engine):
                                            vms=', '.join(users))
             self._ensure_daemon()
             with self.daemon.qmp() as qmp:
-                self._del_image_nodes(qmp, image)
+                cachegroup.remove(qmp, image)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._cache_path(image))
             with self.state.update() as st:
@@ -641,34 +550,28 @@ class QemuEngine(base.Engine):
     def reconcile(self):
         report = self._ensure_daemon() or base.ReconcileReport()
         st = self.state.read()
-        known = {_Nodes.of(image) for image in st['images']}
+        known = [cachegroup.Nodes.of(image) for image in st['images']]
         known_nodes = {n for nodes in known for n in nodes.all()}
         known_exports = {nodes.export for nodes in known}
         with self.daemon.qmp() as qmp:
-            exports = {e['id']: e['node-name']
-                       for e in qmp.execute('query-block-exports')}
-            for export_id in sorted(set(exports) - known_exports):
-                if _owned(export_id):
-                    qmp.execute('block-export-del', id=export_id,
-                                mode='hard')
-                    self._wait_export_gone(qmp, export_id)
+            exports = cachegroup.export_ids(qmp)
+            for export_id in sorted(exports - known_exports):
+                if cachegroup.owned(export_id):
+                    cachegroup.del_export(qmp, export_id)
                     report.removed_orphan_nodes.append(export_id)
             for image, entry in sorted(st['images'].items()):
                 if image in report.restored_images + report.failed_images:
                     continue
-                if _Nodes.of(image).export not in exports:
+                if cachegroup.Nodes.of(image).export not in exports:
                     with self._lock('image', image):
                         self._restore_image(qmp, image, entry, report)
-            # Parents before children: a filter goes before its cache.
-            order = {'r': 0, 'c': 1, 'f': 2, 'o': 3}
-            orphans = sorted(
-                (n for n in self._node_names(qmp)
-                 if _owned(n) and n not in known_nodes),
-                key=lambda n: order.get(n[2], 9))
+            orphans = sorted((n for n in cachegroup.node_names(qmp)
+                              if cachegroup.owned(n) and
+                              n not in known_nodes),
+                             key=cachegroup.deletion_order)
             for node in orphans:
-                with contextlib.suppress(exception.QMPError):
-                    qmp.execute('blockdev-del', **{'node-name': node})
-                    report.removed_orphan_nodes.append(node)
+                cachegroup.del_node(qmp, node)
+                report.removed_orphan_nodes.append(node)
         self._reconcile_files(st, report)
         self._reconcile_vms(report)
         return report

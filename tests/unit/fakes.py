@@ -1,0 +1,143 @@
+"""Fakes shared by the unit tests."""
+
+import os
+
+from fastboot_nova import exception
+from fastboot_nova.storage import base
+from fastboot_nova.storage import location as location_mod
+from fastboot_nova.storage import names
+
+
+class FakeEngine(base.Engine):
+    """An in-memory engine: the base.Engine contract, no processes.
+
+    ``calls`` records every call as ``(verb, args...)``.
+    """
+
+    def __init__(self, conf=None, state_path='/fake/state', execute=None):
+        self.conf = conf
+        self.state_path = state_path
+        self.images = {}
+        self.vms = {}
+        self.calls = []
+        self.running = True
+
+    def _disk(self, vm):
+        return self.vms[vm]
+
+    def _vm(self, vm):
+        names.validate(vm, 'VM')
+        if vm not in self.vms:
+            raise exception.VmNotFound(vm=vm)
+        return self.vms[vm]
+
+    def _new_disk(self, vm, image):
+        if vm in self.vms:
+            raise exception.VmExists(vm=vm)
+        disk = base.VmDisk(name=vm, image=image,
+                           path=os.path.join(self.state_path, 'vms',
+                                             vm + '.qcow2'))
+        self.vms[vm] = disk
+        return disk
+
+    def create(self, vm, image, location):
+        self.calls.append(('create', vm, image, location))
+        names.validate(vm, 'VM')
+        names.validate(image, 'image')
+        loc = location_mod.parse(location)
+        known = self.images.get(image)
+        if known is not None and known.location != loc.url:
+            raise exception.ImageConflict(image=image,
+                                          existing=known.location,
+                                          location=loc.url)
+        if known is None:
+            self.images[image] = base.CachedImage(
+                name=image, location=loc.url, virtual_size=1 << 20,
+                cached_bytes=0,
+                export_url='nbd+unix:///%s?socket=%s/nbd.sock' % (
+                    image, self.state_path))
+        return self._new_disk(vm, image)
+
+    def destroy(self, vm):
+        self.calls.append(('destroy', vm))
+        self._vm(vm)
+        del self.vms[vm]
+
+    def snapshot(self, vm, name, location):
+        self.calls.append(('snapshot', vm, name, location))
+        self._vm(vm)
+        names.validate(name, 'snapshot')
+        return os.path.join(os.path.abspath(location), name + '.qcow2')
+
+    def clone(self, vm, destination):
+        self.calls.append(('clone', vm, destination))
+        disk = self._vm(vm)
+        names.validate(destination, 'VM')
+        return self._new_disk(destination, disk.image)
+
+    def migrate(self, vm, destination):
+        self.calls.append(('migrate', vm, destination))
+        disk = self._vm(vm)
+        del self.vms[vm]
+        return base.VmDisk(name=vm, image=disk.image,
+                           path=os.path.join(destination, 'vms',
+                                             vm + '.qcow2'))
+
+    def list(self):
+        self.calls.append(('list',))
+        return [self.vms[vm] for vm in sorted(self.vms)]
+
+    def list_images(self):
+        self.calls.append(('list_images',))
+        result = []
+        for name in sorted(self.images):
+            users = tuple(sorted(vm for vm, d in self.vms.items()
+                                 if d.image == name))
+            image = self.images[name]
+            result.append(base.CachedImage(
+                name=image.name, location=image.location,
+                virtual_size=image.virtual_size,
+                cached_bytes=image.cached_bytes,
+                export_url=image.export_url, vms=users))
+        return result
+
+    def prefetch(self, image, progress=None):
+        self.calls.append(('prefetch', image))
+        names.validate(image, 'image')
+        if image not in self.images:
+            raise exception.ImageNotFound(image=image)
+        total = self.images[image].virtual_size
+        if progress is not None:
+            for done in (0, total // 2, total):
+                progress(done, total)
+        entry = self.images[image]
+        self.images[image] = base.CachedImage(
+            name=entry.name, location=entry.location,
+            virtual_size=entry.virtual_size, cached_bytes=total,
+            export_url=entry.export_url)
+        return next(i for i in self.list_images() if i.name == image)
+
+    def reparent(self, image, location):
+        self.calls.append(('reparent', image, location))
+        names.validate(image, 'image')
+        location_mod.parse(location)
+        if image not in self.images:
+            raise exception.ImageNotFound(image=image)
+
+    def remove_image(self, image):
+        self.calls.append(('remove_image', image))
+        names.validate(image, 'image')
+        if image not in self.images:
+            raise exception.ImageNotFound(image=image)
+        users = sorted(vm for vm, d in self.vms.items() if d.image == image)
+        if users:
+            raise exception.ImageInUse(image=image, vms=', '.join(users))
+        del self.images[image]
+
+    def reconcile(self):
+        self.calls.append(('reconcile',))
+        return base.ReconcileReport(orphan_disks=['lost'])
+
+    def shutdown(self):
+        self.calls.append(('shutdown',))
+        self.running = False

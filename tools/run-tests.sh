@@ -1,0 +1,44 @@
+#!/bin/bash
+# Run fastboot's whole test suite on a Debian machine, as root:
+#
+#   bash tools/run-tests.sh [TOX ARGS...]
+#
+# Installs what the tests need (tools/install-deps.sh), runs the tox
+# environments pep8, py3, functional and integration one after the other
+# (FASTBOOT_TEST_ENVS overrides the list), and ends with one line
+# "N passed, N failed, N skipped" that adds up the stestr totals of every
+# environment. The exit code is tox's: non-zero if any environment failed,
+# pep8 included.
+
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ENVS=${FASTBOOT_TEST_ENVS:-pep8,py3,functional,integration}
+TOX=${FASTBOOT_BOOTSTRAP_VENV:-.tox-bootstrap}/bin/tox
+
+# pbr takes the version from git; a tree without git history needs it set.
+if ! git rev-parse --git-dir > /dev/null 2>&1; then
+    export PBR_VERSION=${PBR_VERSION:-0.0.0}
+fi
+
+bash tools/install-deps.sh test
+
+log=$(mktemp "${TMPDIR:-/tmp}/fastboot-tests.XXXXXX")
+trap 'rm -f "$log"' EXIT
+
+rc=0
+"$TOX" -e "$ENVS" "$@" < /dev/null 2>&1 | tee "$log" || rc=$?
+
+# stestr ends each run with a "Totals" block: " - Passed: N" etc.
+summary=$(awk '
+    /^ - Passed: [0-9]+$/ { passed += $3 }
+    /^ - Failed: [0-9]+$/ { failed += $3 }
+    /^ - Unexpected Success: [0-9]+$/ { failed += $4 }
+    /^ - Skipped: [0-9]+$/ { skipped += $3 }
+    END { printf "%d passed, %d failed, %d skipped", passed, failed, skipped }
+' "$log")
+if [ "$rc" -ne 0 ]; then
+    echo "run-tests: tox -e $ENVS failed (exit $rc); see above"
+fi
+echo "$summary"
+exit "$rc"
