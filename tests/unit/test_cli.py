@@ -3,8 +3,6 @@
 import io
 import json
 import os
-import sys
-import types
 from unittest import mock
 
 import fixtures
@@ -232,6 +230,23 @@ class TestImageCommands(CliTestCase):
         self.assertIn('prefetch img: 0.0 / 1.0 MiB (0%)', err)
         self.assertIn('prefetch img: 1.0 / 1.0 MiB (100%)', err)
 
+    def test_image_reparent(self):
+        self.run_cli('create', 'vm1', 'img', self.origin)
+        data = self.run_json('image', 'reparent', 'img',
+                             'nbd://10.0.0.2:10809/img')
+        self.assertEqual('img', data['name'])
+        self.assertIn(('reparent', 'img', 'nbd://10.0.0.2:10809/img'),
+                      self.engine.calls)
+
+    def test_image_reparent_bad_location(self):
+        self.run_cli('create', 'vm1', 'img', self.origin)
+        code, out, err = self.run_cli('image', 'reparent', 'img',
+                                      'http://x/img')
+        self.assertEqual(2, code)
+        self.assertIn('only local paths, nbd://', err)
+        self.assertNotIn(('reparent', 'img', 'http://x/img'),
+                         self.engine.calls)
+
     def test_prefetch_unknown_image(self):
         code, out, err = self.run_cli('prefetch', 'nope')
         self.assertEqual(1, code)
@@ -357,7 +372,8 @@ class TestDemo(CliTestCase):
 
     def setUp(self):
         super().setUp()
-        self.run_demo = mock.Mock(return_value={
+        self.run_demo = self.useFixture(fixtures.MockPatch(
+            'fastboot_nova.demo.runner.run_demo', return_value={
             'ok': True,
             'vms': [{'name': 'vm0', 'boot_seconds': 2.5, 'ok': True,
                      'checksum_ok': True},
@@ -365,16 +381,7 @@ class TestDemo(CliTestCase):
                      'checksum_ok': True}],
             'origin_bytes_read': 10 * 1024 * 1024,
             'image_bytes': 400 * 1024 * 1024,
-        })
-        runner = types.ModuleType('fastboot_nova.demo.runner')
-        runner.run_demo = self.run_demo
-        modules = mock.patch.dict(sys.modules,
-                                  {'fastboot_nova.demo.runner': runner})
-        modules.start()
-        self.addCleanup(modules.stop)
-        self.useFixture(fixtures.MockPatchObject(
-            sys.modules['fastboot_nova.demo'], 'runner', runner,
-            create=True))
+        })).mock
 
     def test_demo(self):
         code, out, err = self.run_cli('demo', '--vms', '2', '--keep',

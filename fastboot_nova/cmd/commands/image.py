@@ -1,4 +1,4 @@
-"""Cache group commands: ``prefetch``, ``image list``, ``image remove``."""
+"""Cache group commands: ``prefetch``, ``image list|remove|reparent``."""
 
 from cliff import command
 from cliff import lister
@@ -90,3 +90,30 @@ class RemoveImage(command.Command):
 
     def take_action(self, parsed_args):
         self.app.get_engine().remove_image(parsed_args.image)
+
+
+class ReparentImage(show.ShowOne):
+    """Read an image's missing blocks from another source, live.
+
+    The source is a parent host's export of the same image (``fastboot
+    image list`` on that host shows it) or the origin itself. Running VMs
+    keep running; nothing already cached is fetched again.
+    """
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('image', metavar='IMAGE',
+                            type=common.name_type('image'),
+                            help='Name of a cached image.')
+        parser.add_argument('location', metavar='LOCATION',
+                            type=common.origin_location,
+                            help='NBD URL of the parent export, or the '
+                                 'origin location.')
+        return parser
+
+    def take_action(self, parsed_args):
+        engine = self.app.get_engine()
+        engine.reparent(parsed_args.image, parsed_args.location)
+        image = next(i for i in engine.list_images()
+                     if i.name == parsed_args.image)
+        return common.show(image)
