@@ -62,7 +62,9 @@ engine_opts = [
                               'over NBD to child hosts and local VMs. '
                               'Unset (the default) exports only on a unix '
                               'socket under state_path: nothing is reachable '
-                              'from the network.')),
+                              'from the network. The exports are read-only '
+                              'but not yet authenticated: bind them only to '
+                              'a trusted storage network.')),
     cfg.PortOpt('export_port_min',
                 default=10809,
                 help=_('Lowest TCP port the cache export may listen on.')),
