@@ -125,11 +125,12 @@ class Engine(abc.ABC):
         """
 
     @abc.abstractmethod
-    def reparent(self, image, location):
+    def reparent(self, image, location, alternates=()):
         """Fetch ``image``'s missing blocks from ``location`` from now on.
 
         ``location`` is a parent host's export of the same image or the
-        origin. Running VMs and children are not interrupted.
+        origin; ``alternates`` are read, in order, when it fails, and the
+        origin last. Running VMs and children are not interrupted.
         """
 
     @abc.abstractmethod

@@ -77,7 +77,8 @@ class TestCacheGroup(base.TestCase):
         self.assertEqual(16, len(self.engine.list()))
         self.assertEqual(1, len(self.engine.list_images()))
         h = cachegroup.Nodes.of('img')
-        self.assertEqual(sorted([h.origin, h.cache_file, h.cache, h.cor]),
+        self.assertEqual(sorted([h.source(0, 0), h.cache_file, h.cache,
+                                 h.cor]),
                          self._cache_nodes())
 
     def test_concurrent_creates_from_separate_processes(self):
@@ -196,8 +197,25 @@ class TestCacheGroup(base.TestCase):
         parent.shutdown()
         base.qemu_io(child_vm.path, 'read -P 11 640k 64k')
         self.assertEqual(pid, self.engine.daemon.pid())
-        self.assertEqual(self.origin.url,
-                         self.engine.state.read()['images']['img']['parent'])
+        self.assertEqual([], self.engine.state.read()['images']['img']
+                         ['parents'])
+
+    def test_a_dead_parent_costs_no_failed_read(self):
+        parent = self.useFixture(base.EngineFixture()).engine
+        parent.create('p-vm', 'img', self.origin.url)
+        child_vm = self.engine.create('vm-a', 'img', self.origin.url)
+        self.engine.reparent('img', parent.export_url('img'))
+        base.qemu_io(child_vm.path, 'read -P 1 0 64k')
+        self.origin.server.reset_counter()
+        os.kill(parent.daemon.pid(), signal.SIGKILL)
+        # No re-parenting: the fifo quorum under the cache reads on from
+        # the origin at once.
+        started = time.monotonic()
+        base.qemu_io(child_vm.path, 'read -P 2 64k 64k',
+                     'read -P 1 0 64k')
+        self.assertLess(time.monotonic() - started, 3)
+        self.assertGreaterEqual(self.origin.server.bytes_read(),
+                                base.CLUSTER)
 
     def test_restart_falls_back_to_the_origin_when_the_parent_is_gone(self):
         parent = self.useFixture(base.EngineFixture()).engine

@@ -117,10 +117,12 @@ class FakeEngine(base.Engine):
             export_url=entry.export_url)
         return next(i for i in self.list_images() if i.name == image)
 
-    def reparent(self, image, location):
-        self.calls.append(('reparent', image, location))
+    def reparent(self, image, location, alternates=()):
+        self.calls.append(('reparent', image, location) +
+                          ((tuple(alternates),) if alternates else ()))
         names.validate(image, 'image')
-        location_mod.parse(location)
+        for url in [location] + list(alternates):
+            location_mod.parse(url)
         if image not in self.images:
             raise exception.ImageNotFound(image=image)
 

@@ -58,6 +58,11 @@ class FakeQMP:
         del self.model.nodes[args['node-name']]
         return {}
 
+    def _blockdev_reopen(self, options):
+        for opts in options:
+            self.model.nodes[opts['node-name']].update(opts)
+        return {}
+
     def _block_export_add(self, **args):
         self.model.exports[args['id']] = args
         return {}

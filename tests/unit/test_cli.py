@@ -238,6 +238,16 @@ class TestImageCommands(CliTestCase):
         self.assertIn(('reparent', 'img', 'nbd://10.0.0.2:10809/img'),
                       self.engine.calls)
 
+    def test_image_reparent_with_alternates(self):
+        self.run_cli('create', 'vm1', 'img', self.origin)
+        code, out, err = self.run_cli(
+            'image', 'reparent', 'img', 'nbd://10.0.0.2/img',
+            '--alternate', 'nbd://10.0.0.3/img', '--alternate', self.origin)
+        self.assertEqual(0, code, err)
+        self.assertIn(('reparent', 'img', 'nbd://10.0.0.2/img',
+                       ('nbd://10.0.0.3/img', self.origin)),
+                      self.engine.calls)
+
     def test_image_reparent_bad_location(self):
         self.run_cli('create', 'vm1', 'img', self.origin)
         code, out, err = self.run_cli('image', 'reparent', 'img',

@@ -27,7 +27,7 @@ class EngineTestCase(base.BaseTestCase):
         self.state_path = os.path.join(self.tmp, 's')
         self.origin = qemu_fakes.write_origin(self.tmp)
         self.model = qemu_fakes.FakeDaemonModel()
-        self.model.sizes[self.nodes('img').origin] = SIZE
+        self.model.sizes[self.nodes('img').source(0, 0)] = SIZE
         self.execute = qemu_fakes.FakeExecutor()
         self.engine = self.make_engine()
 
@@ -49,12 +49,13 @@ class TestCreate(EngineTestCase):
     def test_first_create_builds_the_cache_graph(self):
         disk = self.engine.create('vm1', 'img', self.origin)
         n = self.nodes('img')
+        origin = n.source(0, 0)
         sock = os.path.join(self.state_path, 'nbd.sock')
         self.assertEqual([
             ('nbd-server-start', {'addr': {'type': 'unix',
                                            'data': {'path': sock}}}),
             ('query-block-exports', {}) if False else
-            ('blockdev-add', {'driver': 'file', 'node-name': n.origin,
+            ('blockdev-add', {'driver': 'file', 'node-name': origin,
                               'filename': self.origin, 'read-only': True,
                               'auto-read-only': False}),
             ('query-named-block-nodes', {'flat': True}),
@@ -62,7 +63,7 @@ class TestCreate(EngineTestCase):
                               'filename': os.path.join(
                                   self.state_path, 'caches', 'img.qcow2')}),
             ('blockdev-add', {'driver': 'qcow2', 'node-name': n.cache,
-                              'file': n.cache_file, 'backing': n.origin}),
+                              'file': n.cache_file, 'backing': origin}),
             ('blockdev-add', {'driver': 'copy-on-read', 'node-name': n.cor,
                               'file': n.cache}),
             ('block-export-add', {'type': 'nbd', 'id': n.export,
@@ -89,7 +90,8 @@ class TestCreate(EngineTestCase):
         st = self.engine.state.read()
         self.assertEqual('ready', st['vms']['vm1']['status'])
         self.assertEqual({'location': self.origin, 'format': 'raw',
-                          'virtual_size': SIZE, 'prefetched': False},
+                          'virtual_size': SIZE, 'prefetched': False,
+                          'parents': [], 'generation': 0},
                          {k: v for k, v in st['images']['img'].items()
                           if k != 'added_at'})
 
@@ -112,7 +114,8 @@ class TestCreate(EngineTestCase):
                           'img', self.origin)
         n = self.nodes('img')
         dels = [c[1]['node-name'] for c in self.qmp_calls('blockdev-del')]
-        self.assertEqual([n.cor, n.cache, n.cache_file, n.origin], dels)
+        self.assertEqual([n.cor, n.cache, n.cache_file, n.source(0, 0)],
+                         dels)
         self.assertEqual({}, self.model.nodes)
         self.assertEqual([], os.listdir(self.engine.cache_dir))
         self.assertEqual([], os.listdir(self.engine.vm_dir))
@@ -211,15 +214,15 @@ class TestSpace(EngineTestCase):
     def test_cache_size_limit_counts_virtual_sizes(self):
         self.conf.set_override('cache_size_limit', 1, 'fastboot')  # MiB
         self.engine.create('vm1', 'img', self.origin)  # exactly 1 MiB
-        self.model.sizes[self.nodes('img2').origin] = SIZE
+        self.model.sizes[self.nodes('img2').source(0, 0)] = SIZE
         e = self.assertRaises(exception.CacheFull, self.engine.create,
                               'vm2', 'img2', self.origin)
         self.assertIn('1048576 bytes needed, 0 available', str(e))
-        self.assertNotIn(self.nodes('img2').origin, self.model.nodes)
+        self.assertNotIn(self.nodes('img2').source(0, 0), self.model.nodes)
 
     def test_free_space_counts_what_caches_may_still_take(self):
         self.engine.create('vm1', 'img', self.origin)
-        self.model.sizes[self.nodes('img2').origin] = SIZE
+        self.model.sizes[self.nodes('img2').source(0, 0)] = SIZE
         real = os.statvfs
 
         def statvfs(path):
@@ -317,14 +320,16 @@ class TestPrefetch(EngineTestCase):
                                             'auto-dismiss': False})],
                          self.qmp_calls('block-stream'))
         self.assertEqual([(100, 100)], seen)
-        self.assertNotIn(n.origin, self.model.nodes)
+        self.assertEqual([n.cache_file, n.cache, n.cor],
+                         list(self.model.nodes))
         self.assertEqual(SIZE, image.cached_bytes)
         self.assertTrue(self.engine.state.read()['images']['img']
                         ['prefetched'])
         # A restart then re-creates the cache without any origin.
         self.model.running = False
         self.engine.reconcile()
-        self.assertNotIn(n.origin, self.model.nodes)
+        self.assertEqual([n.cache_file, n.cache, n.cor],
+                         list(self.model.nodes))
         self.assertIsNone(self.model.nodes[n.cache]['backing'])
 
     def test_failed_job(self):
@@ -351,10 +356,101 @@ class TestPrefetch(EngineTestCase):
                           'img')
 
 
+class TestReparent(EngineTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.engine.create('vm1', 'img', self.origin)
+        del self.model.calls[:]
+        self.n = self.nodes('img')
+
+    def test_parent_and_alternate_under_a_fifo_quorum(self):
+        self.engine.reparent('img', 'nbd://10.0.0.2/img',
+                             ['nbd://10.0.0.3:10810/img', self.origin])
+        n = self.n
+        adds = [c[1] for c in self.qmp_calls('blockdev-add')]
+        self.assertEqual([
+            {'driver': 'nbd', 'node-name': n.source(1, 0),
+             'server': {'type': 'inet', 'host': '10.0.0.2',
+                        'port': '10809'},
+             'export': 'img', 'read-only': True, 'reconnect-delay': 0},
+            {'driver': 'nbd', 'node-name': n.source(1, 1),
+             'server': {'type': 'inet', 'host': '10.0.0.3',
+                        'port': '10810'},
+             'export': 'img', 'read-only': True, 'reconnect-delay': 0},
+            {'driver': 'file', 'node-name': n.source(1, 2),
+             'filename': self.origin, 'read-only': True,
+             'auto-read-only': False},
+            {'driver': 'quorum', 'node-name': n.quorum(1),
+             'children': [n.source(1, 0), n.source(1, 1), n.source(1, 2)],
+             'vote-threshold': 1, 'read-pattern': 'fifo',
+             'read-only': True},
+        ], adds)
+        self.assertEqual([('blockdev-reopen', {'options': [{
+            'driver': 'qcow2', 'node-name': n.cache,
+            'file': n.cache_file, 'backing': n.quorum(1)}]})],
+            self.qmp_calls('blockdev-reopen'))
+        # The old origin node is gone, the new generation stays.
+        self.assertEqual([('blockdev-del', {'node-name': n.source(0, 0)})],
+                         self.qmp_calls('blockdev-del'))
+        entry = self.engine.state.read()['images']['img']
+        self.assertEqual((['nbd://10.0.0.2:10809/img',
+                           'nbd://10.0.0.3:10810/img'], 1),
+                         (entry['parents'], entry['generation']))
+
+    def test_back_to_the_origin_alone(self):
+        self.engine.reparent('img', 'nbd://10.0.0.2/img')
+        del self.model.calls[:]
+        self.engine.reparent('img', self.origin)
+        self.assertEqual([self.n.source(0, 0)],
+                         [c[1]['node-name'] for c in
+                          self.qmp_calls('blockdev-add')])
+        self.assertEqual([], self.engine.state.read()['images']['img']
+                         ['parents'])
+        self.assertEqual({self.n.source(0, 0), self.n.cache,
+                          self.n.cache_file, self.n.cor},
+                         set(self.model.nodes))
+
+    def test_failed_reopen_keeps_the_old_sources(self):
+        self.model.fail['blockdev-reopen'] = 'Permission conflict'
+        self.assertRaises(exception.QMPError, self.engine.reparent, 'img',
+                          'nbd://10.0.0.2/img')
+        self.assertEqual({self.n.source(0, 0), self.n.cache,
+                          self.n.cache_file, self.n.cor},
+                         set(self.model.nodes))
+        self.assertEqual(0, self.engine.state.read()['images']['img']
+                         ['generation'])
+
+    def test_unreachable_parent_is_left_out(self):
+        self.model.fail['blockdev-add'] = 'Connection refused'
+        self.engine.reparent('img', 'nbd://10.0.0.2/img')
+        self.assertEqual(self.n.source(1, 1),
+                         self.qmp_calls('blockdev-reopen')[0][1]['options']
+                         [0]['backing'])
+
+    def test_restart_restores_the_parents(self):
+        self.engine.reparent('img', 'nbd://10.0.0.2/img')
+        self.model.running = False
+        self.engine.reconcile()
+        self.assertEqual(self.n.quorum(1),
+                         self.model.nodes[self.n.cache]['backing'])
+
+    def test_reconcile_drops_a_past_generation(self):
+        self.model.nodes[self.n.source(1, 0)] = {}
+        report = self.engine.reconcile()
+        self.assertEqual([self.n.source(1, 0)], report.removed_orphan_nodes)
+
+    def test_bad_location(self):
+        self.assertRaises(exception.InvalidLocation, self.engine.reparent,
+                          'img', 'http://x/img')
+        self.assertRaises(exception.ImageNotFound, self.engine.reparent,
+                          'other', self.origin)
+
+
 class TestReconcile(EngineTestCase):
 
     def test_daemon_restart_restores_every_image(self):
-        self.model.sizes[self.nodes('b').origin] = SIZE
+        self.model.sizes[self.nodes('b').source(0, 0)] = SIZE
         self.engine.create('vm1', 'img', self.origin)
         self.engine.create('vm2', 'b', self.origin)
         self.model.running = False

@@ -109,11 +109,17 @@ class ReparentImage(show.ShowOne):
                             type=common.origin_location,
                             help='NBD URL of the parent export, or the '
                                  'origin location.')
+        parser.add_argument('--alternate', metavar='URL', action='append',
+                            default=[], type=common.origin_location,
+                            help='Source to read from when the ones before '
+                                 'fail; can be repeated. The origin is '
+                                 'always the last source.')
         return parser
 
     def take_action(self, parsed_args):
         engine = self.app.get_engine()
-        engine.reparent(parsed_args.image, parsed_args.location)
+        engine.reparent(parsed_args.image, parsed_args.location,
+                        parsed_args.alternate)
         image = next(i for i in engine.list_images()
                      if i.name == parsed_args.image)
         return common.show(image)

@@ -2,10 +2,17 @@
 
 Per image::
 
-    origin (file / host_device / nbd, read-only, reconnecting)
-      <- cache (qcow2 file, backing = origin)
+    sources: parent exports and the origin (nbd / file / host_device,
+    read-only), under a fifo quorum when there are several
+      <- cache (qcow2 file, backing = the source or the quorum)
         <- copy-on-read filter
           -> NBD export named after the image (read-only)
+
+A fifo quorum with a vote threshold of 1 reads from its first child and,
+when a read fails there, from the next: with several sources a dead parent
+costs no failed guest read and no control-plane round trip, the cache just
+reads from the next source. The coordinator then re-parents to rebuild the
+tree.
 
 Everything here works on one QMP session and knows nothing of VMs, locks
 or the state file: the engine decides what, this module knows how.
@@ -33,27 +40,29 @@ class Nodes:
     names are derived from a hash; the ``fbX-`` prefix marks them as ours.
     """
 
-    origin: str
+    hash: str
     cache_file: str
     cache: str
     cor: str
     export: str
     job: str
-    #: The origin's name while a re-parenting swaps origins.
-    origin_alt: str
 
     @classmethod
     def of(cls, image):
         h = hashlib.sha256(image.encode()).hexdigest()[:16]
-        return cls(*('fb%s-%s' % (kind, h) for kind in 'ofcrepq'))
+        return cls(h, *('fb%s-%s' % (kind, h) for kind in 'fcrep'))
 
-    def all(self):
-        """Block nodes, parents before children (the order to delete)."""
-        return (self.cor, self.cache, self.cache_file, self.origin,
-                self.origin_alt)
+    def source(self, generation, index):
+        """Node of source ``index``; generations alternate on re-parent."""
+        return 'fbs-%s-%d%d' % (self.hash, generation, index)
 
-    def origins(self):
-        return (self.origin, self.origin_alt)
+    def quorum(self, generation):
+        return 'fbq-%s-%d' % (self.hash, generation)
+
+    def is_source(self, node, generation=None):
+        if node[:3] not in ('fbs', 'fbq') or node[4:20] != self.hash:
+            return False
+        return generation is None or node[21:22] == str(generation)
 
 
 def owned(node_name):
@@ -62,8 +71,8 @@ def owned(node_name):
 
 
 def deletion_order(node_name):
-    """Sort key that deletes filters before caches before origins."""
-    return {'r': 0, 'c': 1, 'f': 2, 'o': 3, 'q': 3}.get(node_name[2:3], 9)
+    """Sort key that deletes users before the nodes they use."""
+    return {'r': 0, 'c': 1, 'f': 2, 'q': 3, 's': 4}.get(node_name[2:3], 9)
 
 
 def start_nbd_server(qmp, unix_path=None, host=None, ports=()):
@@ -91,14 +100,72 @@ def start_nbd_server(qmp, unix_path=None, host=None, ports=()):
             errors[-1] if errors else ''))
 
 
-def open_origin(qmp, image, loc, fmt, node, reconnect_delay):
-    """Add the read-only origin node of ``image`` from location ``loc``."""
+def open_source(qmp, image, loc, fmt, node, reconnect_delay):
+    """Add the read-only node ``node`` reading location ``loc``."""
     try:
         qmp.execute('blockdev-add',
                     **loc.blockdev(node, reconnect_delay, fmt))
     except exception.QMPError as e:
         raise exception.OriginUnavailable(image=image, location=loc.url,
                                           reason=e.kwargs.get('reason'))
+
+
+def open_sources(qmp, image, sources, generation, reconnect_delay):
+    """Open ``sources`` (``[(Location, fmt)]``, preferred first).
+
+    Unreachable sources are left out; if none is reachable the error of
+    the last one is raised. With one source its node is the backing; with
+    several, a fifo quorum over them. Several sources get no reconnect
+    delay: a dead parent must fail fast so the quorum moves on, and the
+    NBD client keeps reconnecting to it in the background.
+
+    :returns: the backing node name.
+    """
+    nodes = Nodes.of(image)
+    delay = reconnect_delay if len(sources) == 1 else 0
+    opened = []
+    error = None
+    for index, (loc, fmt) in enumerate(sources):
+        node = nodes.source(generation, index)
+        try:
+            open_source(qmp, image, loc, fmt, node, delay)
+        except exception.OriginUnavailable as e:
+            LOG.warning('Source %s of image %s is unreachable: %s',
+                        loc.url, image, e.msg)
+            error = e
+            continue
+        opened.append(node)
+    if not opened:
+        raise error
+    if len(opened) == 1:
+        return opened[0]
+    quorum = nodes.quorum(generation)
+    try:
+        qmp.execute('blockdev-add', driver='quorum', children=opened,
+                    **{'node-name': quorum, 'vote-threshold': 1,
+                       'read-pattern': 'fifo', 'read-only': True})
+    except exception.QMPError:
+        for node in opened:
+            del_node(qmp, node)
+        raise
+    return quorum
+
+
+def del_sources(qmp, image, generation=None):
+    """Remove the source nodes of ``generation`` (all when None)."""
+    nodes = Nodes.of(image)
+    for node in sorted((n for n in node_names(qmp)
+                        if nodes.is_source(n, generation)),
+                       key=deletion_order):
+        del_node(qmp, node)
+
+
+def set_backing(qmp, image, backing):
+    """Reopen the cache of ``image`` onto ``backing``, VMs running."""
+    nodes = Nodes.of(image)
+    qmp.execute('blockdev-reopen', options=[{
+        'driver': 'qcow2', 'node-name': nodes.cache,
+        'file': nodes.cache_file, 'backing': backing}])
 
 
 def add_cache(qmp, image, cache_path, backing):
@@ -141,9 +208,10 @@ def remove(qmp, image):
     if nodes.export in export_ids(qmp):
         del_export(qmp, nodes.export)
     present = node_names(qmp)
-    for node in nodes.all():
+    for node in (nodes.cor, nodes.cache, nodes.cache_file):
         if node in present:
             qmp.execute('blockdev-del', **{'node-name': node})
+    del_sources(qmp, image)
 
 
 def del_export(qmp, export_id):
@@ -205,30 +273,3 @@ def wait_job(open_qmp, job_id, progress=None):
             if poll_job(qmp, job_id, progress):
                 return
         time.sleep(_JOB_POLL_INTERVAL)
-
-
-def reparent(qmp, image, new_loc, fmt, reconnect_delay):
-    """Point the cache of ``image`` at ``new_loc`` with VMs running.
-
-    A new origin node is added, the cache is reopened onto it, and the old
-    node is dropped: VM disks and children keep their connections to the
-    export, which never goes away.
-    """
-    nodes = Nodes.of(image)
-    present = node_names(qmp)
-    # Alternate between two names so the old node lives until the reopen
-    # succeeded.
-    old_node, new_node = nodes.origins()
-    if old_node not in present:
-        old_node, new_node = new_node, old_node
-    open_origin(qmp, image, new_loc, fmt, new_node, reconnect_delay)
-    try:
-        qmp.execute('blockdev-reopen', options=[{
-            'driver': 'qcow2', 'node-name': nodes.cache,
-            'file': nodes.cache_file, 'backing': new_node}])
-    except exception.QMPError:
-        del_node(qmp, new_node)
-        raise
-    if old_node in present:
-        del_node(qmp, old_node)
-    return new_node

@@ -183,35 +183,32 @@ class QemuEngine(base.Engine):
         """Re-create the graph of a recorded image; all or nothing."""
         backing = None
         if not entry.get('prefetched'):
-            # A complete cache needs no origin at all.
-            backing = cachegroup.Nodes.of(image).origin
-            self._open_source(qmp, image, entry, backing)
+            # A complete cache needs no source at all.
+            backing = self._open_backing(qmp, image, entry)
         try:
             cachegroup.add_cache(qmp, image, self._cache_path(image),
                                  backing)
         except exception.FastbootException:
-            if backing:
-                cachegroup.del_node(qmp, backing)
+            cachegroup.del_sources(qmp, image)
             raise
 
-    def _open_source(self, qmp, image, entry, node):
-        """Open the parent the cache last read from, else the origin."""
-        sources = [entry['location']]
-        parent = entry.get('parent')
-        if parent and parent != entry['location']:
-            sources.insert(0, parent)
-        for i, source in enumerate(sources):
-            fmt = entry['format'] if source == entry['location'] else 'raw'
+    def _open_backing(self, qmp, image, entry):
+        """Open the image's parents, then its origin as the last resort."""
+        sources = []
+        error = None
+        for url in entry.get('parents', []) + [entry['location']]:
+            fmt = entry['format'] if url == entry['location'] else 'raw'
             try:
-                cachegroup.open_origin(
-                    qmp, image, location_mod.parse(source), fmt, node,
-                    self.opts.parent_reconnect_delay)
-                return
-            except exception.FastbootException as e:
-                if i == len(sources) - 1:
-                    raise
-                LOG.warning('Parent %s of image %s is unreachable (%s); '
-                            'reading from the origin', source, image, e.msg)
+                sources.append((location_mod.parse(url), fmt))
+            except exception.InvalidLocation as e:
+                LOG.warning('Source %s of image %s is unusable: %s', url,
+                            image, e.msg)
+                error = e
+        if not sources:
+            raise error
+        return cachegroup.open_sources(qmp, image, sources,
+                                       entry.get('generation', 0),
+                                       self.opts.parent_reconnect_delay)
 
     def _check_space(self, image, size, st):
         """Refuse a cache that could outgrow its limit or disk."""
@@ -268,10 +265,10 @@ class QemuEngine(base.Engine):
         LOG.info('Adding image %s from %s to the cache group', image,
                  loc.url)
         fmt = 'raw' if loc.is_nbd else self.img.origin_format(loc.path)
-        origin = cachegroup.Nodes.of(image).origin
+        origin = cachegroup.Nodes.of(image).source(0, 0)
         cache_path = self._cache_path(image)
         with self.daemon.qmp() as qmp:
-            cachegroup.open_origin(qmp, image, loc, fmt, origin,
+            cachegroup.open_source(qmp, image, loc, fmt, origin,
                                    self.opts.parent_reconnect_delay)
             try:
                 size = cachegroup.node_size(qmp, origin)
@@ -282,6 +279,7 @@ class QemuEngine(base.Engine):
                 os.rename(tmp, cache_path)
                 entry = {'location': loc.url, 'format': fmt,
                          'virtual_size': size, 'prefetched': False,
+                         'parents': [], 'generation': 0,
                          'added_at': time.time()}
                 cachegroup.add_cache(qmp, image, cache_path, origin)
             except BaseException:
@@ -491,23 +489,27 @@ class QemuEngine(base.Engine):
                     job = cachegroup.start_prefetch(qmp, image)
                 cachegroup.wait_job(self.daemon.qmp, job, progress)
                 with self.daemon.qmp() as qmp:
-                    # The cache holds every block now: drop the link to
-                    # the origin so it no longer depends on it.
-                    for node in cachegroup.Nodes.of(image).origins():
-                        cachegroup.del_node(qmp, node)
+                    # The cache holds every block now: drop the links to
+                    # parents and origin, it no longer depends on them.
+                    cachegroup.del_sources(qmp, image)
                 with self.state.update() as st:
                     st['images'][image]['prefetched'] = True
         return next(i for i in self.list_images() if i.name == image)
 
-    def reparent(self, image, location):
+    def reparent(self, image, location, alternates=()):
         """Read ``image``'s missing blocks from ``location`` from now on.
 
         ``location`` is a parent host's export of the same image, or the
-        origin itself. VMs and children keep running: only the node under
-        the cache changes.
+        origin; ``alternates`` are tried in order when it fails, and the
+        origin always comes last. VMs and children keep running: only the
+        nodes under the cache change.
         """
         names.validate(image, 'image')
-        loc = location_mod.parse(location)
+        parents = []
+        for url in [location] + list(alternates):
+            url = location_mod.parse(url).url
+            if url not in parents:
+                parents.append(url)
         with self._lock('image', image):
             self._ensure_daemon()
             entry = self.state.read()['images'].get(image)
@@ -517,13 +519,24 @@ class QemuEngine(base.Engine):
                 LOG.info('Image %s is fully cached; it needs no parent',
                          image)
                 return
-            fmt = entry['format'] if loc.url == entry['location'] else 'raw'
+            parents = [p for p in parents if p != entry['location']]
+            old = entry.get('generation', 0)
+            new_entry = dict(entry, parents=parents, generation=1 - old)
             with self.daemon.qmp() as qmp:
-                cachegroup.reparent(qmp, image, loc, fmt,
-                                    self.opts.parent_reconnect_delay)
+                # Leftovers of an interrupted re-parent hold the names.
+                cachegroup.del_sources(qmp, image, 1 - old)
+                backing = self._open_backing(qmp, image, new_entry)
+                try:
+                    cachegroup.set_backing(qmp, image, backing)
+                except exception.FastbootException:
+                    cachegroup.del_sources(qmp, image, 1 - old)
+                    raise
+                cachegroup.del_sources(qmp, image, old)
             with self.state.update() as st:
-                st['images'][image]['parent'] = loc.url
-        LOG.info('Image %s now reads from %s', image, loc.url)
+                st['images'][image]['parents'] = parents
+                st['images'][image]['generation'] = 1 - old
+        LOG.info('Image %s now reads from %s', image,
+                 ', '.join(parents + [entry['location']]))
 
     def remove_image(self, image):
         names.validate(image, 'image')
@@ -550,9 +563,10 @@ class QemuEngine(base.Engine):
     def reconcile(self):
         report = self._ensure_daemon() or base.ReconcileReport()
         st = self.state.read()
-        known = [cachegroup.Nodes.of(image) for image in st['images']]
-        known_nodes = {n for nodes in known for n in nodes.all()}
-        known_exports = {nodes.export for nodes in known}
+        known = {cachegroup.Nodes.of(image).hash: (image, entry)
+                 for image, entry in st['images'].items()}
+        known_exports = {cachegroup.Nodes.of(image).export
+                         for image in st['images']}
         with self.daemon.qmp() as qmp:
             exports = cachegroup.export_ids(qmp)
             for export_id in sorted(exports - known_exports):
@@ -566,8 +580,7 @@ class QemuEngine(base.Engine):
                     with self._lock('image', image):
                         self._restore_image(qmp, image, entry, report)
             orphans = sorted((n for n in cachegroup.node_names(qmp)
-                              if cachegroup.owned(n) and
-                              n not in known_nodes),
+                              if self._is_orphan(n, known)),
                              key=cachegroup.deletion_order)
             for node in orphans:
                 cachegroup.del_node(qmp, node)
@@ -575,6 +588,19 @@ class QemuEngine(base.Engine):
         self._reconcile_files(st, report)
         self._reconcile_vms(report)
         return report
+
+    @staticmethod
+    def _is_orphan(node, known):
+        """An owned node of no recorded image, or of a past generation."""
+        if not cachegroup.owned(node):
+            return False
+        image_entry = known.get(node[4:20])
+        if image_entry is None:
+            return True
+        image, entry = image_entry
+        nodes = cachegroup.Nodes.of(image)
+        return nodes.is_source(node) and not nodes.is_source(
+            node, entry.get('generation', 0))
 
     def _reconcile_files(self, st, report):
         for name in sorted(os.listdir(self.cache_dir)):
