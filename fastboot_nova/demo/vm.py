@@ -179,8 +179,11 @@ class QemuVm:
 
     def __init__(self, guest, name, disk, console_log,
                  timeout=DEFAULT_TIMEOUT, accel=None, memory_mib=256,
-                 disk_format='qcow2', expected_checksum=None):
+                 disk_format='qcow2', expected_checksum=None, prefix=()):
         self.guest = guest
+        #: argv prefix, e.g. ``nsenter --net=...`` to boot in a host's
+        #: network namespace.
+        self.prefix = list(prefix)
         self.name = name
         self.disk = disk
         self.console_log = console_log
@@ -203,9 +206,10 @@ class QemuVm:
     def start(self):
         if self.accel is None:
             self.accel = choose_accel(self.guest)
-        argv = qemu_argv(self.guest, self.name, self.disk, self.accel,
-                         memory_mib=self.memory_mib,
-                         disk_format=self.disk_format)
+        argv = self.prefix + qemu_argv(self.guest, self.name, self.disk,
+                                       self.accel,
+                                       memory_mib=self.memory_mib,
+                                       disk_format=self.disk_format)
         LOG.debug('Starting VM %s: %s', self.name, argv)
         self._started = time.monotonic()
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
@@ -300,14 +304,15 @@ class QemuVm:
 
 
 def boot(guest, name, disk, console_log, timeout=DEFAULT_TIMEOUT,
-         accel=None, memory_mib=256, disk_format='qcow2'):
+         accel=None, memory_mib=256, disk_format='qcow2', prefix=()):
     """Boot ``guest`` as VM ``name`` on ``disk``; wait for it to finish.
 
     :returns: :class:`BootResult`; a failed boot is a result with ``ok``
         False, not an exception, so that a batch reports every VM.
     """
     vm = QemuVm(guest, name, disk, console_log, timeout=timeout,
-                accel=accel, memory_mib=memory_mib, disk_format=disk_format)
+                accel=accel, memory_mib=memory_mib, disk_format=disk_format,
+                prefix=prefix)
     try:
         with vm:
             return vm.wait()
@@ -323,7 +328,8 @@ def boot_many(guest, vms, timeout=DEFAULT_TIMEOUT, accel=None,
               memory_mib=256, max_workers=None):
     """Boot several VMs at once, one thread each.
 
-    :param vms: list of ``(name, disk, console_log)``.
+    :param vms: list of ``(name, disk, console_log)`` or ``(name, disk,
+        console_log, argv_prefix)``.
     :param max_workers: at most this many QEMUs at a time (all by default).
     :returns: list of :class:`BootResult`, in the order of ``vms``.
     """
@@ -334,7 +340,8 @@ def boot_many(guest, vms, timeout=DEFAULT_TIMEOUT, accel=None,
     with concurrent.futures.ThreadPoolExecutor(
             max_workers=max_workers or len(vms),
             thread_name_prefix='fastboot-vm') as pool:
-        futures = [pool.submit(boot, guest, name, disk, log, timeout=timeout,
-                               accel=accel, memory_mib=memory_mib)
-                   for name, disk, log in vms]
+        futures = [pool.submit(boot, guest, *vm[:3], timeout=timeout,
+                               accel=accel, memory_mib=memory_mib,
+                               prefix=vm[3] if len(vm) > 3 else ())
+                   for vm in vms]
         return [f.result() for f in futures]

@@ -487,3 +487,20 @@ class QemuVmTest(base.BaseTestCase):
         results = vm.boot_many(_fake_guest(), specs, accel='tcg')
         self.assertEqual(['vm0', 'vm1', 'vm2'], [r.name for r in results])
         self.assertTrue(all(r.ok for r in results))
+
+    def test_boot_many_runs_each_vm_under_its_prefix(self):
+        # The prefix is how a VM boots inside a host's network namespace;
+        # here it is "env NAME=value" so the child shows it ran under it.
+        self.useFixture(fixtures.MockPatchObject(
+            vm, 'qemu_argv', side_effect=lambda g, name, *a, **k: [
+                sys.executable, '-c',
+                'import os; print("FASTBOOT-CHECKSUM %s"); '
+                'print("FASTBOOT-DONE", os.environ.get("FB_HOST"))' % SHA]))
+        specs = [('vm%d' % i, '/d%d' % i,
+                  os.path.join(self.tmp, 'vm%d.log' % i),
+                  ['env', 'FB_HOST=h%d' % i]) for i in range(2)]
+        results = vm.boot_many(_fake_guest(), specs, accel='tcg')
+        self.assertTrue(all(r.ok for r in results))
+        for i in range(2):
+            with open(specs[i][2]) as fh:
+                self.assertIn('FASTBOOT-DONE h%d' % i, fh.read())
