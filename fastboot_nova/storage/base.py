@@ -117,6 +117,15 @@ class Engine(abc.ABC):
         """:returns: list of :class:`CachedImage`, sorted by name."""
 
     @abc.abstractmethod
+    def add_image(self, image, location):
+        """Cache ``image`` from ``location`` on this host, with no VM yet.
+
+        Idempotent: an image already cached from ``location`` is kept.
+
+        :returns: :class:`CachedImage`
+        """
+
+    @abc.abstractmethod
     def prefetch(self, image, progress=None):
         """Fill ``image``'s cache completely from its origin.
 

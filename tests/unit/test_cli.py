@@ -230,6 +230,17 @@ class TestImageCommands(CliTestCase):
         self.assertIn('prefetch img: 0.0 / 1.0 MiB (0%)', err)
         self.assertIn('prefetch img: 1.0 / 1.0 MiB (100%)', err)
 
+    def test_image_add(self):
+        data = self.run_json('image', 'add', 'img', self.origin)
+        self.assertEqual(('img', self.origin, []),
+                         (data['name'], data['location'], data['vms']))
+        self.assertIn(('add_image', 'img', self.origin), self.engine.calls)
+
+    def test_image_add_bad_name(self):
+        code, out, err = self.run_cli('image', 'add', 'a;b', self.origin)
+        self.assertEqual(2, code)
+        self.assertEqual([], self.engine.calls)
+
     def test_image_reparent(self):
         self.run_cli('create', 'vm1', 'img', self.origin)
         data = self.run_json('image', 'reparent', 'img',

@@ -95,6 +95,14 @@ class TestCreate(EngineTestCase):
                          {k: v for k, v in st['images']['img'].items()
                           if k != 'added_at'})
 
+    def test_add_image_without_a_vm_is_idempotent(self):
+        image = self.engine.add_image('img', self.origin)
+        self.assertEqual(('img', (), SIZE),
+                         (image.name, image.vms, image.virtual_size))
+        self.engine.add_image('img', self.origin)
+        self.assertEqual(1, len(self.qmp_calls('block-export-add')))
+        self.assertEqual([], os.listdir(self.engine.vm_dir))
+
     def test_second_create_reuses_the_cache(self):
         self.engine.create('vm1', 'img', self.origin)
         del self.model.calls[:]

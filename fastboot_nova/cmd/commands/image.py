@@ -1,4 +1,4 @@
-"""Cache group commands: ``prefetch``, ``image list|remove|reparent``."""
+"""Cache group commands: ``prefetch``, ``image add|list|remove|reparent``."""
 
 from cliff import command
 from cliff import lister
@@ -43,6 +43,30 @@ class ProgressPrinter:
         if self.tty and self.printed:
             self.stream.write('\n')
             self.stream.flush()
+
+
+class AddImage(show.ShowOne):
+    """Cache an image on this host without creating a VM.
+
+    With ``fastboot prefetch`` afterwards, this warms a host before a boot
+    storm. Adding an image that is already cached from the same location
+    changes nothing.
+    """
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('image', metavar='IMAGE',
+                            type=common.name_type('image'),
+                            help='Name of the image.')
+        parser.add_argument('location', metavar='LOCATION',
+                            type=common.origin_location,
+                            help='Origin: a local file or block device, or '
+                                 'an NBD URL.')
+        return parser
+
+    def take_action(self, parsed_args):
+        return common.show(self.app.get_engine().add_image(
+            parsed_args.image, parsed_args.location))
 
 
 class PrefetchImage(show.ShowOne):

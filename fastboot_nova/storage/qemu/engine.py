@@ -341,6 +341,16 @@ class QemuEngine(base.Engine):
             raise
         return self._disk(vm, self.state.read()['vms'][vm])
 
+    def add_image(self, image, location):
+        names.validate(image, 'image')
+        loc = location_mod.parse(location)
+        with self._lock('image', image):
+            self._ensure_image(image, loc)
+        return self._image_info(image)
+
+    def _image_info(self, image):
+        return next(i for i in self.list_images() if i.name == image)
+
     def create(self, vm, image, location):
         names.validate(vm, 'VM')
         names.validate(image, 'image')
@@ -494,7 +504,7 @@ class QemuEngine(base.Engine):
                     cachegroup.del_sources(qmp, image)
                 with self.state.update() as st:
                     st['images'][image]['prefetched'] = True
-        return next(i for i in self.list_images() if i.name == image)
+        return self._image_info(image)
 
     def reparent(self, image, location, alternates=()):
         """Read ``image``'s missing blocks from ``location`` from now on.
