@@ -1,0 +1,118 @@
+"""Cache group operations of the driver: the host engine and its images.
+
+Which volumes go through the host cache group
+=============================================
+
+A server is booted "the fastboot way" when all of these hold:
+
+* ``[fastboot] use_cachegroup`` and ``[fastboot] use_cache_snapshot`` are
+  both enabled on the compute host;
+* the block device is the server's root volume (boot index 0);
+* the Cinder volume carries the metadata ``fastboot_cacheable=true``
+  (any value :func:`oslo_utils.strutils.bool_from_string` accepts);
+* the volume cannot change under the cache: it is multiattach or attached
+  read-only (``access_mode = ro`` in the connection info). A writable
+  single-attach volume is owned by one server and is never cached;
+* it is not encrypted, and the libvirt volume driver gives the host a local
+  path for it (``device_path``: iSCSI, FC, NVMe-oF, NFS, local...). RBD and
+  other network-only volumes keep the ordinary path.
+
+Everything else is attached exactly as LibvirtDriver does it.
+
+The cache of a volume is named ``cinder-<volume id>``: every server of the
+host booted from that volume shares it. It outlives the servers: the next
+server on the host finds it warm.
+"""
+
+from oslo_log import log as logging
+import threading
+
+from oslo_utils import strutils
+
+from fastboot_nova import storage
+
+LOG = logging.getLogger(__name__)
+
+#: Cinder volume metadata key that marks a volume as cacheable.
+CACHEABLE_KEY = 'fastboot_cacheable'
+IMAGE_PREFIX = 'cinder-'
+
+
+class CacheOps:
+    """The host's cache group, behind one lazily started engine.
+
+    nova-compute opens no database: the engine's state file under
+    ``[fastboot] state_path`` is the only host-side record.
+    """
+
+    def __init__(self, conf, engine_factory=None):
+        self._conf = conf
+        self._engine_factory = engine_factory or storage.get_engine
+        self._engine = None
+        self._engine_lock = threading.Lock()
+
+    @property
+    def enabled(self):
+        opts = self._conf.fastboot
+        return opts.use_cachegroup and opts.use_cache_snapshot
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            with self._engine_lock:
+                if self._engine is None:
+                    self._engine = self._engine_factory(self._conf)
+        return self._engine
+
+    @staticmethod
+    def image_name(volume_id):
+        return IMAGE_PREFIX + volume_id
+
+    @staticmethod
+    def origin_location(connection_info):
+        """The host path of a connected origin volume, or None."""
+        return (connection_info.get('data') or {}).get('device_path')
+
+    def is_cacheable(self, volume, connection_info):
+        """Whether ``volume`` (nova.volume.cinder.API.get) may be cached.
+
+        :returns: ``(True, None)`` or ``(False, reason)``.
+        """
+        if not self.enabled:
+            return False, 'use_cachegroup/use_cache_snapshot disabled'
+        metadata = volume.get('volume_metadata') or {}
+        if not strutils.bool_from_string(metadata.get(CACHEABLE_KEY)):
+            return False, 'no %s=true volume metadata' % CACHEABLE_KEY
+        data = connection_info.get('data') or {}
+        read_only = data.get('access_mode') == 'ro'
+        if not (volume.get('multiattach') or read_only):
+            return False, 'neither multiattach nor read-only'
+        if data.get('encrypted') or volume.get('encrypted'):
+            return False, 'encrypted'
+        return True, None
+
+    def prepare(self, image, location):
+        """Make sure the cached ``image`` reads from ``location``.
+
+        When no server of this host uses the image, its origin connection
+        may have been closed and re-opened since the cache last read from
+        it: re-open it (``reparent`` to the same location is cheap).
+        """
+        for cached in self.engine.list_images():
+            if cached.name == image:
+                if not cached.vms:
+                    LOG.debug('Re-opening origin %s of idle cache %s',
+                              location, image)
+                    self.engine.reparent(image, location)
+                return cached
+        return None
+
+    def users(self, image):
+        """Names of this host's disks on ``image``."""
+        for cached in self.engine.list_images():
+            if cached.name == image:
+                return set(cached.vms)
+        return set()
+
+    def list_caches(self):
+        return self.engine.list_images()

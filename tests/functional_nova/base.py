@@ -1,0 +1,187 @@
+"""In-process Nova with FastBootDriver over nova's fake libvirt.
+
+API, conductor, scheduler, placement and the computes run in this process
+(nova.tests.functional); libvirt is nova's fakelibvirt; Cinder is nova's
+CinderFixture, whose multiattach volume plays the shared origin.
+"""
+
+import os
+import sys
+import threading
+import time
+from xml.etree import ElementTree
+
+import fixtures
+from nova.tests.fixtures import cinder as cinder_fixture
+from nova.tests.functional.libvirt import base as libvirt_base
+
+import fastboot_nova.conf  # noqa: F401 - registers [fastboot]
+from tests.unit import fakes
+
+DRIVER = 'fastboot.driver.FastBootDriver'
+ORIGIN_VOLUME = cinder_fixture.CinderFixture.MULTIATTACH_VOL
+
+
+def api_paste_config():
+    """Nova's api-paste.ini: a wheel install puts it in <prefix>/etc/nova."""
+    for prefix in (sys.prefix, sys.base_prefix):
+        path = os.path.join(prefix, 'etc', 'nova', 'api-paste.ini')
+        if os.path.exists(path):
+            return path
+    return None
+
+
+class HostEngine(fakes.FakeEngine):
+    """FakeEngine of one compute host; thread-safe, as nova-compute needs."""
+
+    def __init__(self, conf=None, state_path='/fake/state', execute=None):
+        super().__init__(conf, state_path, execute)
+        self._lock = threading.RLock()
+
+    def __getattribute__(self, name):
+        attr = super().__getattribute__(name)
+        if name in ('create', 'destroy', 'list', 'list_images', 'reparent'):
+            lock = super().__getattribute__('_lock')
+
+            def locked(*args, **kwargs):
+                with lock:
+                    return attr(*args, **kwargs)
+            return locked
+        return attr
+
+    def verbs(self, verb):
+        return [c for c in self.calls if c[0] == verb]
+
+
+class FastBootTestBase(libvirt_base.ServersTestBase):
+    """ServersTestBase with FastBootDriver and one engine per compute."""
+
+    microversion = 'latest'
+    ADMIN_API = True
+    # Boots run concurrently in the compute, as in a real storm.
+    CAST_AS_CALL = False
+    #: Engine class made for each compute; a factory taking (conf, host).
+    ENGINE = None
+
+    def setUp(self):
+        paste = api_paste_config()
+        if paste:
+            self.flags(api_paste_config=paste, group='wsgi')
+        super().setUp()
+        self.flags(use_cachegroup=True, use_cache_snapshot=True,
+                   group='fastboot')
+        self.flags(driver='nova.quota.NoopQuotaDriver', group='quota')
+
+        # The origin volume as the host sees it once os-brick connected it.
+        self.origin = os.path.join(
+            self.useFixture(fixtures.TempDir()).path, 'origin.raw')
+        with open(self.origin, 'wb') as f:
+            f.truncate(64 * 1024 * 1024)
+        self.connects = []
+        self.disconnects = []
+        self.useFixture(fixtures.MockPatch(
+            'nova.virt.libvirt.volume.volume.LibvirtFakeVolumeDriver.'
+            'connect_volume',
+            side_effect=self._fake_connect_volume))
+        self.useFixture(fixtures.MockPatch(
+            'nova.virt.libvirt.volume.volume.LibvirtFakeVolumeDriver.'
+            'disconnect_volume',
+            side_effect=self._fake_disconnect_volume))
+
+        # The shared volume is marked cacheable.
+        fake_get = self.cinder.fake_get
+
+        def get_volume(context, volume_id, microversion=None):
+            volume = fake_get(context, volume_id, microversion=microversion)
+            if volume_id == ORIGIN_VOLUME:
+                volume['volume_metadata'] = {'fastboot_cacheable': 'true'}
+            return volume
+        self.useFixture(fixtures.MockPatch(
+            'nova.volume.cinder.API.get', side_effect=get_volume,
+            autospec=False))
+
+        # One engine per compute host, made when its driver first asks.
+        self.engines = {}
+        self.useFixture(fixtures.MockPatch(
+            'fastboot_nova.storage.get_engine',
+            side_effect=self._get_engine))
+
+    def _clear_attrs(self):
+        # pytest needs nova's TestCase to keep its attributes.
+        pass
+
+    def _get_engine(self, conf, state_path=None, execute=None):
+        host = conf.host
+        engine = self.make_engine(conf, host)
+        self.assertNotIn(host, self.engines)
+        self.engines[host] = engine
+        return engine
+
+    def make_engine(self, conf, host):
+        return HostEngine(conf, state_path='/fake/%s' % host)
+
+    def _fake_connect_volume(self, connection_info, instance):
+        connection_info['data']['device_path'] = self.origin
+        self.connects.append((instance.host, instance.uuid))
+
+    def _fake_disconnect_volume(self, connection_info, instance,
+                                force=False):
+        self.disconnects.append((instance.host, instance.uuid))
+
+    def _setup_compute_service(self):
+        self.flags(compute_driver=DRIVER)
+
+    def start_compute(self, hostname='compute1', **kwargs):
+        # The driver reads [DEFAULT] host when it makes its engine.
+        self.flags(host=hostname)
+        return super().start_compute(hostname=hostname, **kwargs)
+
+    # -- helpers -------------------------------------------------------
+
+    def boot_from_origin(self, count=1, hosts=None):
+        """Boot ``count`` servers from the shared volume.
+
+        Nova refuses ``min_count``/``max_count`` > 1 with any
+        ``source_type=volume`` mapping, multiattach or not
+        (nova.compute.api "Cannot attach one or more volumes to multiple
+        instances"), so this sends ``count`` requests, then waits for all.
+
+        :param hosts: spread the servers over these hosts, round robin.
+        :returns: (servers, seconds until all are ACTIVE)
+        """
+        start = time.monotonic()
+        servers = []
+        for i in range(count):
+            body = self._build_server(name='fb-%d' % i, image_uuid='',
+                                      networks='none')
+            body['block_device_mapping_v2'] = [{
+                'boot_index': 0, 'uuid': ORIGIN_VOLUME,
+                'source_type': 'volume', 'destination_type': 'volume'}]
+            if hosts:
+                body['host'] = hosts[i % len(hosts)]
+            servers.append(self.api.post_server({'server': body}))
+        # A storm takes a while to get through the scheduler.
+        servers = [self._wait_for_state_change(s, 'ACTIVE',
+                                               max_retries=1200)
+                   for s in servers]
+        return servers, time.monotonic() - start
+
+    def wait_for(self, predicate, timeout=30):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                self.fail('timed out waiting for %s' % predicate)
+            time.sleep(0.05)
+
+    def delete_all(self, servers):
+        start = time.monotonic()
+        for server in servers:
+            self._delete_server(server)
+        return time.monotonic() - start
+
+    def guest_disks(self, server):
+        """The <disk> elements of the guest libvirt got for ``server``."""
+        host = server['OS-EXT-SRV-ATTR:host']
+        conn = self.computes[host].driver._host.get_connection()
+        xml = conn.lookupByUUIDString(server['id']).XMLDesc(0)
+        return ElementTree.fromstring(xml).findall('./devices/disk')
