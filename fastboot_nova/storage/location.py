@@ -102,7 +102,7 @@ def parse(location):
 def _parse_url(url):
     parts = urllib.parse.urlsplit(url)
     export = urllib.parse.unquote(parts.path.lstrip('/'))
-    if not _EXPORT_RE.match(export):
+    if not _EXPORT_RE.fullmatch(export):
         raise exception.InvalidLocation(
             location=url, reason='the export name is missing or invalid')
     if parts.scheme == 'nbd':
@@ -110,7 +110,7 @@ def _parse_url(url):
             raise exception.InvalidLocation(
                 location=url, reason='unexpected query, fragment or user')
         host = parts.hostname
-        if not host or not _HOST_RE.match(host):
+        if not host or not _HOST_RE.fullmatch(host):
             raise exception.InvalidLocation(location=url,
                                             reason='the host is invalid')
         try:

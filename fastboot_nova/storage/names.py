@@ -25,7 +25,7 @@ def validate(name, kind='VM'):
     if '..' in name:
         raise exception.InvalidName(kind=kind, name=name,
                                     reason="it must not contain '..'")
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise exception.InvalidName(
             kind=kind, name=name,
             reason='use letters, digits, and . _ - (not first)')

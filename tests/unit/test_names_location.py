@@ -21,8 +21,8 @@ class TestNames(base.BaseTestCase):
         for name in ('', '/', 'a/b', '/abs', '..', 'a..b', '../etc',
                      'with space', ' lead', 'a;b', '$(reboot)', '`id`',
                      'a|b', 'a,b', 'a:b', '-opt', '.hidden', '_x',
-                     'a\nb', 'x' * (names.MAX_LENGTH + 1), 'caf\u00e9',
-                     None, 42):
+                     'a\nb', 'vm\n', 'x' * (names.MAX_LENGTH + 1),
+                     'caf\u00e9', None, 42):
             self.assertRaises(exception.InvalidName, names.validate, name)
 
     def test_kind_in_message(self):
