@@ -4,9 +4,10 @@ Published through the ``oslo.config.opts`` entry point as namespace
 ``fastboot``.
 """
 
+from fastboot_nova.conf import dm
 from fastboot_nova.conf import fastboot
 
-_MODULES = (fastboot,)
+_MODULES = (fastboot, dm)
 
 
 def list_opts():

@@ -17,5 +17,8 @@ def get_engine(conf, state_path=None, execute=None):
         from fastboot_nova.storage.qemu import engine
         return engine.QemuEngine(conf, state_path=state_path,
                                  execute=execute)
-    raise exception.BackendUnavailable(
-        backend=backend, reason='not implemented in this release')
+    if backend == 'dm':
+        from fastboot_nova.storage.dm import engine
+        return engine.DmEngine(conf, state_path=state_path, execute=execute)
+    raise exception.BackendUnavailable(backend=backend,
+                                       reason='unknown backend')

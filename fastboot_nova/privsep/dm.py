@@ -1,0 +1,321 @@
+"""Privileged device-mapper calls: narrow, typed, validated.
+
+Every entrypoint checks its arguments before anything runs, builds the
+table itself and runs ``dmsetup`` with an argument list (never a shell,
+never a caller-supplied command). Tables go to dmsetup on standard input,
+so a multi-segment table needs no quoting at all.
+
+Tests run the entrypoints in-process with the context's client mode off
+and replace the runner (:data:`_runner`), the block-device check
+(:data:`_is_block_device`), :func:`device_sectors` and
+:func:`_write_zeros` with fakes; see ``tests/unit/dm/fakes.py``.
+
+Through the privsep daemon, lists come back as tuples.
+"""
+
+import os
+import re
+import stat
+import subprocess
+
+from fastboot_nova import exception
+from fastboot_nova.i18n import _
+import fastboot_nova.privsep
+
+DMSETUP = 'dmsetup'
+
+#: Device-mapper names: what DM_NAME_LEN (128 with the NUL) allows, from a
+#: conservative alphabet: nothing dmsetup, a shell or a path would treat
+#: specially, and no leading '-' or '.'.
+NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.+-]{0,126}$')
+#: Device paths: under /dev, no '..', no metacharacters or spaces.
+DEVICE_RE = re.compile(r'^/dev/[A-Za-z0-9_][A-Za-z0-9_.+:/-]{0,254}$')
+#: Largest device we accept: 2^50 sectors (512 PiB).
+MAX_SECTORS = 1 << 50
+CACHE_MODES = ('writethrough', 'passthrough', 'writeback')
+#: dm-cache: multiple of 64 sectors (32 KiB), at most 2^21 (1 GiB).
+CACHE_BLOCK_MIN, CACHE_BLOCK_MAX = 64, 1 << 21
+#: dm-snapshot: power of two, 8 sectors (4 KiB) to 2^20 sectors.
+CHUNK_MIN, CHUNK_MAX = 8, 1 << 20
+#: A table may hold at most this many linear segments.
+MAX_SEGMENTS = 256
+#: Bytes :func:`wipe_header` may zero.
+MAX_WIPE = 1 << 20
+
+
+class InvalidDmArgument(exception.FastbootException):
+    message = _("Invalid device-mapper argument %(what)s=%(value)r: "
+                "%(reason)s.")
+
+
+class DmCommandFailed(exception.FastbootException):
+    message = _("dmsetup %(verb)s %(name)s failed: %(reason)s")
+
+
+def _default_runner(argv, stdin=None):
+    """Run ``argv``; return ``(returncode, stdout, stderr)`` as text."""
+    try:
+        proc = subprocess.run(argv, input=stdin, capture_output=True,
+                              text=True, check=False, timeout=120,
+                              stdin=None if stdin is not None else
+                              subprocess.DEVNULL)
+    except FileNotFoundError:
+        return 127, '', '%s: executable not found' % argv[0]
+    except subprocess.TimeoutExpired:
+        return 124, '', 'no answer in 120 s'
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+#: ``runner(argv, stdin=None) -> (returncode, stdout, stderr)``; replaced
+#: by tests.
+_runner = _default_runner
+
+
+def _is_block_device(path):
+    try:
+        return stat.S_ISBLK(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _write_zeros(path, length):
+    # O_EXCL on a block device: refuse one that is in use (claimed by a
+    # target or mounted).
+    fd = os.open(path, os.O_WRONLY | os.O_EXCL)
+    try:
+        os.write(fd, b'\0' * length)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# -- validation (unprivileged, importable by callers) --------------------
+
+def check_name(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise InvalidDmArgument(
+            what='name', value=name,
+            reason='use at most 127 letters, digits and . _ + - (not '
+                   'first)')
+    return name
+
+
+def check_device(path, what='device', must_exist=True):
+    if (not isinstance(path, str) or not DEVICE_RE.fullmatch(path) or
+            '/../' in path + '/' or '/./' in path + '/' or '//' in path):
+        raise InvalidDmArgument(
+            what=what, value=path,
+            reason='expected a plain path under /dev')
+    if must_exist and not _is_block_device(path):
+        raise InvalidDmArgument(what=what, value=path,
+                                reason='no such block device')
+    return path
+
+
+def check_int(value, what, low, high):
+    # bool is an int: refuse it, True sectors is a bug.
+    if isinstance(value, bool) or not isinstance(value, int) or \
+            not low <= value <= high:
+        raise InvalidDmArgument(what=what, value=value,
+                                reason='expected an integer in [%d, %d]' %
+                                (low, high))
+    return value
+
+
+def linear_table(segments):
+    """The table of a dm-linear device over ``segments``.
+
+    :param segments: list of ``(device, offset_sectors, length_sectors)``;
+        concatenated in order.
+    """
+    if not isinstance(segments, (list, tuple)) or not segments or \
+            len(segments) > MAX_SEGMENTS:
+        raise InvalidDmArgument(what='segments', value=segments,
+                                reason='expected 1 to %d segments' %
+                                MAX_SEGMENTS)
+    lines = []
+    start = 0
+    for seg in segments:
+        if not isinstance(seg, (list, tuple)) or len(seg) != 3:
+            raise InvalidDmArgument(
+                what='segment', value=seg,
+                reason='expected (device, offset, length)')
+        device, offset, length = seg
+        check_device(device)
+        check_int(offset, 'offset', 0, MAX_SECTORS)
+        check_int(length, 'length', 1, MAX_SECTORS)
+        lines.append('%d %d linear %s %d' % (start, length, device, offset))
+        start += length
+    if start > MAX_SECTORS:
+        raise InvalidDmArgument(what='segments', value=start,
+                                reason='the device would be too large')
+    return '\n'.join(lines) + '\n'
+
+
+def snapshot_table(origin_dev, cow_dev, chunk_sectors, length):
+    """The table of a persistent dm-snapshot of ``origin_dev``."""
+    check_device(origin_dev, 'origin_dev')
+    check_device(cow_dev, 'cow_dev')
+    check_int(length, 'length', 1, MAX_SECTORS)
+    check_int(chunk_sectors, 'chunk_sectors', CHUNK_MIN, CHUNK_MAX)
+    if chunk_sectors & (chunk_sectors - 1):
+        raise InvalidDmArgument(what='chunk_sectors', value=chunk_sectors,
+                                reason='expected a power of two')
+    if origin_dev == cow_dev:
+        raise InvalidDmArgument(what='cow_dev', value=cow_dev,
+                                reason='it is the origin')
+    return '0 %d snapshot %s %s P %d\n' % (length, origin_dev, cow_dev,
+                                           chunk_sectors)
+
+
+def cache_table(metadata_dev, cache_dev, origin_dev, block_sectors, mode,
+                length):
+    """The table of a dm-cache (smq policy) over ``origin_dev``."""
+    devices = {'metadata_dev': metadata_dev, 'cache_dev': cache_dev,
+               'origin_dev': origin_dev}
+    for what, dev in devices.items():
+        check_device(dev, what)
+    if len(set(devices.values())) != 3:
+        raise InvalidDmArgument(what='devices', value=sorted(
+            devices.values()), reason='they must be three distinct devices')
+    check_int(length, 'length', 1, MAX_SECTORS)
+    check_int(block_sectors, 'block_sectors', CACHE_BLOCK_MIN,
+              CACHE_BLOCK_MAX)
+    if block_sectors % 64:
+        raise InvalidDmArgument(what='block_sectors', value=block_sectors,
+                                reason='expected a multiple of 64')
+    if mode not in CACHE_MODES:
+        raise InvalidDmArgument(what='mode', value=mode,
+                                reason='expected one of %s' %
+                                ', '.join(CACHE_MODES))
+    return '0 %d cache %s %s %s %d 1 %s smq 0\n' % (
+        length, metadata_dev, cache_dev, origin_dev, block_sectors, mode)
+
+
+def device_sectors(path):
+    """Size of block device ``path`` in 512-byte sectors, from sysfs."""
+    st = os.stat(path)
+    if not stat.S_ISBLK(st.st_mode):
+        raise InvalidDmArgument(what='device', value=path,
+                                reason='not a block device')
+    with open('/sys/dev/block/%d:%d/size' % (os.major(st.st_rdev),
+                                             os.minor(st.st_rdev))) as f:
+        return int(f.read())
+
+
+# -- running dmsetup -----------------------------------------------------
+
+def _dmsetup(verb, name, *args, stdin=None, ok_codes=(0,)):
+    argv = [DMSETUP, verb] + list(args)
+    code, out, err = _runner(argv, stdin=stdin)
+    if code not in ok_codes:
+        raise DmCommandFailed(verb=verb, name=name or '',
+                              reason=(err or out).strip() or
+                              'exit code %s' % code)
+    return out
+
+
+def _exists(name):
+    code, _out, _err = _runner([DMSETUP, 'info', name])
+    return code == 0
+
+
+def _create(name, table):
+    check_name(name)
+    if _exists(name):
+        raise DmCommandFailed(verb='create', name=name,
+                              reason='a device of that name exists')
+    # libdevmapper removes the device again if its table does not load,
+    # so a failed create leaves nothing behind.
+    _dmsetup('create', name, name, stdin=table)
+    return '/dev/mapper/' + name
+
+
+# -- entrypoints ---------------------------------------------------------
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def create_linear(name, segments):
+    """Create dm-linear ``name`` over ``segments``; return its path.
+
+    :param segments: list of ``(device, offset_sectors, length_sectors)``.
+    """
+    return _create(check_name(name), linear_table(segments))
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def create_snapshot(name, origin_dev, cow_dev, chunk_sectors):
+    """Create a persistent dm-snapshot ``name``; return its path.
+
+    The snapshot opens its origin read-only: nothing may write to the
+    origin while snapshots use it (ours is a read-only cache), so no
+    snapshot-origin target is needed.
+    """
+    check_name(name)
+    check_device(origin_dev, 'origin_dev')
+    table = snapshot_table(origin_dev, cow_dev, chunk_sectors,
+                           device_sectors(origin_dev))
+    return _create(name, table)
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def create_cache(name, metadata_dev, cache_dev, origin_dev, block_sectors,
+                 mode='writethrough'):
+    """Create dm-cache ``name`` (policy smq) over ``origin_dev``."""
+    check_name(name)
+    check_device(origin_dev, 'origin_dev')
+    table = cache_table(metadata_dev, cache_dev, origin_dev, block_sectors,
+                        mode, device_sectors(origin_dev))
+    return _create(name, table)
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def remove_device(name):
+    """Remove device ``name``; fails while it is open."""
+    _dmsetup('remove', check_name(name), '--retry', name)
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def table(name):
+    """``dmsetup table`` of ``name`` (devices shown as major:minor)."""
+    return _dmsetup('table', check_name(name), name)
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def status(name):
+    """``dmsetup status`` of ``name``."""
+    return _dmsetup('status', check_name(name), name)
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def open_count(name):
+    """How many openers device ``name`` has."""
+    out = _dmsetup('info', check_name(name), '--columns', '--noheadings',
+                   '--options', 'open', name)
+    return int(out.strip())
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def list_devices():
+    """Every device-mapper device: list of ``[name, major, minor]``."""
+    out = _dmsetup('ls', None)
+    devices = []
+    for line in out.splitlines():
+        m = re.match(r'^(\S+)\s+\((\d+)[:, ]\s*(\d+)\)$', line.strip())
+        if m:
+            devices.append([m.group(1), int(m.group(2)), int(m.group(3))])
+    return sorted(devices)
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def wipe_header(name, length):
+    """Zero the first ``length`` bytes of dm device ``name``.
+
+    Used on a dm-cache metadata slice before it is (re)used, so the cache
+    target formats fresh, empty metadata instead of trusting an old one.
+    """
+    path = '/dev/mapper/' + check_name(name)
+    check_int(length, 'length', 512, MAX_WIPE)
+    if not _is_block_device(path):
+        raise InvalidDmArgument(what='name', value=name,
+                                reason='no such device-mapper device')
+    _write_zeros(path, length)

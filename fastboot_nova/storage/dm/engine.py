@@ -1,0 +1,783 @@
+"""The ``dm`` backend: a kernel cache group with device-mapper.
+
+Per image (a shared read-only origin, given as a local block device for
+now; os-brick attachment comes later) the host builds::
+
+    origin block device(s)
+      -> fb-<id>-origin-<image>   dm-linear over the origin segments
+    cache device (local SSD)
+      -> fb-<id>-cmeta-<image>    dm-linear slice: dm-cache metadata
+      -> fb-<id>-cdata-<image>    dm-linear slice: dm-cache data
+    fb-<id>-cache-<image>         dm-cache (smq, writethrough) over origin
+
+and per VM::
+
+    <state_path>/cow/<vm>.cow     sparse file, attached with losetup
+    fb-<id>-vm-<vm>               persistent dm-snapshot of the cache
+
+``<id>`` is a hash of the state path, so two engines never share devices.
+VM writes land in the VM's copy-on-write file; nothing ever writes to the
+cache device of an image, so the cache mode only matters for safety.
+
+Stale blocks: a dm-cache serves only the blocks its metadata maps. Each
+image gets its own metadata slice, and a slice is wiped (its superblock
+zeroed, so dm-cache formats empty metadata) whenever it is given to an
+image and again when the image is removed. An origin removed and another
+added in its place therefore starts cold, whatever the data slice holds.
+The metadata of an image is kept across a deactivate/activate only when
+the cache was shut down cleanly, and only if the origin still has the
+identity (size and serial/WWID) recorded when it was added; otherwise the
+slice is wiped and the cache starts cold again.
+
+Every privileged call goes through ``fastboot_nova.privsep.dm`` and
+``fastboot_nova.privsep.loop``.
+"""
+
+import contextlib
+import dataclasses
+import hashlib
+import logging
+import os
+import time
+
+from oslo_concurrency import lockutils
+
+from fastboot_nova.conf import dm as dm_opts
+from fastboot_nova import exception
+from fastboot_nova.i18n import _
+import fastboot_nova.privsep.dm
+import fastboot_nova.privsep.loop
+from fastboot_nova.storage import base
+from fastboot_nova.storage import names
+from fastboot_nova.storage import state as state_mod
+
+LOG = logging.getLogger(__name__)
+
+ISSUE = 'Kernel (dm) backend'
+SECTOR = 512
+#: Slices of the cache device start on 1 MiB boundaries.
+ALIGN_SECTORS = 2048
+#: Bytes zeroed at the start of a metadata slice: the dm-cache superblock.
+WIPE_BYTES = 4096
+KINDS = ('vm', 'cache', 'cdata', 'cmeta', 'origin')
+
+
+class NotSupportedByBackend(exception.FastbootException):
+    message = _("The dm backend does not support %(verb)s yet (issue "
+                "'%(issue)s'): %(reason)s")
+
+
+class CacheDeviceError(exception.FastbootException):
+    message = _("Cache device %(device)s is unusable: %(reason)s")
+
+
+@dataclasses.dataclass
+class DmReconcileReport(base.ReconcileReport):
+    #: VM snapshot devices re-created from their copy-on-write files.
+    restored_vms: list = dataclasses.field(default_factory=list)
+    #: Loop devices of copy-on-write files no VM uses, detached.
+    detached_loops: list = dataclasses.field(default_factory=list)
+
+
+class HostDevices:
+    """Unprivileged facts about block devices, from sysfs."""
+
+    @staticmethod
+    def _sysfs(path):
+        st = os.stat(path)
+        return '/sys/dev/block/%d:%d' % (os.major(st.st_rdev),
+                                         os.minor(st.st_rdev))
+
+    def is_block(self, path):
+        return fastboot_nova.privsep.dm._is_block_device(path)
+
+    def sectors(self, path):
+        return fastboot_nova.privsep.dm.device_sectors(path)
+
+    def identity(self, path):
+        """``<sectors>:<serial or WWID>``, or just the size if none."""
+        sysfs = self._sysfs(path)
+        ident = ''
+        for rel in ('serial', 'device/wwid', 'device/serial', 'wwid'):
+            try:
+                with open(os.path.join(sysfs, rel)) as f:
+                    ident = f.read().strip()
+            except OSError:
+                continue
+            if ident:
+                break
+        return '%d:%s' % (self.sectors(path), ident)
+
+
+def _round_up(value, unit):
+    return (value + unit - 1) // unit * unit
+
+
+def cow_bytes(origin_sectors, chunk_sectors):
+    """Size of a COW store that can never overflow for this origin.
+
+    A persistent dm-snapshot stores one header chunk, the data chunks and
+    one metadata chunk per ``chunk_bytes / 16`` exceptions. The file is
+    sparse: it takes only what the VM writes.
+    """
+    chunks = -(-origin_sectors // chunk_sectors)
+    per_meta = chunk_sectors * SECTOR // 16
+    meta = -(-chunks // per_meta) + 1
+    return (1 + chunks + meta + 1) * chunk_sectors * SECTOR
+
+
+def cache_meta_sectors(nr_blocks):
+    """dm-cache metadata size: 4 MiB plus 16 bytes per block, doubled."""
+    return _round_up((4 << 20) // SECTOR + 2 * (16 * nr_blocks) // SECTOR,
+                     ALIGN_SECTORS)
+
+
+def parse_cache_status(text):
+    """The fields of a dm-cache ``dmsetup status`` line we use."""
+    f = text.split()
+    if len(f) < 14 or f[2] != 'cache':
+        return None
+    used, total = (int(x) for x in f[6].split('/'))
+    return {'block_sectors': int(f[5]), 'used_blocks': used,
+            'total_blocks': total, 'read_hits': int(f[7]),
+            'read_misses': int(f[8]), 'write_hits': int(f[9]),
+            'write_misses': int(f[10]), 'demotions': int(f[11]),
+            'promotions': int(f[12]), 'dirty': int(f[13])}
+
+
+def sparse_copy(src, dst):
+    """Copy ``src`` to ``dst`` keeping holes (SEEK_DATA / SEEK_HOLE)."""
+    with open(src, 'rb') as fin, open(dst, 'wb') as fout:
+        size = os.fstat(fin.fileno()).st_size
+        fout.truncate(size)
+        pos = 0
+        while pos < size:
+            try:
+                pos = os.lseek(fin.fileno(), pos, os.SEEK_DATA)
+            except OSError:
+                break  # only a hole is left
+            end = os.lseek(fin.fileno(), pos, os.SEEK_HOLE)
+            fin.seek(pos)
+            fout.seek(pos)
+            left = end - pos
+            while left:
+                block = fin.read(min(left, 1 << 20))
+                if not block:
+                    break
+                fout.write(block)
+                left -= len(block)
+            pos = end
+        fout.flush()
+        os.fsync(fout.fileno())
+
+
+class DmEngine(base.Engine):
+    """Block engine on device-mapper targets of the host kernel."""
+
+    def __init__(self, conf, state_path=None, execute=None, devices=None,
+                 cache_device=None):
+        if not hasattr(conf, dm_opts.GROUP_NAME):
+            dm_opts.register_opts(conf)
+        self.conf = conf
+        self.opts = getattr(conf, dm_opts.GROUP_NAME)
+        self.state_path = os.path.abspath(state_path or
+                                          conf.fastboot.state_path)
+        self.cow_dir = os.path.join(self.state_path, 'cow')
+        self.lock_path = os.path.join(self.state_path, 'locks')
+        for path in (self.state_path, self.cow_dir, self.lock_path):
+            os.makedirs(path, mode=0o750, exist_ok=True)
+        self.state = state_mod.StateFile(self.state_path)
+        digest = hashlib.sha256(self.state_path.encode()).hexdigest()[:8]
+        self._lock_prefix = digest + '-'
+        #: Prefix of every device-mapper name this engine owns.
+        self.prefix = 'fb-%s-' % digest
+        self.devices = devices or HostDevices()
+        self.cache_device = cache_device or self.opts.cache_device
+        # Unprivileged helpers (none yet) would use this runner.
+        self.execute = execute
+
+    # -- names, paths, locks --------------------------------------------
+
+    def dm_name(self, kind, name):
+        return '%s%s-%s' % (self.prefix, kind, name)
+
+    @staticmethod
+    def dm_path(dm_name):
+        return '/dev/mapper/' + dm_name
+
+    def _image_devices(self, image):
+        """Device names of an image, in creation order."""
+        return [self.dm_name(k, image)
+                for k in ('origin', 'cmeta', 'cdata', 'cache')]
+
+    def _cow_path(self, vm):
+        return os.path.join(self.cow_dir, vm + '.cow')
+
+    def _lock(self, kind, name):
+        return lockutils.lock('%s%s-%s' % (self._lock_prefix, kind, name),
+                              external=True, lock_path=self.lock_path)
+
+    @contextlib.contextmanager
+    def _vm_locks(self, *vms):
+        with contextlib.ExitStack() as stack:
+            for vm in sorted(set(vms)):
+                stack.enter_context(self._lock('vm', vm))
+            yield
+
+    def _live(self):
+        """Names of the live device-mapper devices this engine owns."""
+        return {n for n, _maj, _min in
+                fastboot_nova.privsep.dm.list_devices()
+                if n.startswith(self.prefix)}
+
+    def _remove_if_present(self, name, live=None):
+        live = self._live() if live is None else live
+        if name in live:
+            fastboot_nova.privsep.dm.remove_device(name)
+            live.discard(name)
+            return True
+        return False
+
+    # -- the cache device -------------------------------------------------
+
+    def _check_cache_device(self, st):
+        device = self.cache_device
+        if not device:
+            raise CacheDeviceError(device=None,
+                                   reason='[fastboot_dm] cache_device is '
+                                          'not set')
+        recorded = st.get('dm', {}).get('cache_device')
+        if recorded and recorded != device and st['images']:
+            raise CacheDeviceError(
+                device=device,
+                reason='images are cached on %s; remove them before '
+                       'changing cache_device' % recorded)
+        if not self.devices.is_block(device):
+            raise CacheDeviceError(device=device,
+                                   reason='not a block device')
+        return device
+
+    def _allocate(self, st, sectors):
+        """First fit of ``sectors`` on the cache device; return start."""
+        total = self.devices.sectors(self.cache_device)
+        used = sorted((e['cache']['start'],
+                       e['cache']['start'] + e['cache']['meta_sectors'] +
+                       e['cache']['data_sectors'])
+                      for e in st['images'].values() if 'cache' in e)
+        pos = 0
+        for start, end in used + [(total, total)]:
+            if pos + sectors <= start:
+                return pos
+            pos = max(pos, _round_up(end, ALIGN_SECTORS))
+        free = max(0, total - sum(e - s for s, e in used))
+        raise exception.CacheFull(image='?', path=self.cache_device,
+                                  need=sectors * SECTOR,
+                                  free=free * SECTOR)
+
+    # -- images -----------------------------------------------------------
+
+    def _check_location(self, location):
+        if not isinstance(location, str) or '://' in location:
+            raise NotSupportedByBackend(
+                verb='origin %r' % (location,), issue=ISSUE,
+                reason='origins are local block devices for now; NBD and '
+                       'os-brick attachments come later')
+        try:
+            fastboot_nova.privsep.dm.check_device(location, 'location',
+                                                  must_exist=False)
+        except fastboot_nova.privsep.dm.InvalidDmArgument as e:
+            raise exception.InvalidLocation(location=location,
+                                            reason=e.msg)
+        if not self.devices.is_block(location):
+            raise exception.InvalidLocation(
+                location=location, reason='not an existing block device')
+        return location
+
+    def _ensure_image(self, image, location):
+        """Cache ``image`` unless it is; caller holds the image lock."""
+        st = self.state.read()
+        entry = st['images'].get(image)
+        if entry is not None and entry.get('status') == 'ready':
+            if entry['location'] != location:
+                raise exception.ImageConflict(image=image,
+                                              existing=entry['location'],
+                                              location=location)
+            live = self._live()
+            if not all(n in live for n in self._image_devices(image)):
+                LOG.warning('Devices of image %s were missing; restoring',
+                            image)
+                self._activate_image(image, entry, live)
+            return entry
+        if entry is not None:
+            # An add that was interrupted: start over.
+            self._drop_image(image, entry, self._live())
+        return self._add_image(image, location)
+
+    def _add_image(self, image, location):
+        LOG.info('Adding image %s from %s to the cache group', image,
+                 location)
+        sectors = self.devices.sectors(location)
+        block = self.opts.cache_block_sectors
+        data = _round_up(sectors, block)
+        meta = cache_meta_sectors(data // block)
+        with self._lock('cachedev', 'alloc'):
+            st = self.state.read()
+            device = self._check_cache_device(st)
+            try:
+                start = self._allocate(st, meta + data)
+            except exception.CacheFull as e:
+                raise exception.CacheFull(image=image, **{
+                    k: e.kwargs[k] for k in ('path', 'need', 'free')})
+            entry = {'location': location,
+                     'segments': [[location, 0, sectors]],
+                     'origin_id': self.devices.identity(location),
+                     'virtual_size': sectors * SECTOR,
+                     'cache': {'device': device, 'start': start,
+                               'meta_sectors': meta, 'data_sectors': data,
+                               'block_sectors': block,
+                               'mode': self.opts.cache_mode},
+                     'clean': False, 'status': 'adding',
+                     'added_at': time.time()}
+            with self.state.update() as st:
+                st.setdefault('dm', {})['cache_device'] = device
+                st['images'][image] = entry
+        live = self._live()
+        try:
+            self._build_image(image, entry, live, wipe=True)
+        except BaseException:
+            with contextlib.suppress(exception.FastbootException):
+                self._teardown_image(image, self._live(), wipe=True)
+            with self.state.update() as st:
+                st['images'].pop(image, None)
+            raise
+        with self.state.update() as st:
+            st['images'][image]['status'] = 'ready'
+        return self.state.read()['images'][image]
+
+    def _build_image(self, image, entry, live, wipe):
+        """Create the image's missing devices, in order."""
+        origin, cmeta, cdata, cache = self._image_devices(image)
+        c = entry['cache']
+        if origin not in live:
+            fastboot_nova.privsep.dm.create_linear(
+                origin, [tuple(s) for s in entry['segments']])
+        if cmeta not in live:
+            fastboot_nova.privsep.dm.create_linear(
+                cmeta, [(c['device'], c['start'], c['meta_sectors'])])
+        if cdata not in live:
+            fastboot_nova.privsep.dm.create_linear(
+                cdata, [(c['device'], c['start'] + c['meta_sectors'],
+                         c['data_sectors'])])
+        if cache not in live:
+            if wipe:
+                fastboot_nova.privsep.dm.wipe_header(cmeta, WIPE_BYTES)
+            # From now on the metadata is in use: only a clean remove of
+            # the cache makes it trustworthy again.
+            with self.state.update() as st:
+                if image in st['images']:
+                    st['images'][image]['clean'] = False
+            fastboot_nova.privsep.dm.create_cache(
+                cache, self.dm_path(cmeta), self.dm_path(cdata),
+                self.dm_path(origin), c['block_sectors'], c['mode'])
+
+    def _activate_image(self, image, entry, live):
+        """Re-create a recorded image's devices, checking its origin."""
+        for seg_dev, _off, _len in entry['segments']:
+            if not self.devices.is_block(seg_dev):
+                raise exception.OriginUnavailable(
+                    location=seg_dev, image=image,
+                    reason='not an existing block device')
+        identity = self.devices.identity(entry['location'])
+        wipe = not entry.get('clean')
+        if identity != entry.get('origin_id'):
+            LOG.warning('Origin of image %s changed identity (%s, was %s): '
+                        'its cache starts cold', image, identity,
+                        entry.get('origin_id'))
+            if identity.split(':')[0] != \
+                    str(entry['virtual_size'] // SECTOR):
+                raise exception.OriginUnavailable(
+                    location=entry['location'], image=image,
+                    reason='its size changed')
+            wipe = True
+            with self.state.update() as st:
+                st['images'][image]['origin_id'] = identity
+        if wipe and self.dm_name('cache', image) not in live:
+            LOG.info('Cache of image %s was not shut down cleanly: '
+                     'starting it cold', image)
+        try:
+            self._build_image(image, entry, live, wipe=wipe)
+        except BaseException:
+            with contextlib.suppress(exception.FastbootException):
+                self._teardown_image(image, self._live(), wipe=False)
+            raise
+
+    def _teardown_image(self, image, live, wipe):
+        """Remove the image's devices, last created first."""
+        origin, cmeta, cdata, cache = self._image_devices(image)
+        if self._remove_if_present(cache, live):
+            # A clean remove flushed and closed the metadata.
+            with self.state.update() as st:
+                if image in st['images']:
+                    st['images'][image]['clean'] = True
+        if wipe and cmeta in live:
+            fastboot_nova.privsep.dm.wipe_header(cmeta, WIPE_BYTES)
+        for name in (cdata, cmeta, origin):
+            self._remove_if_present(name, live)
+
+    def _drop_image(self, image, entry, live):
+        self._teardown_image(image, live, wipe=True)
+        with self.state.update() as st:
+            st['images'].pop(image, None)
+
+    # -- VMs --------------------------------------------------------------
+
+    def _vm_entry(self, vm, st=None):
+        st = st or self.state.read()
+        entry = st['vms'].get(vm)
+        if entry is None or entry.get('status') != 'ready':
+            raise exception.VmNotFound(vm=vm)
+        return entry
+
+    def _disk(self, vm, entry):
+        try:
+            written = os.stat(entry['cow']).st_blocks * SECTOR
+        except OSError:
+            written = 0
+        return base.VmDisk(name=vm, image=entry['image'],
+                           path=entry['path'], written_bytes=written)
+
+    def _check_not_in_use(self, vm):
+        name = self.dm_name('vm', vm)
+        if name in self._live() and \
+                fastboot_nova.privsep.dm.open_count(name) > 0:
+            raise exception.VmDiskInUse(vm=vm)
+
+    def _loops_of(self, path):
+        return [dev for dev, back in fastboot_nova.privsep.loop.
+                list_attached() if back == path]
+
+    def _detach_cow(self, path):
+        for dev in self._loops_of(path):
+            fastboot_nova.privsep.loop.detach(dev)
+
+    def _activate_vm(self, vm, entry):
+        """Attach the VM's COW file and create its snapshot device."""
+        loop = fastboot_nova.privsep.loop.attach(entry['cow'])
+        try:
+            fastboot_nova.privsep.dm.create_snapshot(
+                self.dm_name('vm', vm),
+                self.dm_path(self.dm_name('cache', entry['image'])),
+                loop, entry['chunk_sectors'])
+        except BaseException:
+            with contextlib.suppress(exception.FastbootException):
+                fastboot_nova.privsep.loop.detach(loop)
+            raise
+
+    def _deactivate_vm(self, vm, entry, live):
+        self._remove_if_present(self.dm_name('vm', vm), live)
+        self._detach_cow(entry['cow'])
+
+    def _new_disk(self, vm, image, location, fill):
+        """Record ``vm`` on ``image`` and build its disk.
+
+        ``fill(cow_tmp, image_entry)`` writes the copy-on-write file. The
+        caller holds the VM lock; the image lock is held while the VM is
+        recorded, so remove_image sees it.
+        """
+        cow = self._cow_path(vm)
+        if vm in self.state.read()['vms'] or os.path.lexists(cow):
+            raise exception.VmExists(vm=vm)
+        with self._lock('image', image):
+            image_entry = self._ensure_image(image, location)
+            with self.state.update() as st:
+                st['vms'][vm] = {'image': image, 'cow': cow,
+                                 'path': self.dm_path(
+                                     self.dm_name('vm', vm)),
+                                 'chunk_sectors':
+                                     self.opts.snapshot_chunk_sectors,
+                                 'status': 'creating',
+                                 'created_at': time.time()}
+        tmp = os.path.join(self.cow_dir, '.%s.cow.tmp' % vm)
+        try:
+            fill(tmp, image_entry)
+            os.rename(tmp, cow)
+            self._activate_vm(vm, self.state.read()['vms'][vm])
+            with self.state.update() as st:
+                st['vms'][vm]['status'] = 'ready'
+        except BaseException:
+            with contextlib.suppress(exception.FastbootException):
+                self._deactivate_vm(vm, {'cow': cow}, self._live())
+            for leftover in (tmp, cow):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover)
+            with self.state.update() as st:
+                st['vms'].pop(vm, None)
+            raise
+        return self._disk(vm, self.state.read()['vms'][vm])
+
+    def add_image(self, image, location):
+        names.validate(image, 'image')
+        location = self._check_location(location)
+        with self._lock('image', image):
+            self._ensure_image(image, location)
+        return next(i for i in self.list_images() if i.name == image)
+
+    def create(self, vm, image, location):
+        names.validate(vm, 'VM')
+        names.validate(image, 'image')
+        location = self._check_location(location)
+        chunk = self.opts.snapshot_chunk_sectors
+
+        def fill(tmp, image_entry):
+            with open(tmp, 'wb') as f:
+                f.truncate(cow_bytes(image_entry['virtual_size'] // SECTOR,
+                                     chunk))
+
+        with self._vm_locks(vm):
+            disk = self._new_disk(vm, image, location, fill)
+        LOG.info('Created VM disk %s on image %s', vm, image)
+        return disk
+
+    def destroy(self, vm):
+        names.validate(vm, 'VM')
+        with self._vm_locks(vm):
+            entry = self._vm_entry(vm)
+            self._check_not_in_use(vm)
+            self._deactivate_vm(vm, entry, self._live())
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry['cow'])
+            with self.state.update() as st:
+                st['vms'].pop(vm, None)
+        LOG.info('Destroyed VM disk %s', vm)
+
+    def clone(self, vm, destination):
+        names.validate(vm, 'VM')
+        names.validate(destination, 'VM')
+        if vm == destination:
+            raise exception.VmExists(vm=destination)
+        with self._vm_locks(vm, destination):
+            st = self.state.read()
+            entry = self._vm_entry(vm, st)
+            self._check_not_in_use(vm)
+            location = st['images'][entry['image']]['location']
+            # A persistent COW store is self-contained (its exceptions
+            # name origin chunks), and a closed snapshot has committed
+            # all of it: a copy is a valid disk over the same cache.
+            return self._new_disk(
+                destination, entry['image'], location,
+                lambda tmp, _image_entry: sparse_copy(entry['cow'], tmp))
+
+    def snapshot(self, vm, name, location):
+        raise NotSupportedByBackend(
+            verb='snapshot', issue=ISSUE,
+            reason='saving a VM disk as an image needs a privileged read '
+                   'of its device')
+
+    def migrate(self, vm, destination):
+        raise NotSupportedByBackend(
+            verb='migrate', issue=ISSUE,
+            reason='needs an export (LIO/NBD) of the destination cache')
+
+    def prefetch(self, image, progress=None):
+        raise NotSupportedByBackend(
+            verb='prefetch', issue=ISSUE,
+            reason='dm-cache promotes on hits only; a full fill needs '
+                   'a dm-clone or hydration helper')
+
+    def reparent(self, image, location, alternates=()):
+        raise NotSupportedByBackend(
+            verb='reparent', issue=ISSUE,
+            reason='parents need NBD/iSCSI attachment and multipath')
+
+    def list(self):
+        st = self.state.read()
+        return [self._disk(vm, entry)
+                for vm, entry in sorted(st['vms'].items())
+                if entry.get('status') == 'ready']
+
+    def cache_stats(self, image):
+        """dm-cache counters of ``image`` (None when it is not active)."""
+        name = self.dm_name('cache', image)
+        if name not in self._live():
+            return None
+        return parse_cache_status(fastboot_nova.privsep.dm.status(name))
+
+    def list_images(self):
+        st = self.state.read()
+        users = {}
+        for vm, entry in st['vms'].items():
+            users.setdefault(entry['image'], []).append(vm)
+        result = []
+        for image, entry in sorted(st['images'].items()):
+            if entry.get('status') != 'ready':
+                continue
+            stats = None
+            with contextlib.suppress(exception.FastbootException):
+                stats = self.cache_stats(image)
+            cached = 0
+            if stats:
+                cached = stats['used_blocks'] * stats['block_sectors'] * \
+                    SECTOR
+            result.append(base.CachedImage(
+                name=image, location=entry['location'],
+                virtual_size=entry['virtual_size'],
+                cached_bytes=min(cached, entry['virtual_size']),
+                # No export yet (LIO / NBD come later): the local device.
+                export_url=self.dm_path(self.dm_name('cache', image)),
+                vms=tuple(sorted(users.get(image, ())))))
+        return result
+
+    def remove_image(self, image):
+        names.validate(image, 'image')
+        with self._lock('image', image):
+            st = self.state.read()
+            entry = st['images'].get(image)
+            if entry is None:
+                raise exception.ImageNotFound(image=image)
+            users = sorted(vm for vm, e in st['vms'].items()
+                           if e['image'] == image)
+            if users:
+                raise exception.ImageInUse(image=image,
+                                           vms=', '.join(users))
+            live = self._live()
+            if self.dm_name('cmeta', image) not in live:
+                # Wipe the slice before it is freed, even if the image
+                # was not active.
+                c = entry['cache']
+                fastboot_nova.privsep.dm.create_linear(
+                    self.dm_name('cmeta', image),
+                    [(c['device'], c['start'], c['meta_sectors'])])
+                live.add(self.dm_name('cmeta', image))
+            self._drop_image(image, entry, live)
+        LOG.info('Removed image %s from the cache group', image)
+
+    # -- activation and restart safety ----------------------------------
+
+    def deactivate(self):
+        """Remove every device of this engine; state and COW files stay.
+
+        Refused while a VM disk is open. ``reconcile`` brings everything
+        back. Caches removed here are shut down cleanly and come back
+        warm.
+        """
+        st = self.state.read()
+        live = self._live()
+        for vm in sorted(st['vms']):
+            name = self.dm_name('vm', vm)
+            if name in live and \
+                    fastboot_nova.privsep.dm.open_count(name) > 0:
+                raise exception.VmDiskInUse(vm=vm)
+        for vm, entry in sorted(st['vms'].items()):
+            with self._vm_locks(vm):
+                self._deactivate_vm(vm, entry, live)
+        for image in sorted(st['images']):
+            with self._lock('image', image):
+                self._teardown_image(image, live, wipe=False)
+
+    def reconcile(self):
+        report = DmReconcileReport()
+        st = self.state.read()
+        live = self._live()
+        expected = set()
+        for image, entry in sorted(st['images'].items()):
+            with self._lock('image', image):
+                if entry.get('status') != 'ready':
+                    self._drop_image(image, entry, live)
+                    report.removed_orphan_caches.append(image)
+                    continue
+                devices = self._image_devices(image)
+                expected.update(devices)
+                if all(n in live for n in devices):
+                    continue
+                try:
+                    self._activate_image(image, entry, live)
+                except exception.FastbootException as e:
+                    LOG.error('Could not restore image %s: %s', image,
+                              e.msg)
+                    report.failed_images.append(image)
+                else:
+                    report.restored_images.append(image)
+                live = self._live()
+        for vm in sorted(st['vms']):
+            with self._vm_locks(vm):
+                self._reconcile_vm(vm, live, expected, report)
+        self._remove_orphans(live, expected, report)
+        self._reconcile_files(report)
+        return report
+
+    def _reconcile_vm(self, vm, live, expected, report):
+        st = self.state.read()
+        entry = st['vms'].get(vm)
+        if entry is None:
+            return
+        name = self.dm_name('vm', vm)
+        if entry.get('status') != 'ready':
+            if name in live and os.path.exists(entry['cow']):
+                with self.state.update() as st:
+                    st['vms'][vm]['status'] = 'ready'
+                report.completed_vms.append(vm)
+                expected.add(name)
+            else:
+                with contextlib.suppress(exception.FastbootException):
+                    self._deactivate_vm(vm, entry, live)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry['cow'])
+                with self.state.update() as st:
+                    st['vms'].pop(vm, None)
+                report.dropped_vms.append(vm)
+            return
+        expected.add(name)
+        if name in live:
+            return
+        if not os.path.exists(entry['cow']):
+            report.missing_disks.append(vm)
+            return
+        if entry['image'] in report.failed_images:
+            return
+        try:
+            self._activate_vm(vm, entry)
+        except exception.FastbootException as e:
+            LOG.error('Could not restore the disk of VM %s: %s', vm, e.msg)
+            report.missing_disks.append(vm)
+        else:
+            report.restored_vms.append(vm)
+            live.add(name)
+
+    def _remove_orphans(self, live, expected, report):
+        def order(name):
+            kind = name[len(self.prefix):].split('-', 1)[0]
+            return (KINDS.index(kind) if kind in KINDS else len(KINDS),
+                    name)
+
+        for name in sorted(live - expected, key=order):
+            try:
+                fastboot_nova.privsep.dm.remove_device(name)
+            except exception.FastbootException as e:
+                LOG.warning('Cannot remove orphan device %s: %s', name,
+                            e.msg)
+                continue
+            report.removed_orphan_nodes.append(name)
+
+    def _reconcile_files(self, report):
+        st = self.state.read()
+        cows = {e['cow'] for e in st['vms'].values()}
+        for name in sorted(os.listdir(self.cow_dir)):
+            path = os.path.join(self.cow_dir, name)
+            if name.startswith('.') and name.endswith('.cow.tmp'):
+                with self._vm_locks(name[1:-len('.cow.tmp')]):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                        report.removed_temp_files.append(path)
+            elif path not in cows:
+                # VM data: report, never delete.
+                report.orphan_disks.append(path)
+        for dev, back in fastboot_nova.privsep.loop.list_attached():
+            if os.path.dirname(back) == self.cow_dir and back not in cows:
+                with contextlib.suppress(exception.FastbootException):
+                    fastboot_nova.privsep.loop.detach(dev)
+                    report.detached_loops.append(dev)
+
+    def shutdown(self):
+        """Nothing to stop: the kernel keeps serving the VM disks."""
+        LOG.debug('dm engine %s: shutdown leaves the devices active',
+                  self.state_path)

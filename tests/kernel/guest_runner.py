@@ -1,0 +1,296 @@
+"""Runs INSIDE the kernel-test guest: drive the real DmEngine, print JSON.
+
+Started by the guest's /init in a chroot of the Debian root file system,
+with the source tree on /src (read-only 9p) and the state disk on
+/var/lib/fastboot. Arguments are ``key=value`` (from ``ktest.key=value``
+on the kernel command line):
+
+- ``scenario``: ``engine`` (default) or ``smoke``;
+- ``privsep``: ``daemon`` (default: the real privsep-helper daemon, uid 0
+  with CAP_SYS_ADMIN only) or ``inproc`` (client mode off);
+- ``origin``, ``origin2``, ``cache``: block devices;
+- ``sha``, ``sha2``: sha256 of the two origins.
+
+Prints one line ``FASTBOOT-KTEST-RESULT {json}``; every check is recorded
+as ``checks[name] = [ok, detail]`` so the host test can show all of them.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+
+RESULT_TAG = 'FASTBOOT-KTEST-RESULT'
+STATE_PATH = '/var/lib/fastboot/state'
+OFFSET = 1 << 20
+BLOCK = 4096
+
+
+class Run:
+    def __init__(self):
+        self.checks = {}
+        self.timings = {}
+        self.info = {}
+        self._t = time.monotonic()
+
+    def check(self, name, ok, detail=None):
+        self.checks[name] = [bool(ok), detail]
+        if not ok:
+            print('CHECK FAILED %s: %r' % (name, detail), flush=True)
+
+    def step(self, name):
+        now = time.monotonic()
+        self.timings[name] = round(now - self._t, 3)
+        self._t = now
+
+
+def drop_caches():
+    with open('/proc/sys/vm/drop_caches', 'w') as f:
+        f.write('3\n')
+
+
+def sha256_of(path):
+    drop_caches()
+    digest = hashlib.sha256()
+    with open(path, 'rb', buffering=0) as f:
+        while True:
+            block = f.read(1 << 20)
+            if not block:
+                break
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_at(path, offset=OFFSET, size=BLOCK):
+    drop_caches()
+    with open(path, 'rb', buffering=0) as f:
+        f.seek(offset)
+        return f.read(size)
+
+
+def write_at(path, data, offset=OFFSET):
+    data = data.ljust(BLOCK, b'\0')
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, data, offset)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ours(prefix):
+    import fastboot_nova.privsep.dm
+    return sorted(n for n, _a, _b in fastboot_nova.privsep.dm.list_devices()
+                  if n.startswith(prefix))
+
+
+def loops():
+    import fastboot_nova.privsep.loop
+    return fastboot_nova.privsep.loop.list_attached()
+
+
+def make_engine(args):
+    from oslo_config import cfg
+
+    from fastboot_nova.conf import dm as dm_opts
+    from fastboot_nova.conf import fastboot as fastboot_conf
+    from fastboot_nova.storage.dm import engine as dm_engine
+
+    conf = cfg.ConfigOpts()
+    fastboot_conf.register_opts(conf)
+    dm_opts.register_opts(conf)
+    conf([], project='fastboot')
+    conf.set_override('cache_device', args['cache'], 'fastboot_dm')
+    return dm_engine.DmEngine(conf, state_path=STATE_PATH)
+
+
+def scenario_smoke(run, args):
+    """The smallest proof: linear + snapshot through the privsep module."""
+    import fastboot_nova.privsep.dm as dm
+    import fastboot_nova.privsep.loop as loop
+
+    os.makedirs(STATE_PATH, exist_ok=True)
+    cow = os.path.join(STATE_PATH, 'smoke.cow')
+    with open(cow, 'wb') as f:
+        f.truncate(64 << 20)
+    origin = dm.create_linear('smoke-origin', [
+        (args['origin'], 0, dm.device_sectors(args['origin']))])
+    dev = loop.attach(cow)
+    snap = dm.create_snapshot('smoke-snap', origin, dev, 16)
+    run.check('smoke_table', 'snapshot' in dm.table('smoke-snap'),
+              dm.table('smoke-snap'))
+    write_at(snap, b'SMOKE')
+    run.check('smoke_isolated', read_at(snap).startswith(b'SMOKE') and
+              not read_at(origin).startswith(b'SMOKE'))
+    dm.remove_device('smoke-snap')
+    dm.remove_device('smoke-origin')
+    loop.detach(dev)
+    os.unlink(cow)
+    run.check('smoke_clean', not ours('smoke-'), ours('smoke-'))
+
+
+def scenario_engine(run, args):
+    from fastboot_nova import exception
+    import fastboot_nova.privsep.dm as dm
+    from fastboot_nova.storage.dm import engine as dm_engine
+
+    eng = make_engine(args)
+    prefix = eng.prefix
+    run.step('engine_init')
+
+    # -- group add, cache on ----------------------------------------------
+    d1 = eng.create('vm1', 'img', args['origin'])
+    run.step('create_vm1_and_image')
+    expected = sorted(eng._image_devices('img') + [eng.dm_name('vm', 'vm1')])
+    run.check('devices_after_add', ours(prefix) == expected, ours(prefix))
+    cache_table = dm.table(eng.dm_name('cache', 'img'))
+    run.info['cache_table'] = cache_table.strip()
+    run.info['vm1_table'] = dm.table(eng.dm_name('vm', 'vm1')).strip()
+    run.check('cache_target', ' cache ' in cache_table and
+              ' smq ' in cache_table and 'writethrough' in cache_table,
+              cache_table)
+    run.check('vm1_reads_origin', sha256_of(d1.path) == args['sha'])
+    run.check('cache_reads_origin',
+              sha256_of(eng.dm_path(eng.dm_name('cache', 'img'))) ==
+              args['sha'])
+    stats = eng.cache_stats('img')
+    run.info['cache_stats_after_reads'] = stats
+    run.check('cache_in_path', stats and
+              stats['read_hits'] + stats['read_misses'] > 0, stats)
+    run.step('reads_through_cache')
+
+    # -- write isolation ----------------------------------------------------
+    d2 = eng.create('vm2', 'img', args['origin'])
+    write_at(d1.path, b'VM1-DATA')
+    write_at(d2.path, b'VM2-DATA')
+    run.check('vm1_sees_own', read_at(d1.path).startswith(b'VM1-DATA'))
+    run.check('vm2_sees_own', read_at(d2.path).startswith(b'VM2-DATA'))
+    run.check('origin_untouched', sha256_of(args['origin']) == args['sha'])
+    run.check('cache_untouched',
+              sha256_of(eng.dm_path(eng.dm_name('cache', 'img'))) ==
+              args['sha'])
+    run.info['disks'] = [[d.name, d.written_bytes] for d in eng.list()]
+    run.check('written_bytes', all(d.written_bytes > 0 for d in eng.list()),
+              run.info['disks'])
+    run.step('write_isolation')
+
+    # -- bad input against the real kernel ----------------------------------
+    before = ours(prefix)
+    errors = {}
+    for label, call in (
+            ('double_create', lambda: eng.create('vm1', 'img',
+                                                 args['origin'])),
+            ('missing_device', lambda: eng.create('vm9', 'img9',
+                                                  '/dev/vdz')),
+            ('bad_name', lambda: eng.create('vm;rm', 'img',
+                                            args['origin'])),
+            ('priv_bad_name', lambda: dm.create_linear(
+                'x y', [(args['origin'], 0, 8)])),
+            ('priv_bad_path', lambda: dm.create_linear(
+                'fbx', [('/etc/passwd', 0, 8)])),
+            ('priv_existing', lambda: dm.create_linear(
+                eng.dm_name('vm', 'vm1'), [(args['origin'], 0, 8)]))):
+        try:
+            call()
+        except exception.FastbootException as e:
+            errors[label] = type(e).__name__ + ': ' + str(e)
+        else:
+            errors[label] = None
+    run.info['errors'] = errors
+    run.check('bad_input_refused', all(errors.values()), errors)
+    run.check('bad_input_nothing_built', ours(prefix) == before,
+              ours(prefix))
+    run.step('bad_input')
+
+    # -- persistence across a re-create -------------------------------------
+    used_before = eng.cache_stats('img')['used_blocks']
+    eng.deactivate()
+    run.check('deactivated', ours(prefix) == [] and not [
+        d for d, b in loops() if b.startswith(eng.cow_dir)],
+        [ours(prefix), loops()])
+    run.step('deactivate')
+    eng2 = make_engine(args)
+    report = eng2.reconcile()
+    run.info['reconcile'] = {k: v for k, v in vars(report).items() if v}
+    run.check('restored', report.restored_images == ['img'] and
+              report.restored_vms == ['vm1', 'vm2'], run.info['reconcile'])
+    run.check('vm1_persisted', read_at(d1.path).startswith(b'VM1-DATA'))
+    run.check('vm2_persisted', read_at(d2.path).startswith(b'VM2-DATA'))
+    stats = eng2.cache_stats('img')
+    run.info['cache_used_blocks'] = [used_before, stats['used_blocks']]
+    run.check('cache_warm_after_clean_restore',
+              stats['used_blocks'] == used_before,
+              run.info['cache_used_blocks'])
+    run.check('reconcile_idempotent', eng2.reconcile().clean)
+    run.step('recreate_from_state')
+
+    # -- clone ----------------------------------------------------------------
+    d3 = eng2.clone('vm1', 'vm3')
+    run.check('clone_has_data', read_at(d3.path).startswith(b'VM1-DATA'))
+    run.step('clone')
+
+    # -- teardown, then no stale blocks for a new origin --------------------
+    for vm in ('vm1', 'vm2', 'vm3'):
+        eng2.destroy(vm)
+    eng2.remove_image('img')
+    run.check('teardown_clean', ours(prefix) == [] and
+              os.listdir(eng2.cow_dir) == [] and
+              eng2.state.read()['images'] == {} and
+              eng2.state.read()['vms'] == {},
+              [ours(prefix), os.listdir(eng2.cow_dir)])
+    run.step('teardown')
+    if args.get('origin2'):
+        d4 = eng2.create('vm4', 'img2', args['origin2'])
+        entry = eng2.state.read()['images']['img2']
+        run.info['img2_cache_start'] = entry['cache']['start']
+        run.check('new_origin_no_stale_blocks',
+                  sha256_of(d4.path) == args['sha2'] and
+                  sha256_of(eng2.dm_path(eng2.dm_name('cache', 'img2'))) ==
+                  args['sha2'])
+        run.info['img2_stats'] = eng2.cache_stats('img2')
+        eng2.destroy('vm4')
+        eng2.remove_image('img2')
+        run.step('second_origin')
+    run.check('no_dm_devices_left', not dm.list_devices(),
+              dm.list_devices())
+    run.check('no_loops_left', not loops(), loops())
+    run.info['dm_engine_module'] = dm_engine.__file__
+
+
+def main(argv):
+    args = dict(a.split('=', 1) for a in argv if '=' in a)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    run = Run()
+    result = {'ok': False}
+    started = time.monotonic()
+    try:
+        from oslo_config import cfg
+
+        import fastboot_nova.privsep
+        mode = args.get('privsep', 'daemon')
+        if mode == 'inproc':
+            fastboot_nova.privsep.sys_admin_pctxt.set_client_mode(False)
+        else:
+            cfg.CONF([], project='fastboot')
+            cfg.CONF.set_override('helper_command', 'privsep-helper',
+                                  group='fastboot_sys_admin')
+        run.info['privsep'] = mode
+        run.step('imports')
+        {'engine': scenario_engine,
+         'smoke': scenario_smoke}[args.get('scenario', 'engine')](run, args)
+        result['ok'] = all(ok for ok, _d in run.checks.values())
+    except Exception:
+        result['error'] = traceback.format_exc()
+        print(result['error'], flush=True)
+    result.update(checks=run.checks, timings=run.timings, info=run.info,
+                  runner_seconds=round(time.monotonic() - started, 3))
+    print('%s %s' % (RESULT_TAG, json.dumps(result, sort_keys=True)),
+          flush=True)
+    return 0 if result['ok'] else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))

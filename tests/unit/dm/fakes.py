@@ -1,0 +1,182 @@
+"""A recording fake of dmsetup and losetup for the dm backend tests."""
+
+import json
+import re
+
+import fixtures
+from oslo_privsep import priv_context
+
+import fastboot_nova.privsep
+from fastboot_nova.privsep import dm as dm_priv
+
+
+class FakeKernel:
+    """Device-mapper and loop devices in memory, driven by argv lists.
+
+    ``calls`` records every command as ``(' '.join(argv), stdin)``;
+    ``fail`` maps a command prefix to ``(code, stderr)`` to make it fail.
+    """
+
+    def __init__(self, host_devices=None):
+        #: Plain block devices of the host: path -> sectors.
+        self.host_devices = dict(host_devices or {})
+        self.tables = {}
+        self.minors = {}
+        self.loops = {}
+        self.open_counts = {}
+        self.calls = []
+        self.wipes = []
+        self.fail = {}
+        self._next_minor = 0
+
+    # -- what the fixture patches in ---------------------------------------
+
+    def is_block_device(self, path):
+        if path in self.host_devices or path in self.loops:
+            return True
+        return path.startswith('/dev/mapper/') and \
+            path[len('/dev/mapper/'):] in self.tables
+
+    def device_sectors(self, path):
+        if path in self.host_devices:
+            return self.host_devices[path]
+        name = path[len('/dev/mapper/'):]
+        return sum(int(line.split()[1])
+                   for line in self.tables[name].splitlines())
+
+    def write_zeros(self, path, length):
+        self.wipes.append((path, length))
+        self.calls.append(('wipe %s %d' % (path, length), None))
+
+    def run(self, argv, stdin=None):
+        cmd = ' '.join(argv)
+        self.calls.append((cmd, stdin))
+        for prefix, (code, err) in self.fail.items():
+            if cmd.startswith(prefix):
+                return code, '', err
+        if argv[0] == 'dmsetup':
+            return self._dmsetup(argv[1:], stdin)
+        if argv[0] == 'losetup':
+            return self._losetup(argv[1:])
+        return 127, '', 'unknown command'
+
+    # -- commands ------------------------------------------------------------
+
+    def _dmsetup(self, args, stdin):
+        verb = args[0]
+        name = args[-1]
+        if verb == 'ls':
+            if not self.tables:
+                return 0, 'No devices found\n', ''
+            return 0, ''.join('%s\t(253:%d)\n' % (n, self.minors[n])
+                              for n in sorted(self.tables)), ''
+        if verb == 'create':
+            if name in self.tables:
+                return 1, '', 'device-mapper: create ioctl failed: ' \
+                              'Device or resource busy'
+            for line in stdin.splitlines():
+                for dev in re.findall(r'(/dev/\S+)', line):
+                    if not self.is_block_device(dev):
+                        return 1, '', 'device-mapper: reload ioctl ' \
+                                      'failed: No such device or address'
+            self.tables[name] = stdin
+            self.minors[name] = self._next_minor
+            self._next_minor += 1
+            return 0, '', ''
+        if name not in self.tables:
+            return 1, '', 'Device %s not found' % name
+        if verb == 'info':
+            if '--options' in args:
+                return 0, '%d\n' % self.open_counts.get(name, 0), ''
+            return 0, 'Name: %s\n' % name, ''
+        if verb == 'remove':
+            if self.open_counts.get(name):
+                return 1, '', 'device-mapper: remove ioctl failed: ' \
+                              'Device or resource busy'
+            del self.tables[name]
+            return 0, '', ''
+        if verb == 'table':
+            return 0, self.tables[name], ''
+        if verb == 'status':
+            line = self.tables[name].split('\n')[0].split()
+            if line[2] == 'cache':
+                return 0, ('0 %s cache 8 20/2048 %s 5/1024 7 3 0 0 0 5 0 '
+                           '1 writethrough 2 migration_threshold 2048 smq '
+                           '0 rw -\n' % (line[1], line[6])), ''
+            return 0, '0 %s %s\n' % (line[1], line[2]), ''
+        return 1, '', 'unknown verb %s' % verb
+
+    def _losetup(self, args):
+        if args[0] == '--find':
+            path = args[-1]
+            for dev, back in self.loops.items():
+                if back == path:
+                    return 0, dev + '\n', ''
+            n = 0
+            while '/dev/loop%d' % n in self.loops:
+                n += 1
+            self.loops['/dev/loop%d' % n] = path
+            return 0, '/dev/loop%d\n' % n, ''
+        if args[0] == '--detach':
+            if self.loops.pop(args[1], None) is None:
+                return 1, '', 'losetup: %s: detach failed' % args[1]
+            return 0, '', ''
+        if args[0] == '--list':
+            return 0, json.dumps({'loopdevices': [
+                {'name': d, 'back-file': b}
+                for d, b in sorted(self.loops.items())]}), ''
+        return 1, '', 'unknown losetup call'
+
+    # -- helpers for assertions ------------------------------------------
+
+    def commands(self, skip_queries=True):
+        """Commands that change something (no info/ls/table/status)."""
+        queries = ('dmsetup info', 'dmsetup ls', 'dmsetup table',
+                   'dmsetup status', 'losetup --list')
+        return [c for c in self.calls
+                if not (skip_queries and c[0].startswith(queries))]
+
+
+class PrivsepFixture(fixtures.Fixture):
+    """Run privileged entrypoints in-process against a FakeKernel.
+
+    Fails loudly if anything would start a privsep daemon.
+    """
+
+    def __init__(self, host_devices=None):
+        super().__init__()
+        self.kernel = FakeKernel(host_devices)
+
+    def _setUp(self):
+        self.useFixture(fixtures.MockPatchObject(
+            fastboot_nova.privsep.sys_admin_pctxt, 'client_mode', False))
+
+        def no_daemon(*args, **kwargs):
+            raise AssertionError('a test tried to start the privsep daemon')
+
+        self.useFixture(fixtures.MockPatchObject(
+            priv_context.PrivContext, 'start', no_daemon))
+        k = self.kernel
+        for attr, fake in (('_runner', k.run),
+                           ('_is_block_device', k.is_block_device),
+                           ('device_sectors', k.device_sectors),
+                           ('_write_zeros', k.write_zeros)):
+            self.useFixture(fixtures.MockPatchObject(dm_priv, attr, fake))
+
+
+class FakeDevices:
+    """HostDevices over a FakeKernel."""
+
+    def __init__(self, kernel, identities=None):
+        self.kernel = kernel
+        self.identities = identities if identities is not None else {}
+
+    def is_block(self, path):
+        return self.kernel.is_block_device(path)
+
+    def sectors(self, path):
+        return self.kernel.device_sectors(path)
+
+    def identity(self, path):
+        return '%d:%s' % (self.sectors(path),
+                          self.identities.get(path, 'serial-' + path))

@@ -1,0 +1,335 @@
+"""DmEngine against a recording fake kernel: exact commands and rollback."""
+
+import os
+
+import fixtures
+from oslo_config import cfg
+import testtools
+
+from fastboot_nova.conf import dm as dm_opts
+from fastboot_nova.conf import fastboot as fastboot_conf
+from fastboot_nova import exception
+from fastboot_nova.privsep import dm as dm_priv
+from fastboot_nova.storage.dm import engine as dm_engine
+from tests.unit.dm import fakes
+
+ORIGIN = '/dev/vdb'
+ORIGIN2 = '/dev/vdc'
+SSD = '/dev/nvme0n1p2'
+ORIGIN_SECTORS = 131072          # 64 MiB
+SSD_SECTORS = 4 * 2048 * 64      # 256 MiB
+META = 10240                     # 4 MiB + 32 B per block, 1 MiB aligned
+
+
+class DmEngineTestCase(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.priv = self.useFixture(fakes.PrivsepFixture(
+            {ORIGIN: ORIGIN_SECTORS, ORIGIN2: ORIGIN_SECTORS,
+             SSD: SSD_SECTORS}))
+        self.kernel = self.priv.kernel
+        self.state_path = self.useFixture(fixtures.TempDir()).path
+        self.conf = cfg.ConfigOpts()
+        fastboot_conf.register_opts(self.conf)
+        dm_opts.register_opts(self.conf)
+        self.conf([])
+        self.conf.set_override('cache_device', SSD, 'fastboot_dm')
+        self.devices = fakes.FakeDevices(self.kernel)
+        self.engine = self.new_engine()
+        self.p = self.engine.prefix
+
+    def new_engine(self):
+        return dm_engine.DmEngine(self.conf, state_path=self.state_path,
+                                  devices=self.devices)
+
+    def ours(self):
+        return sorted(n for n in self.kernel.tables
+                      if n.startswith(self.p))
+
+
+class TestCreate(DmEngineTestCase):
+
+    def test_first_create_builds_the_group(self):
+        disk = self.engine.create('vm1', 'img', ORIGIN)
+        p = self.p
+        cow = os.path.join(self.state_path, 'cow', 'vm1.cow')
+        self.assertEqual('/dev/mapper/%svm-vm1' % p, disk.path)
+        self.assertEqual([
+            ('dmsetup create %sorigin-img' % p,
+             '0 131072 linear /dev/vdb 0\n'),
+            ('dmsetup create %scmeta-img' % p,
+             '0 10240 linear /dev/nvme0n1p2 0\n'),
+            ('dmsetup create %scdata-img' % p,
+             '0 131072 linear /dev/nvme0n1p2 10240\n'),
+            ('wipe /dev/mapper/%scmeta-img 4096' % p, None),
+            ('dmsetup create %scache-img' % p,
+             f'0 131072 cache /dev/mapper/{p}cmeta-img '
+             f'/dev/mapper/{p}cdata-img /dev/mapper/{p}origin-img 128 1 '
+             'writethrough smq 0\n'),
+            ('losetup --find --show --nooverlap %s' % cow, None),
+            ('dmsetup create %svm-vm1' % p,
+             '0 131072 snapshot /dev/mapper/%scache-img /dev/loop0 P 16\n'
+             % p),
+        ], self.kernel.commands())
+        # Sparse COW file big enough never to overflow.
+        self.assertEqual(dm_engine.cow_bytes(ORIGIN_SECTORS, 16),
+                         os.path.getsize(cow))
+        st = self.engine.state.read()
+        self.assertEqual('ready', st['images']['img']['status'])
+        self.assertEqual({'device': SSD, 'start': 0, 'meta_sectors': META,
+                          'data_sectors': ORIGIN_SECTORS,
+                          'block_sectors': 128, 'mode': 'writethrough'},
+                         st['images']['img']['cache'])
+        self.assertEqual('ready', st['vms']['vm1']['status'])
+
+    def test_second_vm_only_adds_a_snapshot(self):
+        self.engine.create('vm1', 'img', ORIGIN)
+        del self.kernel.calls[:]
+        self.engine.create('vm2', 'img', ORIGIN)
+        cmds = [c for c, _ in self.kernel.commands()]
+        self.assertEqual(['losetup --find --show --nooverlap %s' %
+                          os.path.join(self.state_path, 'cow', 'vm2.cow'),
+                          'dmsetup create %svm-vm2' % self.p], cmds)
+
+    def test_two_images_get_disjoint_aligned_slices(self):
+        self.engine.create('vm1', 'img', ORIGIN)
+        self.engine.create('vm2', 'img2', ORIGIN2)
+        c = self.engine.state.read()['images']['img2']['cache']
+        self.assertEqual(META + ORIGIN_SECTORS, c['start'])
+        self.assertEqual(0, c['start'] % dm_engine.ALIGN_SECTORS)
+
+    def test_image_conflict(self):
+        self.engine.create('vm1', 'img', ORIGIN)
+        self.assertRaises(exception.ImageConflict, self.engine.create,
+                          'vm2', 'img', ORIGIN2)
+
+    def test_double_create_builds_nothing(self):
+        self.engine.create('vm1', 'img', ORIGIN)
+        before = dict(self.kernel.tables)
+        del self.kernel.calls[:]
+        self.assertRaises(exception.VmExists, self.engine.create, 'vm1',
+                          'img', ORIGIN)
+        self.assertEqual(before, self.kernel.tables)
+        self.assertEqual([], self.kernel.commands())
+
+    def test_bad_input_runs_nothing(self):
+        for vm, image, location, exc in (
+                ('vm;x', 'img', ORIGIN, exception.InvalidName),
+                ('vm\x00', 'img', ORIGIN, exception.InvalidName),
+                ('vm1', '../img', ORIGIN, exception.InvalidName),
+                ('vm1', 'img', '/dev/missing', exception.InvalidLocation),
+                ('vm1', 'img', '/etc/passwd', exception.InvalidLocation),
+                ('vm1', 'img', '/dev/vdb;reboot',
+                 exception.InvalidLocation),
+                ('vm1', 'img', 'nbd://h/x',
+                 dm_engine.NotSupportedByBackend)):
+            self.assertRaises(exc, self.engine.create, vm, image, location)
+        self.assertEqual([], self.kernel.commands())
+        self.assertEqual({}, self.engine.state.read()['vms'])
+
+    def test_no_cache_device(self):
+        self.conf.clear_override('cache_device', 'fastboot_dm')
+        engine = self.new_engine()
+        e = self.assertRaises(dm_engine.CacheDeviceError, engine.create,
+                              'vm1', 'img', ORIGIN)
+        self.assertIn('cache_device is not set', str(e))
+        self.assertEqual([], self.ours())
+
+    def test_cache_full_builds_nothing(self):
+        self.kernel.host_devices[SSD] = ORIGIN_SECTORS  # no room for meta
+        self.assertRaises(exception.CacheFull, self.engine.create, 'vm1',
+                          'img', ORIGIN)
+        self.assertEqual([], self.ours())
+        self.assertEqual({}, self.engine.state.read()['images'])
+
+    def test_cache_failure_rolls_back_everything(self):
+        self.kernel.fail['dmsetup create %scache-img' % self.p] = (
+            1, 'device-mapper: reload ioctl failed: Invalid argument')
+        e = self.assertRaises(dm_priv.DmCommandFailed, self.engine.create,
+                              'vm1', 'img', ORIGIN)
+        self.assertIn('Invalid argument', str(e))
+        self.assertEqual([], self.ours())
+        self.assertEqual([], os.listdir(self.engine.cow_dir))
+        st = self.engine.state.read()
+        self.assertEqual(({}, {}), (st['images'], st['vms']))
+        # The slice was wiped on the way out, so it is reusable.
+        self.assertEqual(2, len(self.kernel.wipes))
+
+    def test_snapshot_failure_keeps_the_image_drops_the_vm(self):
+        self.kernel.fail['dmsetup create %svm-vm1' % self.p] = (
+            1, 'snapshot: Failed to read snapshot metadata')
+        self.assertRaises(dm_priv.DmCommandFailed, self.engine.create,
+                          'vm1', 'img', ORIGIN)
+        self.assertEqual(sorted(self.engine._image_devices('img')),
+                         self.ours())
+        self.assertEqual({}, self.kernel.loops)
+        self.assertEqual([], os.listdir(self.engine.cow_dir))
+        self.assertEqual({}, self.engine.state.read()['vms'])
+        del self.kernel.fail['dmsetup create %svm-vm1' % self.p]
+        self.engine.create('vm1', 'img', ORIGIN)
+
+
+class TestLifecycle(DmEngineTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.engine.create('vm1', 'img', ORIGIN)
+
+    def test_destroy(self):
+        del self.kernel.calls[:]
+        self.engine.destroy('vm1')
+        self.assertEqual([('dmsetup remove --retry %svm-vm1' % self.p,
+                           None),
+                          ('losetup --detach /dev/loop0', None)],
+                         self.kernel.commands())
+        self.assertEqual([], os.listdir(self.engine.cow_dir))
+        self.assertEqual([], self.engine.list())
+        self.assertRaises(exception.VmNotFound, self.engine.destroy, 'vm1')
+
+    def test_destroy_refused_while_open(self):
+        self.kernel.open_counts[self.p + 'vm-vm1'] = 1
+        self.assertRaises(exception.VmDiskInUse, self.engine.destroy, 'vm1')
+        self.assertIn(self.p + 'vm-vm1', self.kernel.tables)
+
+    def test_remove_image(self):
+        self.assertRaises(exception.ImageInUse, self.engine.remove_image,
+                          'img')
+        self.engine.destroy('vm1')
+        del self.kernel.calls[:]
+        self.engine.remove_image('img')
+        p = self.p
+        self.assertEqual([
+            ('dmsetup remove --retry %scache-img' % p, None),
+            ('wipe /dev/mapper/%scmeta-img 4096' % p, None),
+            ('dmsetup remove --retry %scdata-img' % p, None),
+            ('dmsetup remove --retry %scmeta-img' % p, None),
+            ('dmsetup remove --retry %sorigin-img' % p, None)],
+            self.kernel.commands())
+        self.assertEqual([], self.ours())
+        self.assertEqual({}, self.engine.state.read()['images'])
+        self.assertRaises(exception.ImageNotFound, self.engine.remove_image,
+                          'img')
+
+    def test_new_origin_on_a_freed_slice_starts_wiped(self):
+        self.engine.destroy('vm1')
+        self.engine.remove_image('img')
+        del self.kernel.wipes[:]
+        self.engine.create('vm2', 'img2', ORIGIN2)
+        self.assertEqual(0, self.engine.state.read()['images']['img2']
+                         ['cache']['start'])
+        self.assertEqual([('/dev/mapper/%scmeta-img2' % self.p, 4096)],
+                         self.kernel.wipes)
+
+    def test_list_and_images(self):
+        [disk] = self.engine.list()
+        self.assertEqual(('vm1', 'img'), (disk.name, disk.image))
+        [image] = self.engine.list_images()
+        self.assertEqual(('img', ORIGIN, 64 << 20, 5 * 128 * 512, ('vm1',)),
+                         (image.name, image.location, image.virtual_size,
+                          image.cached_bytes, image.vms))
+        self.assertEqual({'read_hits': 7, 'read_misses': 3},
+                         {k: v for k, v in
+                          self.engine.cache_stats('img').items()
+                          if k.startswith('read')})
+
+    def test_clone(self):
+        with open(os.path.join(self.engine.cow_dir, 'vm1.cow'), 'r+b') as f:
+            f.seek(4096)
+            f.write(b'data')
+        disk = self.engine.clone('vm1', 'vm2')
+        self.assertEqual('/dev/mapper/%svm-vm2' % self.p, disk.path)
+        with open(os.path.join(self.engine.cow_dir, 'vm2.cow'), 'rb') as f:
+            f.seek(4096)
+            self.assertEqual(b'data', f.read(4))
+
+    def test_deactivate_and_reconcile_restore_warm(self):
+        self.engine.deactivate()
+        self.assertEqual([], self.ours())
+        self.assertEqual({}, self.kernel.loops)
+        self.assertTrue(self.engine.state.read()['images']['img']['clean'])
+        del self.kernel.wipes[:]
+        report = self.new_engine().reconcile()
+        self.assertEqual((['img'], ['vm1']), (report.restored_images,
+                                              report.restored_vms))
+        self.assertEqual([], self.kernel.wipes)  # clean: metadata kept
+        self.assertTrue(self.new_engine().reconcile().clean)
+
+    def test_reconcile_after_crash_starts_cold(self):
+        # A host crash: every device and loop is gone, nothing was clean.
+        self.kernel.tables.clear()
+        self.kernel.loops.clear()
+        report = self.new_engine().reconcile()
+        self.assertEqual(['vm1'], report.restored_vms)
+        self.assertEqual([('/dev/mapper/%scmeta-img' % self.p, 4096)],
+                         self.kernel.wipes[-1:])
+
+    def test_reconcile_origin_replaced_starts_cold(self):
+        self.engine.deactivate()
+        self.devices.identities[ORIGIN] = 'another-volume'
+        del self.kernel.wipes[:]
+        report = self.new_engine().reconcile()
+        self.assertEqual(['img'], report.restored_images)
+        self.assertEqual(1, len(self.kernel.wipes))
+
+    def test_reconcile_origin_gone(self):
+        self.engine.deactivate()
+        del self.kernel.host_devices[ORIGIN]
+        report = self.new_engine().reconcile()
+        self.assertEqual(['img'], report.failed_images)
+        self.assertEqual([], self.ours())
+
+    def test_reconcile_removes_orphans_keeps_data(self):
+        self.kernel.tables[self.p + 'vm-ghost'] = '0 8 linear /dev/vdb 0\n'
+        self.kernel.minors[self.p + 'vm-ghost'] = 99
+        self.kernel.tables['not-ours'] = '0 8 linear /dev/vdb 0\n'
+        self.kernel.minors['not-ours'] = 98
+        stray = os.path.join(self.engine.cow_dir, 'ghost.cow')
+        open(stray, 'w').close()
+        report = self.engine.reconcile()
+        self.assertEqual([self.p + 'vm-ghost'], report.removed_orphan_nodes)
+        self.assertIn('not-ours', self.kernel.tables)
+        self.assertEqual([stray], report.orphan_disks)
+        self.assertTrue(os.path.exists(stray))
+
+    def test_unsupported_verbs_name_the_issue(self):
+        for call in (lambda: self.engine.snapshot('vm1', 's', '/tmp'),
+                     lambda: self.engine.migrate('vm1', '/tmp'),
+                     lambda: self.engine.prefetch('img'),
+                     lambda: self.engine.reparent('img', 'nbd://h/x')):
+            e = self.assertRaises(dm_engine.NotSupportedByBackend, call)
+            self.assertIn("issue 'Kernel (dm) backend'", str(e))
+
+    def test_shutdown_leaves_devices(self):
+        self.engine.shutdown()
+        self.assertIn(self.p + 'vm-vm1', self.kernel.tables)
+
+
+class TestHelpers(testtools.TestCase):
+
+    def test_cow_bytes(self):
+        # 8 KiB chunks: 512 exceptions per metadata chunk.
+        self.assertEqual((1 + 8192 + 17 + 1) * 8192,
+                         dm_engine.cow_bytes(131072, 16))
+
+    def test_parse_cache_status(self):
+        line = ('0 131072 cache 8 27/2048 128 455/1024 11 9216 0 0 0 455 '
+                '0 1 writethrough 2 migration_threshold 2048 smq 0 rw -')
+        s = dm_engine.parse_cache_status(line)
+        self.assertEqual((455, 1024, 11, 9216, 455),
+                         (s['used_blocks'], s['total_blocks'],
+                          s['read_hits'], s['read_misses'],
+                          s['promotions']))
+        self.assertIsNone(dm_engine.parse_cache_status('0 8 linear'))
+
+    def test_sparse_copy(self):
+        tmp = self.useFixture(fixtures.TempDir()).path
+        src, dst = os.path.join(tmp, 'a'), os.path.join(tmp, 'b')
+        with open(src, 'wb') as f:
+            f.truncate(64 << 20)
+            f.seek(32 << 20)
+            f.write(b'x' * 4096)
+        dm_engine.sparse_copy(src, dst)
+        with open(src, 'rb') as a, open(dst, 'rb') as b:
+            self.assertEqual(a.read(), b.read())
+        self.assertLess(os.stat(dst).st_blocks * 512, 1 << 20)

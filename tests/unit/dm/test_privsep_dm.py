@@ -1,0 +1,173 @@
+"""The privileged dm and loop entrypoints: exact argv, tables, refusals."""
+
+import testtools
+
+import fastboot_nova.privsep.dm as dm
+import fastboot_nova.privsep.loop as loop
+from tests.unit.dm import fakes
+
+ORIGIN = '/dev/vdb'
+SSD = '/dev/nvme0n1p2'
+
+
+class PrivsepTestCase(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.priv = self.useFixture(fakes.PrivsepFixture(
+            {ORIGIN: 131072, SSD: 262144}))
+        self.kernel = self.priv.kernel
+
+
+class TestDm(PrivsepTestCase):
+
+    def test_create_linear(self):
+        path = dm.create_linear('fb-o', [(ORIGIN, 0, 131072)])
+        self.assertEqual('/dev/mapper/fb-o', path)
+        self.assertEqual([('dmsetup info fb-o', None),
+                          ('dmsetup create fb-o',
+                           '0 131072 linear /dev/vdb 0\n')],
+                         self.kernel.calls)
+
+    def test_create_linear_concatenates_segments(self):
+        dm.create_linear('grp', [(ORIGIN, 0, 1000), (SSD, 2048, 24)])
+        self.assertEqual('0 1000 linear /dev/vdb 0\n'
+                         '1000 24 linear /dev/nvme0n1p2 2048\n',
+                         self.kernel.tables['grp'])
+
+    def test_create_snapshot(self):
+        dm.create_linear('o', [(ORIGIN, 0, 131072)])
+        self.kernel.loops['/dev/loop3'] = '/x.cow'
+        dm.create_snapshot('vm1', '/dev/mapper/o', '/dev/loop3', 16)
+        self.assertEqual(('dmsetup create vm1',
+                          '0 131072 snapshot /dev/mapper/o /dev/loop3 P '
+                          '16\n'), self.kernel.calls[-1])
+
+    def test_create_cache(self):
+        for name, seg in (('o', (ORIGIN, 0, 131072)),
+                          ('m', (SSD, 0, 8192)),
+                          ('d', (SSD, 8192, 131072))):
+            dm.create_linear(name, [seg])
+        dm.create_cache('c', '/dev/mapper/m', '/dev/mapper/d',
+                        '/dev/mapper/o', 128)
+        self.assertEqual(('dmsetup create c',
+                          '0 131072 cache /dev/mapper/m /dev/mapper/d '
+                          '/dev/mapper/o 128 1 writethrough smq 0\n'),
+                         self.kernel.calls[-1])
+
+    def test_remove_table_status_ls_open(self):
+        dm.create_linear('o', [(ORIGIN, 0, 8)])
+        self.assertEqual('0 8 linear /dev/vdb 0\n', dm.table('o'))
+        self.assertEqual('0 8 linear\n', dm.status('o'))
+        self.assertEqual([['o', 253, 0]], dm.list_devices())
+        self.assertEqual(0, dm.open_count('o'))
+        dm.remove_device('o')
+        self.assertEqual([], dm.list_devices())
+        self.assertIn(('dmsetup remove --retry o', None), self.kernel.calls)
+        self.assertIn(('dmsetup info --columns --noheadings --options open '
+                       'o', None), self.kernel.calls)
+
+    def test_wipe_header(self):
+        dm.create_linear('m', [(SSD, 0, 8192)])
+        dm.wipe_header('m', 4096)
+        self.assertEqual([('/dev/mapper/m', 4096)], self.kernel.wipes)
+
+    def test_wipe_header_refuses(self):
+        self.assertRaises(dm.InvalidDmArgument, dm.wipe_header, 'gone',
+                          4096)
+        dm.create_linear('m', [(SSD, 0, 8192)])
+        for length in (0, 511, 2 << 20, True):
+            self.assertRaises(dm.InvalidDmArgument, dm.wipe_header, 'm',
+                              length)
+        self.assertEqual([], self.kernel.wipes)
+
+    def test_bad_names_run_nothing(self):
+        for name in ('a;b', 'a b', '-x', '.x', '', 'x' * 128, 'a/b',
+                     '$(reboot)', 'a`b`', 'n\n', None, 7):
+            e = self.assertRaises(dm.InvalidDmArgument, dm.create_linear,
+                                  name, [(ORIGIN, 0, 8)])
+            self.assertIn('name', str(e))
+            self.assertRaises(dm.InvalidDmArgument, dm.remove_device, name)
+        self.assertEqual([], self.kernel.calls)
+
+    def test_bad_paths_run_nothing(self):
+        for path in ('/etc/passwd', '/dev/../etc/passwd', 'dev/vdb',
+                     '/dev/vd b', '/dev/vdb;reboot', '/dev//vdb',
+                     '/dev/./vdb', '/dev/missing', None, b'/dev/vdb'):
+            self.assertRaises(dm.InvalidDmArgument, dm.create_linear, 'o',
+                              [(path, 0, 8)])
+        self.assertEqual([], self.kernel.calls)
+
+    def test_bad_numbers_run_nothing(self):
+        for seg in ((ORIGIN, -1, 8), (ORIGIN, 0, 0), (ORIGIN, 0, True),
+                    (ORIGIN, 0, 1 << 51), (ORIGIN, '0', 8), (ORIGIN, 0),
+                    'nope'):
+            self.assertRaises(dm.InvalidDmArgument, dm.create_linear, 'o',
+                              [seg])
+        self.assertRaises(dm.InvalidDmArgument, dm.create_linear, 'o', [])
+        self.assertRaises(dm.InvalidDmArgument, dm.create_linear, 'o',
+                          [(ORIGIN, 0, 1)] * 257)
+        self.assertEqual([], self.kernel.calls)
+
+    def test_snapshot_arguments(self):
+        self.kernel.loops['/dev/loop0'] = '/x.cow'
+        for chunk in (4, 24, 1 << 21, True):
+            self.assertRaises(dm.InvalidDmArgument, dm.create_snapshot,
+                              's', ORIGIN, '/dev/loop0', chunk)
+        self.assertRaises(dm.InvalidDmArgument, dm.create_snapshot, 's',
+                          ORIGIN, ORIGIN, 16)
+        self.assertRaises(dm.InvalidDmArgument, dm.create_snapshot, 's',
+                          ORIGIN, '/dev/loop9', 16)
+        self.assertEqual([], self.kernel.calls)
+
+    def test_cache_arguments(self):
+        for args in ((ORIGIN, SSD, ORIGIN, 128, 'writethrough'),
+                     (SSD, '/dev/loopX', ORIGIN, 128, 'writethrough'),
+                     ('/dev/mapper/m', SSD, ORIGIN, 100, 'writethrough'),
+                     ('/dev/mapper/m', SSD, ORIGIN, 32, 'writethrough'),
+                     ('/dev/mapper/m', SSD, ORIGIN, 128, 'fast')):
+            self.assertRaises(dm.InvalidDmArgument, dm.create_cache, 'c',
+                              *args)
+        self.assertEqual([], self.kernel.calls)
+
+    def test_double_create_refused_before_dmsetup_create(self):
+        dm.create_linear('o', [(ORIGIN, 0, 8)])
+        del self.kernel.calls[:]
+        e = self.assertRaises(dm.DmCommandFailed, dm.create_linear, 'o',
+                              [(ORIGIN, 0, 8)])
+        self.assertIn('exists', str(e))
+        self.assertEqual([('dmsetup info o', None)], self.kernel.calls)
+        self.assertEqual('0 8 linear /dev/vdb 0\n', self.kernel.tables['o'])
+
+    def test_dmsetup_failure_is_reported(self):
+        self.kernel.fail['dmsetup create'] = (1, 'reload ioctl failed')
+        e = self.assertRaises(dm.DmCommandFailed, dm.create_linear, 'o',
+                              [(ORIGIN, 0, 8)])
+        self.assertEqual('dmsetup create o failed: reload ioctl failed',
+                         str(e))
+
+    def test_list_devices_empty(self):
+        self.assertEqual([], dm.list_devices())
+
+
+class TestLoop(PrivsepTestCase):
+
+    def test_attach_detach_list(self):
+        cow = self.useFixture(fakes.fixtures.TempDir()).path + '/vm1.cow'
+        open(cow, 'w').close()
+        self.assertEqual('/dev/loop0', loop.attach(cow))
+        self.assertEqual([['/dev/loop0', cow]], loop.list_attached())
+        loop.detach('/dev/loop0')
+        self.assertEqual(
+            [('losetup --find --show --nooverlap %s' % cow, None),
+             ('losetup --list --json --output NAME,BACK-FILE', None),
+             ('losetup --detach /dev/loop0', None)], self.kernel.calls)
+
+    def test_attach_refuses(self):
+        tmp = self.useFixture(fakes.fixtures.TempDir()).path
+        for path in ('relative.cow', tmp + '/missing', tmp, '/dev/vdb',
+                     tmp + '/../x', tmp + '/a b', None):
+            self.assertRaises(dm.InvalidDmArgument, loop.attach, path)
+        for dev in ('/dev/vdb', '/dev/loop', '/dev/loop1;x', None):
+            self.assertRaises(dm.InvalidDmArgument, loop.detach, dev)
+        self.assertEqual([], self.kernel.calls)
