@@ -134,6 +134,11 @@ class FastbootApp(app.App):
             self.conf = conf
         return self.conf
 
+    def get_agent(self):
+        """This host's coordinator agent, or None without a coordinator."""
+        from fastboot_nova.hierarchy import host
+        return host.make_agent(self.get_conf(), self.get_engine())
+
     def get_engine(self):
         """The engine of ``--state-path``, created on first use."""
         if self.engine is None:

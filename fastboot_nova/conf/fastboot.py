@@ -86,6 +86,26 @@ engine_opts = [
                       'http://controller:9870/v1). Unset runs without '
                       'hierarchical attaching: every host reads from the '
                       'origin.')),
+    cfg.StrOpt('coordinator_secret',
+               secret=True,
+               help=_('Shared secret sent in X-Fastboot-Secret to a '
+                      'coordinator running with auth_strategy = '
+                      'shared_secret.')),
+    cfg.StrOpt('host_name',
+               sample_default='<the host name>',
+               help=_('Name of this host in the coordinator. Defaults to '
+                      'the host name.')),
+    cfg.StrOpt('failure_domain',
+               help=_('Failure domain of this host (a rack or availability '
+                      'zone label); the coordinator prefers parents in the '
+                      'same domain.')),
+    cfg.FloatOpt('heartbeat_interval',
+                 default=2.0,
+                 min=0.2,
+                 max=60,
+                 help=_('Seconds between two rounds of the host agent: a '
+                        'heartbeat to the coordinator and a check that '
+                        'every parent still answers.')),
     cfg.StrOpt('qemu_storage_daemon',
                default='qemu-storage-daemon',
                help=_('Name or absolute path of the qemu-storage-daemon '

@@ -38,7 +38,13 @@ class CreateVm(show.ShowOne):
         return parser
 
     def take_action(self, parsed_args):
-        disk = self.app.get_engine().create(
+        engine = self.app.get_engine()
+        agent = self.app.get_agent()
+        if agent is not None:
+            # Join the image's tree first, so the VM's first reads already
+            # come from a parent host and not from the origin.
+            agent.attach(parsed_args.image, parsed_args.location)
+        disk = engine.create(
             parsed_args.vm, parsed_args.image, parsed_args.location)
         return common.show(disk)
 

@@ -1,0 +1,236 @@
+"""The host agent: keeps a host's caches in the coordinator's tree.
+
+``attach`` adds an image to the host cache group and joins its tree; ``run``
+heartbeats and watches the parents. When the parent a cache reads from
+stops answering, the agent fails over at once to the next live source (an
+alternate, the grandparent, or the origin, as the coordinator listed them),
+tells the coordinator, and takes the new assignment it gets back. Reads
+never wait for any of this: the cache's fifo quorum already reads on from
+the next source (see fastboot_nova.storage.qemu.cachegroup).
+"""
+
+import dataclasses
+import json
+import logging
+import socket
+import threading
+import time
+import urllib.parse
+
+from fastboot_nova import exception
+from fastboot_nova.hierarchy import client as client_mod
+
+LOG = logging.getLogger(__name__)
+
+PROBE_TIMEOUT = 1.0
+
+
+def probe(url, timeout=PROBE_TIMEOUT):
+    """True if the NBD server of ``url`` accepts a connection."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == 'nbd+unix':
+        path = urllib.parse.parse_qs(parts.query).get('socket', [''])[0]
+        family, address = socket.AF_UNIX, path
+    else:
+        family = socket.AF_INET6 if ':' in (parts.hostname or '') \
+            else socket.AF_INET
+        address = (parts.hostname, parts.port or 10809)
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(address)
+        except OSError:
+            return False
+    return True
+
+
+@dataclasses.dataclass
+class ReparentEvent:
+    time: float
+    volume: str
+    old_parent: str
+    new_parent: str
+    reason: str
+
+
+class HostAgent:
+    """One host's membership in the coordinator's trees."""
+
+    def __init__(self, engine, client, address, failure_domain=None,
+                 interval=1.0, probe=probe, events_path=None,
+                 on_token=None):
+        self.engine = engine
+        self.client = client
+        self.address = address
+        self.failure_domain = failure_domain
+        self.interval = interval
+        self.probe = probe
+        self.events_path = events_path
+        #: Called with the host token when the coordinator issues one.
+        self.on_token = on_token
+        self.events = []
+        #: volume -> the Parents the engine reads from now.
+        self.following = {}
+        self._lock = threading.Lock()
+
+    # -- membership ----------------------------------------------------
+
+    def register(self):
+        """Register unless this host already holds a valid token."""
+        if self.client.token:
+            try:
+                self.client.heartbeat()
+                return
+            except client_mod.CoordinatorUnavailable:
+                raise
+            except client_mod.CoordinatorError:
+                pass  # unknown here now: register again
+        self.client.token = None
+        self.client.register(self.address, self.failure_domain)
+        if self.on_token and self.client.token:
+            self.on_token(self.client.token)
+
+    def heartbeat(self):
+        try:
+            self.client.heartbeat()
+        except client_mod.CoordinatorError as e:
+            if isinstance(e, client_mod.CoordinatorUnavailable):
+                raise
+            # Deregistered meanwhile (coordinator data lost, an operator):
+            # join again with every cache this host holds.
+            LOG.warning('Heartbeat refused (%s); registering again', e.msg)
+            self.client.token = None
+            self.register()
+            for volume in list(self.following):
+                self._join(volume)
+
+    # -- caches --------------------------------------------------------
+
+    def attach(self, volume, origin):
+        """Cache ``volume`` from ``origin`` here and join its tree."""
+        image = self.engine.add_image(volume, origin)
+        self._join(volume, image.export_url)
+        return image
+
+    def _join(self, volume, export_url=None):
+        if export_url is None:
+            export_url = self._export_url(volume)
+        try:
+            self.client.report_cache(volume, export_url)
+            parents = self.client.parents(volume)
+        except client_mod.CoordinatorError as e:
+            # The cache reads from the origin until the coordinator is back.
+            LOG.warning('Coordinator unusable for %s (%s): reading from the '
+                        'origin', volume, e.msg)
+            self.following.setdefault(volume, None)
+            return
+        self._follow(volume, parents, 'assigned')
+
+    def _export_url(self, volume):
+        for image in self.engine.list_images():
+            if image.name == volume:
+                return image.export_url
+        raise exception.ImageNotFound(image=volume)
+
+    def _origin(self, volume):
+        for image in self.engine.list_images():
+            if image.name == volume:
+                return image.location
+        raise exception.ImageNotFound(image=volume)
+
+    def _follow(self, volume, parents, reason):
+        with self._lock:
+            current = self.following.get(volume)
+            if current is not None and \
+                    current.parent_urls() == parents.parent_urls():
+                return
+            urls = parents.parent_urls()
+            if urls:
+                self.engine.reparent(volume, urls[0], urls[1:])
+            else:
+                self.engine.reparent(volume, self._origin(volume))
+            self.following[volume] = parents
+            old = current.primary.host if current else None
+            self._event(volume, old, parents.primary.host, reason)
+
+    def _event(self, volume, old, new, reason):
+        if old == new and reason == 'assigned':
+            return
+        event = ReparentEvent(time=time.time(), volume=volume,
+                              old_parent=old, new_parent=new, reason=reason)
+        self.events.append(event)
+        LOG.info('Volume %s: parent %s -> %s (%s)', volume,
+                 old or 'origin', new or 'origin', reason)
+        if self.events_path:
+            with open(self.events_path, 'a', encoding='utf-8') as f:
+                f.write(json.dumps(dataclasses.asdict(event)) + '\n')
+
+    # -- watching ------------------------------------------------------
+
+    def check(self):
+        """One round: heartbeat, fail over from dead parents, refresh."""
+        try:
+            self.heartbeat()
+        except client_mod.CoordinatorUnavailable as e:
+            LOG.warning('Coordinator unreachable: %s', e.msg)
+        # What the engine holds is the truth: caches added by other
+        # processes (``fastboot create``) join here too.
+        for image in self.engine.list_images():
+            volume = image.name
+            parents = self.following.get(volume)
+            if volume not in self.following:
+                self._join(volume, image.export_url)
+            elif parents is not None and not parents.primary.is_origin \
+                    and not self.probe(parents.primary.export_url):
+                self._fail_over(volume, parents)
+            else:
+                self._refresh(volume)
+
+    def _fail_over(self, volume, parents):
+        dead = parents.primary.host
+        alive = [s for s in parents.alternates
+                 if s.is_origin or self.probe(s.export_url)]
+        new_primary = alive[0] if alive else client_mod.Source(host=None)
+        local = client_mod.Parents(primary=new_primary,
+                                   alternates=tuple(alive[1:]))
+        self._follow(volume, local, 'parent %s unreachable' % dead)
+        try:
+            # Tell the coordinator what we read from now, then take its
+            # (possibly better) assignment.
+            self.client.report_cache(volume, self._export_url(volume),
+                                     parent=new_primary.host)
+            self._take(volume, self.client.parents(volume), 'reassigned')
+        except client_mod.CoordinatorError as e:
+            LOG.warning('Could not report the fail-over of %s: %s', volume,
+                        e.msg)
+
+    def _take(self, volume, parents, reason):
+        """Follow the coordinator's assignment, unless its primary is dead.
+
+        The coordinator learns of a death later than the children do.
+        """
+        primary = parents.primary
+        if not primary.is_origin and not self.probe(primary.export_url):
+            LOG.info('Volume %s: not following %s, it does not answer',
+                     volume, primary.host)
+            return
+        self._follow(volume, parents, reason)
+
+    def _refresh(self, volume):
+        try:
+            if self.following.get(volume) is None:
+                self._join(volume)
+            else:
+                self._take(volume, self.client.parents(volume),
+                           'rebalanced')
+        except client_mod.CoordinatorError as e:
+            LOG.debug('No parents for %s now: %s', volume, e.msg)
+
+    def run(self, stop):
+        """Check every ``interval`` seconds until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                self.check()
+            except exception.FastbootException as e:
+                LOG.error('Agent round failed: %s', e.msg)
+            stop.wait(self.interval)

@@ -1,0 +1,154 @@
+"""A client of the coordinator's ``/v1`` REST API.
+
+Only what a host needs: register, heartbeat, report and drop caches, ask
+for parents. The host token the coordinator issues at registration is a
+secret: it is never logged.
+"""
+
+import dataclasses
+import logging
+import urllib.parse
+
+import requests
+
+from fastboot_nova import exception
+from fastboot_nova.storage import names
+
+LOG = logging.getLogger(__name__)
+
+SECRET_HEADER = 'X-Fastboot-Secret'
+HOST_TOKEN_HEADER = 'X-Fastboot-Host-Token'
+
+
+class CoordinatorError(exception.FastbootException):
+    message = 'Coordinator %(url)s: %(reason)s'
+
+
+class CoordinatorUnavailable(CoordinatorError):
+    """The coordinator did not answer: the host goes on from the origin."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """One place to read a volume's missing blocks from."""
+
+    #: Parent host name, None for the origin.
+    host: str
+    export_url: str = None
+
+    @property
+    def is_origin(self):
+        return self.host is None
+
+
+@dataclasses.dataclass(frozen=True)
+class Parents:
+    """A host's primary source for a volume and its alternates, in order."""
+
+    primary: Source
+    alternates: tuple = ()
+    depth: int = None
+
+    def parent_urls(self):
+        """Export URLs of the parent hosts, preferred first.
+
+        The origin is left out: the engine always reads from it last.
+        """
+        return [s.export_url for s in (self.primary,) + self.alternates
+                if not s.is_origin]
+
+
+def _source(ref):
+    if ref.get('origin'):
+        return Source(host=None)
+    return Source(host=ref['host'], export_url=ref['export_url'])
+
+
+class CoordinatorClient:
+    """Talks to ``url`` (the ``/v1`` base) as host ``host``."""
+
+    def __init__(self, url, host, secret=None, token=None, timeout=5.0,
+                 session=None):
+        self.url = url.rstrip('/')
+        self.host = names.validate(host, 'host')
+        self.secret = secret
+        self.token = token
+        self.timeout = timeout
+        self.session = session or requests.Session()
+
+    def _headers(self):
+        headers = {'Accept': 'application/json'}
+        if self.secret:
+            headers[SECRET_HEADER] = self.secret
+        if self.token:
+            headers[HOST_TOKEN_HEADER] = self.token
+        return headers
+
+    def _call(self, method, path, body=None, params=None, ok=(200,)):
+        url = self.url + path
+        try:
+            resp = self.session.request(method, url, json=body,
+                                        params=params, timeout=self.timeout,
+                                        headers=self._headers())
+        except requests.RequestException as e:
+            raise CoordinatorUnavailable(url=self.url, reason=e)
+        if resp.status_code >= 500:
+            raise CoordinatorUnavailable(url=self.url,
+                                         reason=_error_text(resp))
+        if resp.status_code not in ok:
+            raise CoordinatorError(url=self.url, reason='%s %s: %s' % (
+                method, path, _error_text(resp)))
+        return resp.json() if resp.content else None
+
+    def _host_path(self, *parts):
+        return '/hosts/' + '/'.join(urllib.parse.quote(p, safe='')
+                                    for p in (self.host,) + parts)
+
+    def register(self, address, failure_domain=None):
+        """Register this host; keeps the host token it is given."""
+        body = {'name': self.host, 'address': address}
+        if failure_domain:
+            body['failure_domain'] = failure_domain
+        data = self._call('POST', '/hosts', body, ok=(201,))['host']
+        if data.get('token'):
+            self.token = data['token']
+        LOG.info('Registered host %s with the coordinator', self.host)
+        return data
+
+    def heartbeat(self):
+        self._call('PUT', self._host_path('heartbeat'), {})
+
+    def deregister(self):
+        self._call('DELETE', self._host_path(), ok=(204,))
+
+    def report_cache(self, volume, export_url, warm=False, parent=False):
+        """Report a cache this host holds.
+
+        ``parent`` (a host name, or None for the origin) says what the cache
+        reads from now, after a fail-over; left out, it is unchanged.
+        """
+        body = {'export_url': export_url, 'warm': warm}
+        if parent is not False:
+            body['parent'] = parent
+        return self._call('PUT', self._host_path('caches', volume), body)
+
+    def drop_cache(self, volume):
+        self._call('DELETE', self._host_path('caches', volume), ok=(204,))
+
+    def parents(self, volume):
+        data = self._call('GET', '/volumes/%s/parents' %
+                          urllib.parse.quote(volume, safe=''),
+                          params={'host': self.host})
+        return Parents(primary=_source(data['primary']),
+                       alternates=tuple(_source(a)
+                                        for a in data.get('alternates', ())),
+                       depth=data.get('depth'))
+
+
+def _error_text(resp):
+    try:
+        error = resp.json()['error']
+        return '%s %s' % (error.get('code', resp.status_code),
+                          error.get('message') or error.get('title'))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return 'HTTP %d' % resp.status_code

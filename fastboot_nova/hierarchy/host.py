@@ -1,0 +1,63 @@
+"""Builds a host's agent from its configuration and keeps its token.
+
+The coordinator issues a host token once, at registration. It is kept in
+``<state_path>/coordinator-token`` (mode 0600) so that every process of
+the host (the agent, ``fastboot create``, nova-compute) speaks as the same
+host, and is never logged.
+"""
+
+import os
+import socket
+
+from fastboot_nova import exception
+from fastboot_nova.hierarchy import agent as agent_mod
+from fastboot_nova.hierarchy import client as client_mod
+
+TOKEN_FILE = 'coordinator-token'
+EVENTS_FILE = 'reparent-events.jsonl'
+
+
+def host_name(conf):
+    return conf.fastboot.host_name or socket.gethostname().split('.')[0]
+
+
+def _token_path(engine):
+    return os.path.join(engine.state_path, TOKEN_FILE)
+
+
+def load_token(engine):
+    try:
+        with open(_token_path(engine), encoding='utf-8') as f:
+            return f.read().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def save_token(engine, token):
+    path = _token_path(engine)
+    fd = os.open(path + '.tmp', os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                 0o600)
+    with os.fdopen(fd, 'w', encoding='utf-8') as f:
+        f.write(token)
+    os.replace(path + '.tmp', path)
+
+
+def make_agent(conf, engine, session=None):
+    """The agent of this host, or None without ``coordinator_url``."""
+    opts = conf.fastboot
+    if not opts.coordinator_url:
+        return None
+    if not opts.export_address:
+        raise exception.FastbootException(
+            'hierarchical attaching needs [fastboot] export_address: child '
+            'hosts read this host\'s caches over NBD on that address')
+    client = client_mod.CoordinatorClient(
+        opts.coordinator_url, host_name(conf),
+        secret=opts.coordinator_secret, token=load_token(engine),
+        session=session)
+    return agent_mod.HostAgent(
+        engine, client, address=opts.export_address,
+        failure_domain=opts.failure_domain,
+        interval=opts.heartbeat_interval,
+        events_path=os.path.join(engine.state_path, EVENTS_FILE),
+        on_token=lambda token: save_token(engine, token))

@@ -1,0 +1,69 @@
+"""The coordinator client: requests, headers, errors."""
+
+from oslotest import base
+from requests_mock.contrib import fixture as rm_fixture
+
+from fastboot_nova import exception
+from fastboot_nova.hierarchy import client as client_mod
+
+URL = 'http://coord.test:8790/v1'
+
+
+class TestClient(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.mock = self.useFixture(rm_fixture.Fixture())
+        self.client = client_mod.CoordinatorClient(URL, 'h1', secret='s3')
+
+    def test_register_keeps_the_token_and_sends_the_secret(self):
+        self.mock.post(URL + '/hosts', status_code=201,
+                       json={'host': {'name': 'h1', 'token': 't0k'}})
+        self.client.register('10.0.0.2', 'rack1')
+        req = self.mock.last_request
+        self.assertEqual({'name': 'h1', 'address': '10.0.0.2',
+                          'failure_domain': 'rack1'}, req.json())
+        self.assertEqual('s3', req.headers['X-Fastboot-Secret'])
+        self.assertEqual('t0k', self.client.token)
+        self.mock.put(URL + '/hosts/h1/heartbeat', json={})
+        self.client.heartbeat()
+        self.assertEqual('t0k', self.mock.last_request.headers[
+            'X-Fastboot-Host-Token'])
+
+    def test_parents(self):
+        self.mock.get(URL + '/volumes/img/parents?host=h1', json={
+            'volume': 'img', 'host': 'h1', 'depth': 2,
+            'primary': {'host': 'h0', 'export_url': 'nbd://a:1/img'},
+            'alternates': [{'origin': True}]})
+        p = self.client.parents('img')
+        self.assertEqual(('h0', 'nbd://a:1/img', 2),
+                         (p.primary.host, p.primary.export_url, p.depth))
+        self.assertTrue(p.alternates[0].is_origin)
+        self.assertEqual(['nbd://a:1/img'], p.parent_urls())
+
+    def test_report_cache_with_a_failed_over_parent(self):
+        self.mock.put(URL + '/hosts/h1/caches/img', json={'cache': {}})
+        self.client.report_cache('img', 'nbd://b:2/img', parent=None)
+        self.assertEqual({'export_url': 'nbd://b:2/img', 'warm': False,
+                          'parent': None}, self.mock.last_request.json())
+
+    def test_errors(self):
+        self.mock.put(URL + '/hosts/h1/heartbeat', status_code=404,
+                      json={'error': {'code': 404,
+                                      'message': 'no host h1'}})
+        e = self.assertRaises(client_mod.CoordinatorError,
+                              self.client.heartbeat)
+        self.assertNotIsInstance(e, client_mod.CoordinatorUnavailable)
+        self.assertIn('no host h1', str(e))
+        self.mock.put(URL + '/hosts/h1/heartbeat', status_code=503,
+                      text='down')
+        self.assertRaises(client_mod.CoordinatorUnavailable,
+                          self.client.heartbeat)
+        self.mock.put(URL + '/hosts/h1/heartbeat',
+                      exc=client_mod.requests.ConnectionError('refused'))
+        self.assertRaises(client_mod.CoordinatorUnavailable,
+                          self.client.heartbeat)
+
+    def test_bad_host_name(self):
+        self.assertRaises(exception.InvalidName,
+                          client_mod.CoordinatorClient, URL, 'a/b')
