@@ -4,10 +4,11 @@ Published through the ``oslo.config.opts`` entry point as namespace
 ``fastboot``.
 """
 
+from fastboot_nova.conf import coordinator
 from fastboot_nova.conf import dm
 from fastboot_nova.conf import fastboot
 
-_MODULES = (fastboot, dm)
+_MODULES = (fastboot, dm, coordinator)
 
 
 def list_opts():

@@ -52,10 +52,16 @@ class Parents:
     def parent_urls(self):
         """Export URLs of the parent hosts, preferred first.
 
-        The origin is left out: the engine always reads from it last.
+        They end where the origin comes: the engine reads from it last.
         """
-        return [s.export_url for s in (self.primary,) + self.alternates
-                if not s.is_origin]
+        urls = []
+        for source in (self.primary,) + self.alternates:
+            if source.is_origin:
+                # Sources after the origin are never read: the engine
+                # always has the origin as its last source.
+                break
+            urls.append(source.export_url)
+        return urls
 
 
 def _source(ref):

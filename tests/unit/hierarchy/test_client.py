@@ -41,6 +41,19 @@ class TestClient(base.BaseTestCase):
         self.assertTrue(p.alternates[0].is_origin)
         self.assertEqual(['nbd://a:1/img'], p.parent_urls())
 
+    def test_parent_urls_end_at_the_origin(self):
+        a = client_mod.Source(host='a', export_url='nbd://a:1/img')
+        b = client_mod.Source(host='b', export_url='nbd://b:1/img')
+        origin = client_mod.Source(host=None)
+        self.assertEqual(['nbd://a:1/img', 'nbd://b:1/img'],
+                         client_mod.Parents(a, (b, origin)).parent_urls())
+        # Sources after the origin are never read: with the origin first,
+        # a host reads from the origin only, whatever the alternates.
+        self.assertEqual([], client_mod.Parents(origin, (a, b))
+                         .parent_urls())
+        self.assertEqual(['nbd://a:1/img'],
+                         client_mod.Parents(a, (origin, b)).parent_urls())
+
     def test_report_cache_with_a_failed_over_parent(self):
         self.mock.put(URL + '/hosts/h1/caches/img', json={'cache': {}})
         self.client.report_cache('img', 'nbd://b:2/img', parent=None)

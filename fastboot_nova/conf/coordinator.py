@@ -1,0 +1,122 @@
+"""The ``[coordinator]`` option group: the fastboot-coordinator service.
+
+The ``[database]`` group comes from oslo.db (its own ``oslo.db`` namespace
+for the sample config); :func:`register_opts` registers it too, with a
+default that keeps the SQLite file under ``state_path``.
+"""
+
+import os
+
+from oslo_config import cfg
+from oslo_db import options as db_options
+
+from fastboot_nova.i18n import _
+
+GROUP_NAME = 'coordinator'
+
+
+def _group():
+    return cfg.OptGroup(
+        GROUP_NAME,
+        title=_('fastboot coordinator options'),
+        help=_('Options of fastboot-coordinator, the service that records '
+               'which host caches which volume and builds the tree of hosts '
+               'that read from each other instead of all from the origin.'))
+
+
+coordinator_group = _group()
+
+service_opts = [
+    cfg.StrOpt('state_path',
+               default='/var/lib/fastboot/coordinator',
+               help=_('Directory of the default SQLite database '
+                      '(coordinator.sqlite) and of the default tooz file '
+                      'backend (tooz/).')),
+    cfg.HostAddressOpt('bind_host',
+                       default='127.0.0.1',
+                       help=_('Address the fastboot-coordinator console '
+                              'script listens on. Not used when the API '
+                              'runs under an external WSGI server.')),
+    cfg.PortOpt('bind_port',
+                default=8790,
+                help=_('TCP port the fastboot-coordinator console script '
+                       'listens on.')),
+    cfg.StrOpt('auth_strategy',
+               default='keystone',
+               choices=[('keystone', _('keystonemiddleware auth_token and '
+                                       'oslo.policy rules.')),
+                        ('shared_secret', _('Standalone: every request '
+                                            'carries X-Fastboot-Secret; each '
+                                            'host also gets its own token '
+                                            'at registration.'))],
+               help=_('How API requests are authenticated.')),
+    cfg.StrOpt('shared_secret',
+               secret=True,
+               help=_('The secret every request must carry in the '
+                      'X-Fastboot-Secret header when auth_strategy is '
+                      'shared_secret. The service refuses to start in that '
+                      'mode without one.')),
+    cfg.StrOpt('backend_url',
+               help=_('tooz coordination backend URL used for locks around '
+                      'tree changes and for the membership of coordinator '
+                      'replicas. All replicas must share it. Unset means '
+                      'file://<state_path>/tooz, fit for replicas on one '
+                      'machine only; use etcd3+http://, zookeeper:// or '
+                      'redis:// across machines.')),
+    cfg.IntOpt('host_timeout',
+               default=30,
+               min=1,
+               help=_('Seconds after its last heartbeat at which a host is '
+                      'considered dead: it is left out of the trees and its '
+                      'children read from another parent.')),
+    cfg.IntOpt('fanout',
+               default=3,
+               min=1,
+               max=64,
+               help=_('Most children a cache (or the origin) serves in a '
+                      'volume tree. The tree depth is about '
+                      'ceil(log_fanout(hosts)).')),
+    cfg.IntOpt('alternates',
+               default=2,
+               min=0,
+               max=16,
+               help=_('How many alternate parents each host is given, '
+                      'besides its primary parent, to fail over to before '
+                      'the coordinator re-parents it.')),
+    cfg.IntOpt('lock_timeout',
+               default=30,
+               min=1,
+               help=_('Seconds a request waits for the tooz lock of a '
+                      'volume tree before failing with 503.')),
+]
+
+DEFAULT_MAX_BODY = 64 * 1024
+
+
+def register_opts(conf):
+    # A fresh OptGroup per ConfigOpts: an OptGroup holds the overrides of
+    # its options, so sharing one would leak set_override() between
+    # configurations (the service and its tests use several).
+    group = _group()
+    conf.register_group(group)
+    conf.register_opts(service_opts, group=group)
+    db_options.set_defaults(conf)
+
+
+def default_connection(conf):
+    """SQLite under state_path when ``[database] connection`` is unset."""
+    if conf.database.connection:
+        return conf.database.connection
+    return 'sqlite:///%s' % os.path.join(conf.coordinator.state_path,
+                                         'coordinator.sqlite')
+
+
+def default_backend_url(conf):
+    """The tooz file driver under state_path unless configured."""
+    if conf.coordinator.backend_url:
+        return conf.coordinator.backend_url
+    return 'file://%s' % os.path.join(conf.coordinator.state_path, 'tooz')
+
+
+def list_opts():
+    return {coordinator_group: service_opts}

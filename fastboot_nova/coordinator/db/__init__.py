@@ -1,0 +1,1 @@
+"""The coordinator database: models, queries and alembic migrations."""

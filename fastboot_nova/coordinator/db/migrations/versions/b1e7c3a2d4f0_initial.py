@@ -1,0 +1,69 @@
+"""Initial schema: hosts, volumes, caches.
+
+Revision ID: b1e7c3a2d4f0
+Revises:
+Create Date: 2026-01-01 00:00:00
+"""
+
+from alembic import op
+import sqlalchemy as sa
+
+revision = 'b1e7c3a2d4f0'
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        'hosts',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('name', sa.String(255), nullable=False),
+        sa.Column('address', sa.String(255), nullable=False),
+        sa.Column('failure_domain', sa.String(255), nullable=True),
+        sa.Column('state', sa.String(16), nullable=False),
+        sa.Column('heartbeat_at', sa.DateTime(), nullable=False),
+        sa.Column('owner', sa.String(255), nullable=True),
+        sa.Column('token_hash', sa.String(64), nullable=True),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('updated_at', sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint('id', name='pk_hosts'),
+        sa.UniqueConstraint('name', name='uq_hosts_name'),
+        sa.CheckConstraint("state IN ('active', 'maintenance')",
+                           name='ck_hosts_state'),
+    )
+    op.create_table(
+        'volumes',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('name', sa.String(255), nullable=False),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('updated_at', sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint('id', name='pk_volumes'),
+        sa.UniqueConstraint('name', name='uq_volumes_name'),
+    )
+    op.create_table(
+        'caches',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('host_id', sa.Integer(), nullable=False),
+        sa.Column('volume_id', sa.Integer(), nullable=False),
+        sa.Column('export_url', sa.String(1024), nullable=False),
+        sa.Column('warm', sa.Boolean(), nullable=False),
+        sa.Column('parent_host_id', sa.Integer(), nullable=True),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('updated_at', sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint('id', name='pk_caches'),
+        sa.UniqueConstraint('host_id', 'volume_id',
+                            name='uq_caches_host_id_volume_id'),
+        sa.ForeignKeyConstraint(['host_id'], ['hosts.id'],
+                                name='fk_caches_host_id_hosts',
+                                ondelete='CASCADE'),
+        sa.ForeignKeyConstraint(['volume_id'], ['volumes.id'],
+                                name='fk_caches_volume_id_volumes',
+                                ondelete='CASCADE'),
+        sa.ForeignKeyConstraint(['parent_host_id'], ['hosts.id'],
+                                name='fk_caches_parent_host_id_hosts',
+                                ondelete='SET NULL'),
+    )
+    op.create_index('ix_caches_volume_id', 'caches', ['volume_id'])
+    op.create_index('ix_caches_parent_host_id', 'caches',
+                    ['parent_host_id'])

@@ -1,0 +1,68 @@
+"""keystone mode: auth_token (faked here) plus the policy rules."""
+
+import fixtures
+import webob.dec
+
+from tests.functional.coordinator import base
+
+
+class FakeAuthToken:
+    """Stands in for keystonemiddleware: the test sets the identity."""
+
+    def __init__(self, app, conf):
+        self.app = app
+
+    @webob.dec.wsgify
+    def __call__(self, req):
+        user = req.headers.get('X-Test-User')
+        if not user:
+            return webob.Response(status=401, body=b'Authentication required',
+                                  content_type='text/plain')
+        req.headers['X-Identity-Status'] = 'Confirmed'
+        req.headers['X-User-Id'] = user
+        req.headers['X-Roles'] = req.headers.get('X-Test-Roles', 'service')
+        return self.app
+
+
+class TestKeystone(base.CoordinatorTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(fixtures.MockPatch(
+            'keystonemiddleware.auth_token.AuthProtocol', FakeAuthToken))
+        conf = self.make_conf(**{'coordinator.auth_strategy': 'keystone',
+                                 'coordinator.shared_secret': None})
+        self.ks = base.Client(self.make_app(conf), secret='')
+
+    def call(self, method, path, user, roles='service', body=None):
+        req = webob.Request.blank(path, method=method)
+        req.headers['X-Test-User'] = user
+        req.headers['X-Test-Roles'] = roles
+        if body is not None:
+            req.json = body
+            req.content_type = 'application/json'
+        return req.get_response(self.ks.app)
+
+    def test_unauthenticated_401_json(self):
+        resp = self.call('GET', '/v1/hosts', user='')
+        self.assertError(401, resp)
+
+    def test_owner_acts_for_its_host_others_403(self):
+        resp = self.call('POST', '/v1/hosts', 'user-a',
+                         body={'name': 'h1', 'address': 'a'})
+        self.assertEqual(201, resp.status_int, resp.text)
+        self.assertNotIn('token', resp.json['host'])
+        self.assertEqual(200, self.call('PUT', '/v1/hosts/h1/heartbeat',
+                                        'user-a').status_int)
+        self.assertError(403, self.call('PUT', '/v1/hosts/h1/heartbeat',
+                                        'user-b'))
+        self.assertEqual(200, self.call('PUT', '/v1/hosts/h1/heartbeat',
+                                        'admin-user', roles='admin')
+                         .status_int)
+
+    def test_reader_cannot_register(self):
+        resp = self.call('POST', '/v1/hosts', 'user-r', roles='reader',
+                         body={'name': 'h1', 'address': 'a'})
+        self.assertError(403, resp)
+        self.assertEqual(200, self.call('GET', '/v1/hosts', 'user-r',
+                                        roles='reader').status_int)
