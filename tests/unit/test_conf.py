@@ -15,7 +15,9 @@ EXPECTED_OPTS = {'use_cachegroup', 'use_cache_snapshot', 'backend',
                  'state_path', 'cache_cluster_size', 'cache_size_limit',
                  'export_address', 'export_port_min', 'export_port_max',
                  'parent_reconnect_delay', 'coordinator_url',
-                 'qemu_storage_daemon', 'qemu_img', 'daemon_start_timeout'}
+                 'coordinator_secret', 'host_name', 'failure_domain',
+                 'heartbeat_interval', 'qemu_storage_daemon', 'qemu_img',
+                 'daemon_start_timeout'}
 
 
 class TestListOpts(base.BaseTestCase):
