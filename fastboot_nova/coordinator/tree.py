@@ -22,9 +22,13 @@ The rules, in order of strength:
   died), a warm parent (fully prefetched; the origin counts as warm), the
   parent with the fewest children, the shallowest one.
 
-Alternates exclude the host itself, its primary and all its descendants,
-so failing over to any of them can never make a cycle. They list up to
-``alternates`` hosts (the grandparent first), then the origin.
+Alternates are strictly shallower than the host (so never the host, nor
+its descendants) and never its primary. Every fail-over edge then goes up
+the tree like every primary edge does, so no combination of fail-overs can
+make reads go round in a cycle (two cousins listing each other would
+deadlock: each cache waits on the other's copy-on-read of the same
+block). They list up to ``alternates`` hosts (the grandparent first), then
+the origin.
 """
 
 import collections
@@ -233,12 +237,6 @@ class _Builder:
 
     # -- alternates -----------------------------------------------------------
 
-    def _is_descendant(self, node, ancestor):
-        target = self.depth[ancestor]
-        while node is not ORIGIN and self.depth[node] > target:
-            node = self.parent[node]
-        return node == ancestor
-
     def _alternates(self, name, ranked):
         primary = self.parent[name]
         result = []
@@ -250,7 +248,7 @@ class _Builder:
             if len(result) >= self.n_alternates:
                 break
             if (candidate in (name, primary) or candidate in result or
-                    self._is_descendant(candidate, name)):
+                    self.depth[candidate] >= self.depth[name]):
                 continue
             result.append(candidate)
         result = result[:self.n_alternates]

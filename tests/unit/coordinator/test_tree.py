@@ -51,7 +51,13 @@ def check_tree(test, result, members, fanout):
         test.assertLessEqual(result.bound,
                              math.ceil(math.log(len(alive), fanout)) + 1)
     # Alternates: never self, the primary, a descendant or a dead host.
+    # And strictly shallower than the host: every fail-over edge then goes
+    # up, as every primary edge does, so no set of fail-overs (two cousins
+    # each other's alternate, say) can make reads go round in a cycle.
     for name, a in result.assignments.items():
+        for alt in a.alternates:
+            if alt is not None:
+                test.assertLess(result.assignments[alt].depth, a.depth)
         below = tree.descendants(result, name)
         test.assertEqual(len(a.alternates), len(set(a.alternates)))
         for alt in a.alternates:
