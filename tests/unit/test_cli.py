@@ -447,3 +447,40 @@ class TestDemo(CliTestCase):
             code, out, err = self.run_cli('demo', '--vms', bad)
             self.assertEqual(2, code, bad)
         self.run_demo.assert_not_called()
+
+    def test_multihost_demo(self):
+        multihost = self.useFixture(fixtures.MockPatch(
+            'fastboot_nova.demo.multihost.run_multihost_demo',
+            return_value={
+                'vms': [{'name': 'h0-vm1', 'host': 'host0', 'ok': True,
+                         'boot_seconds': 3.0, 'checksum_ok': True},
+                        {'name': 'h1-vm1', 'host': 'host1', 'ok': False,
+                         'boot_seconds': None, 'checksum_ok': False,
+                         'on_killed_host': True}],
+                'hosts': [{'name': 'host0', 'parent': None,
+                           'ingress_bytes': 10},
+                          {'name': 'host1', 'parent': 'host0',
+                           'ingress_bytes': 12}],
+                'origin_egress_bytes': 10, 'fanout': 2,
+                'reparent_events': [{'host': 'host1', 'old_parent': 'host0',
+                                     'new_parent': None,
+                                     'reason': 'parent host0 unreachable'}],
+                'origin_bytes_read': 5, 'image_bytes': 100})).mock
+        code, out, err = self.run_cli('demo', '--hosts', '2', '--fanout',
+                                      '2', '--kill-parent-at', '3',
+                                      '--cache-dir', self.tmp)
+        # The VM of the host killed on purpose does not fail the demo.
+        self.assertEqual(0, code, err)
+        kwargs = multihost.call_args.kwargs
+        self.assertEqual((2, 2, 3.0), (kwargs['hosts'], kwargs['fanout'],
+                                       kwargs['kill_parent_at']))
+        self.assertIn('host1<-host0 12 B', out)
+        self.assertIn('re-parent: host1 host0 -> origin', out)
+        self.run_demo.assert_not_called()
+
+    def test_kill_parent_needs_hosts(self):
+        code, out, err = self.run_cli('demo', '--kill-parent-at', '3',
+                                      '--cache-dir', self.tmp)
+        self.assertEqual(1, code)
+        self.assertErrorLine(err, '--kill-parent-at needs --hosts')
+        self.run_demo.assert_not_called()

@@ -5,6 +5,7 @@ import os
 from cliff import lister
 
 from fastboot_nova.cmd.commands import common
+from fastboot_nova import exception
 
 DEFAULT_VMS = 8
 MAX_VMS = 64
@@ -42,6 +43,25 @@ class Demo(lister.Lister):
             help='Where the built guest (kernel, initramfs, image) is '
                  'kept between runs (default: ~/.cache/fastboot).')
         parser.add_argument(
+            '--hosts', metavar='H', type=common.positive_int(1, 15),
+            help='Emulate H hosts in network namespaces (needs root), with '
+                 'an origin and a coordinator; hosts read from each other '
+                 'in the coordinator\'s tree. Without it, one host.')
+        parser.add_argument(
+            '--vms-per-host', metavar='V', type=common.positive_int(1, 8),
+            default=2, help='VMs per host with --hosts (default: 2).')
+        parser.add_argument(
+            '--fanout', metavar='K', type=common.positive_int(1, 16),
+            default=3,
+            help='Children per parent in the tree (default: 3).')
+        parser.add_argument(
+            '--rate', metavar='RATE',
+            help='Limit every host link, e.g. 100mbit (tc tbf units).')
+        parser.add_argument(
+            '--kill-parent-at', metavar='SECONDS', type=float,
+            help='With --hosts: kill the cache daemon of the inner host '
+                 'with the most children SECONDS after the boots start.')
+        parser.add_argument(
             '--keep', action='store_true',
             help='Leave the engines, disks and processes in place for '
                  'inspection instead of cleaning up.')
@@ -56,6 +76,11 @@ class Demo(lister.Lister):
         # which no other command needs.
         from fastboot_nova.demo import runner
 
+        if parsed_args.hosts:
+            return self._multihost(parsed_args)
+        if parsed_args.kill_parent_at is not None:
+            raise exception.FastbootException(
+                '--kill-parent-at needs --hosts')
         state_path = parsed_args.demo_state_path or self.app.options.state_path
         report = runner.run_demo(
             self.app.get_conf(),
@@ -69,6 +94,26 @@ class Demo(lister.Lister):
         vms = report.get('vms', [])
         return COLUMNS, [tuple(vm.get(c) for c in COLUMNS) for vm in vms]
 
+    def _multihost(self, parsed_args):
+        from fastboot_nova.demo import multihost
+
+        if parsed_args.kill_parent_at is not None and \
+                parsed_args.kill_parent_at < 0:
+            raise exception.FastbootException(
+                '--kill-parent-at must be >= 0 seconds')
+        report = multihost.run_multihost_demo(
+            self.app.get_conf(), hosts=parsed_args.hosts,
+            vms_per_host=parsed_args.vms_per_host,
+            report=parsed_args.report,
+            cache_dir=os.path.expanduser(parsed_args.cache_dir),
+            keep=parsed_args.keep, progress=self._progress,
+            kill_parent_at=parsed_args.kill_parent_at,
+            fanout=parsed_args.fanout, rate=parsed_args.rate)
+        self.report = report
+        columns = ('name', 'host') + COLUMNS[1:]
+        return columns, [tuple(vm.get(c) for c in columns)
+                         for vm in report['vms']]
+
     def run(self, parsed_args):
         self.report = {}
         result = super().run(parsed_args)
@@ -81,15 +126,33 @@ def succeeded(report):
     vms = report.get('vms', [])
     if report.get('ok') is False or not vms:
         return False
-    return all(vm.get('ok') and vm.get('checksum_ok', True) for vm in vms)
+    # VMs of a host whose cache daemon the demo killed on purpose do not
+    # count; every other one must boot right.
+    return all(vm.get('ok') and vm.get('checksum_ok', True) for vm in vms
+               if not vm.get('on_killed_host'))
 
 
 def summary(report):
     """One line: bytes read from the origin against the image size."""
+    lines = []
+    if report.get('hosts'):
+        hosts = ', '.join('%s<-%s %d B' % (h['name'],
+                                            h['parent'] or 'origin',
+                                            h['ingress_bytes'])
+                          for h in report['hosts'])
+        lines.append('hosts (fan-out %s): %s' % (report.get('fanout'),
+                                                 hosts))
+        lines.append('origin egress: %d B' % report['origin_egress_bytes'])
+        for e in report.get('reparent_events', []):
+            lines.append('re-parent: %s %s -> %s (%s)' % (
+                e['host'], e['old_parent'] or 'origin',
+                e['new_parent'] or 'origin', e['reason']))
     read = report.get('origin_bytes_read')
     size = report.get('image_bytes')
     if read is None or not size:
-        return 'origin bytes read: %s' % ('unknown' if read is None
-                                          else read)
-    return 'origin bytes read: %d of %d image bytes (%.1f%%)' % (
-        read, size, 100.0 * read / size)
+        lines.append('origin bytes read: %s' % ('unknown' if read is None
+                                                else read))
+    else:
+        lines.append('origin bytes read: %d of %d image bytes (%.1f%%)' % (
+            read, size, 100.0 * read / size))
+    return '\n'.join(lines)
