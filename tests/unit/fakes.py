@@ -43,6 +43,9 @@ class FakeEngine(base.Engine):
     def add_image(self, image, location):
         self.calls.append(('add_image', image, location))
         names.validate(image, 'image')
+        return self._cache(image, location)
+
+    def _cache(self, image, location):
         loc = location_mod.parse(location)
         known = self.images.get(image)
         if known is not None and known.location != loc.url:
@@ -61,18 +64,7 @@ class FakeEngine(base.Engine):
         self.calls.append(('create', vm, image, location))
         names.validate(vm, 'VM')
         names.validate(image, 'image')
-        loc = location_mod.parse(location)
-        known = self.images.get(image)
-        if known is not None and known.location != loc.url:
-            raise exception.ImageConflict(image=image,
-                                          existing=known.location,
-                                          location=loc.url)
-        if known is None:
-            self.images[image] = base.CachedImage(
-                name=image, location=loc.url, virtual_size=1 << 20,
-                cached_bytes=0,
-                export_url='nbd+unix:///%s?socket=%s/nbd.sock' % (
-                    image, self.state_path))
+        self._cache(image, location)
         return self._new_disk(vm, image)
 
     def destroy(self, vm):
