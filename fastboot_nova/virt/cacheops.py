@@ -24,9 +24,9 @@ host booted from that volume shares it. It outlives the servers: the next
 server on the host finds it warm.
 """
 
-from oslo_log import log as logging
 import threading
 
+from oslo_log import log as logging
 from oslo_utils import strutils
 
 from fastboot_nova import storage
