@@ -5,10 +5,10 @@
 #
 # Installs what the tests need (tools/install-deps.sh), runs the tox
 # environments pep8, py3, functional, functional-mysql, functional-nova,
-# integration and kernel one after the other (FASTBOOT_TEST_ENVS overrides the list), and
-# ends with one line "N passed, N failed, N skipped" that adds up the stestr
-# totals of every environment. The exit code is tox's: non-zero if any
-# environment failed, pep8 included.
+# integration and kernel one after the other (FASTBOOT_TEST_ENVS overrides
+# the list), and ends with one line "N passed, N failed, N skipped" that
+# adds up the stestr totals of every environment. The exit code is tox's:
+# non-zero if any environment failed, pep8 included.
 
 set -euo pipefail
 
