@@ -1,0 +1,1 @@
+"""nova-api side of fastboot: WSGI middleware for the compute API."""
