@@ -30,6 +30,7 @@ import subprocess
 import tempfile
 import time
 
+from fastboot_nova.demo import notice
 from fastboot_nova import exception
 from fastboot_nova.i18n import _
 
@@ -158,12 +159,6 @@ class Guest:
         return '/%s/%s' % (self.marker_dir, vm)
 
 
-def _notify(progress, msg, *args):
-    LOG.info(msg, *args)
-    if progress is not None:
-        progress(msg % args if args else msg)
-
-
 def _run(argv, **kwargs):
     """Run ``argv`` (a list), raising GuestBuildError with its stderr."""
     argv = [str(a) for a in argv]
@@ -239,8 +234,9 @@ def download_package(pkg, dest, progress=None):
     try:
         _run(['apt-get', 'download', pkg], cwd=dest)
     except GuestBuildError as first:
-        _notify(progress, 'Download of %s failed (%s), updating apt lists',
-                pkg, first)
+        notice.notify(progress,
+                      'Download of %s failed (%s), updating apt lists',
+                      pkg, first)
         _run(['apt-get', 'update'])
         _run(['apt-get', 'download', pkg], cwd=dest)
     debs = [f for f in os.listdir(dest)
@@ -625,7 +621,8 @@ def build_guest(cache_dir, image_size_mib=256, progress=None, verify=True):
             LOG.warning('Cannot resolve the kernel package (%s); reusing %s',
                         e, guest.directory)
             return guest
-        _notify(progress, 'Updating apt lists to find the kernel package')
+        notice.notify(progress,
+                      'Updating apt lists to find the kernel package')
         _run(['apt-get', 'update'])
         pkg, version = resolve_kernel_package()
     key = _cache_key(pkg, version, image_size_mib)
@@ -670,10 +667,10 @@ def _build(out, pkg, version, image_size_mib, verify, progress):
     started = time.monotonic()
     work = os.path.join(out, 'work')
     os.makedirs(work)
-    _notify(progress, 'Downloading %s %s', pkg, version)
+    notice.notify(progress, 'Downloading %s %s', pkg, version)
     deb = download_package(pkg, work, progress)
     root = os.path.join(work, 'root')
-    _notify(progress, 'Unpacking %s', os.path.basename(deb))
+    notice.notify(progress, 'Unpacking %s', os.path.basename(deb))
     _run(['dpkg', '-x', deb, root])
     os.unlink(deb)
     mod_root = os.path.join(root, 'lib', 'modules')
@@ -695,7 +692,7 @@ def _build(out, pkg, version, image_size_mib, verify, progress):
         with open(os.path.join(moddir, 'modules.builtin')) as fh:
             builtin = parse_modules_builtin(fh.read())
     order = module_load_order(deps, WANTED_MODULES, builtin)
-    _notify(progress, 'Building the initramfs (%d modules)', len(order))
+    notice.notify(progress, 'Building the initramfs (%d modules)', len(order))
     names = build_initramfs(os.path.join(out, INITRAMFS), moddir, order)
 
     boot_method = 'bios'
@@ -711,7 +708,7 @@ def _build(out, pkg, version, image_size_mib, verify, progress):
     image_size = image_size_mib << 20
     payload_size = PAYLOAD_MIB << 20
     filler_size = int(image_size * FILLER_FRACTION)
-    _notify(progress, 'Making the %d MiB origin image', image_size_mib)
+    notice.notify(progress, 'Making the %d MiB origin image', image_size_mib)
     sha = build_image(os.path.join(out, IMAGE), os.path.join(out, 'stage'),
                       image_size, payload_size, filler_size)
     manifest = {
@@ -773,7 +770,7 @@ def _verify_boot(out, manifest, progress):
                       payload_size=manifest['payload_size'])
         overlay = os.path.join(out, 'verify.qcow2')
         log = os.path.join(out, 'verify-%s.log' % method)
-        _notify(progress, 'Test boot of the new guest (%s)', method)
+        notice.notify(progress, 'Test boot of the new guest (%s)', method)
         _run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', guest.image,
               '-F', 'raw', overlay])
         try:

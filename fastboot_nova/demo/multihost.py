@@ -34,6 +34,7 @@ import threading
 import time
 
 from fastboot_nova.demo import guest as guest_mod
+from fastboot_nova.demo import notice
 from fastboot_nova.demo import origin as origin_mod
 from fastboot_nova.demo import vm as vm_mod
 from fastboot_nova import exception
@@ -51,12 +52,6 @@ MAX_HOSTS = 15
 FASTBOOT = [sys.executable, '-m', 'fastboot_nova.cmd.cli']
 COORDINATOR = [sys.executable, '-m', 'fastboot_nova.coordinator.cmd']
 MANAGE = [sys.executable, '-m', 'fastboot_nova.coordinator.manage']
-
-
-def _notify(progress, msg, *args):
-    LOG.info(msg, *args)
-    if progress is not None:
-        progress(msg % args if args else msg)
 
 
 def _write_conf(path, sections):
@@ -94,9 +89,9 @@ class Storm:
                                       origin_rate=self.rate)
         self.tb.create()
         cleanup.callback(self.tb.cleanup)
-        _notify(self.progress, 'testbed %s: origin %s, %d hosts%s',
-                self.tb.prefix, self.tb.origin.address, self.hosts,
-                ' at %s' % self.rate if self.rate else '')
+        notice.notify(self.progress, 'testbed %s: origin %s, %d hosts%s',
+                      self.tb.prefix, self.tb.origin.address, self.hosts,
+                      ' at %s' % self.rate if self.rate else '')
         self._start_origin(cleanup)
         self._start_coordinator(cleanup)
         for i in range(self.hosts):
@@ -280,9 +275,9 @@ class Storm:
             os.kill(pid, signal.SIGKILL)
             killed.update(host=victim['host'], time=time.time(),
                           children=victim['children'])
-            _notify(self.progress, 'killed the cache daemon of %s '
-                    '(parent of %s)', victim['host'],
-                    ', '.join(victim['children']))
+            notice.notify(self.progress, 'killed the cache daemon of %s '
+                          '(parent of %s)', victim['host'],
+                          ', '.join(victim['children']))
 
     def events(self):
         result = []
@@ -330,11 +325,11 @@ def run_multihost_demo(conf, hosts, vms_per_host=2, report=None,
         names = storm.create_vms()
         create_seconds = time.monotonic() - started
         tree = storm.tree()
-        _notify(progress, 'tree: %s', ', '.join(
+        notice.notify(progress, 'tree: %s', ', '.join(
             '%s<-%s' % (h['host'], h['parent'] or 'origin')
             for h in tree.get('hosts', [])))
-        _notify(progress, 'booting %d guests on %d hosts at once',
-                hosts * vms_per_host, hosts)
+        notice.notify(progress, 'booting %d guests on %d hosts at once',
+                      hosts * vms_per_host, hosts)
         results, seconds, delta, killed = storm.boot(names, kill_parent_at)
         result = _report(storm, guest, tree, results, seconds, delta,
                          killed)

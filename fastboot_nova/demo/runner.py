@@ -19,6 +19,7 @@ import tempfile
 import time
 
 from fastboot_nova.demo import guest as guest_mod
+from fastboot_nova.demo import notice
 from fastboot_nova.demo import origin as origin_mod
 from fastboot_nova.demo import vm as vm_mod
 from fastboot_nova import exception
@@ -30,12 +31,6 @@ IMAGE_NAME = 'demo-image'
 MAX_VMS = 64
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser('~'), '.cache',
                                  'fastboot')
-
-
-def _notify(progress, msg, *args):
-    LOG.info(msg, *args)
-    if progress is not None:
-        progress(msg % args if args else msg)
 
 
 def run_demo(conf, vms=8, report=None, cache_dir=None, keep=False,
@@ -79,7 +74,8 @@ def _storm(conf, guest, vms, workdir, keep, progress, timeout, cleanup):
                                      run_dir=origin_dir)
     origin.start()
     cleanup.callback(origin.stop)
-    _notify(progress, 'origin %s exported at %s', guest.image, origin.url)
+    notice.notify(progress, 'origin %s exported at %s', guest.image,
+                  origin.url)
 
     engine = storage.get_engine(conf,
                                 state_path=os.path.join(workdir, 'host'))
@@ -93,13 +89,13 @@ def _storm(conf, guest, vms, workdir, keep, progress, timeout, cleanup):
     for name in names:
         disks[name] = engine.create(name, IMAGE_NAME, origin.url)
     create_seconds = time.monotonic() - started
-    _notify(progress, 'created %d VM snapshots in %.2fs', vms,
-            create_seconds)
+    notice.notify(progress, 'created %d VM snapshots in %.2fs', vms,
+                  create_seconds)
 
     log_dir = os.path.join(workdir, 'logs')
     os.makedirs(log_dir, exist_ok=True)
-    _notify(progress, 'booting %d guests at once (%s)', vms,
-            vm_mod.choose_accel(guest))
+    notice.notify(progress, 'booting %d guests at once (%s)', vms,
+                  vm_mod.choose_accel(guest))
     results = vm_mod.boot_many(
         guest, [(name, disks[name].path,
                  os.path.join(log_dir, name + '.log')) for name in names],
@@ -109,8 +105,8 @@ def _storm(conf, guest, vms, workdir, keep, progress, timeout, cleanup):
     written = {d.name: d.written_bytes for d in engine.list()}
     for r in results:
         if not r.ok:
-            _notify(progress, '%s failed: %s (console log %s)', r.name,
-                    r.error, r.console_log)
+            notice.notify(progress, '%s failed: %s (console log %s)', r.name,
+                          r.error, r.console_log)
 
     return {
         'vms': [{'name': r.name,

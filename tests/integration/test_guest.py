@@ -5,7 +5,6 @@ The guest is built once into ``$FASTBOOT_TEST_CACHE`` (default
 downloads the Debian kernel package (about 70 MB) and takes 10-15 s.
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ from oslotest import base
 
 from fastboot_nova.demo import guest as demo_guest
 from fastboot_nova.demo import vm as demo_vm
+from tests.functional import base as fbase
 
 CACHE_DIR = os.environ.get('FASTBOOT_TEST_CACHE',
                            '/tmp/fastboot-test-cache')
@@ -26,14 +26,6 @@ BOOT_TIMEOUT = 120
 
 _REQUIRED = ('qemu-system-x86_64', 'qemu-img', 'apt-get', 'dpkg', 'depmod',
              'mkfs.ext4', 'debugfs')
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as fh:
-        for block in iter(lambda: fh.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _overlay(path, backing):
@@ -106,7 +98,7 @@ class GuestBootTest(base.BaseTestCase):
 
     def test_two_guests_boot_concurrently(self):
         guest = self.guest
-        base_sha = _sha256(guest.image)
+        base_sha = fbase.sha256(guest.image)
         names = ['vm-a', 'vm-b']
         specs = []
         for name in names:
@@ -138,7 +130,7 @@ class GuestBootTest(base.BaseTestCase):
                     self.assertEqual(name + '\n', marker)
                 else:
                     self.assertIsNone(marker)
-        self.assertEqual(base_sha, _sha256(guest.image))
+        self.assertEqual(base_sha, fbase.sha256(guest.image))
 
     def test_boot_reads_a_small_part_of_the_origin(self):
         """A boot over NBD pulls well under 20% of the origin image.
