@@ -2,13 +2,17 @@
 
 Every constraint and index is named (through the metadata naming
 convention) so that migrations can refer to them on every backend.
-Timestamps are naive UTC.
+Timestamps are naive UTC with microseconds on every backend (MySQL's
+plain DATETIME would cut them to whole seconds, making a host look up to
+a second older than it is). Tables are InnoDB in utf8mb4 on MySQL whatever
+the server's defaults: the initial migration creates them the same way.
 """
 
 import datetime
 
 from oslo_utils import timeutils
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy import orm
 
 NAMING_CONVENTION = {
@@ -20,6 +24,12 @@ NAMING_CONVENTION = {
 }
 
 HOST_STATES = ('active', 'maintenance')
+
+#: Table options of every table (ignored by the other dialects).
+TABLE_OPTIONS = {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8mb4'}
+
+#: Naive UTC timestamps with microseconds (MySQL: DATETIME(6)).
+DateTime = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), 'mysql')
 
 
 def utcnow():
@@ -33,9 +43,9 @@ class Base(orm.DeclarativeBase):
 
 class _Timestamps:
     created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(
-        sa.DateTime, nullable=False, default=utcnow)
+        DateTime, nullable=False, default=utcnow)
     updated_at: orm.Mapped[datetime.datetime | None] = orm.mapped_column(
-        sa.DateTime, nullable=True, onupdate=utcnow)
+        DateTime, nullable=True, onupdate=utcnow)
 
 
 class Host(_Timestamps, Base):
@@ -46,6 +56,7 @@ class Host(_Timestamps, Base):
         sa.UniqueConstraint('name'),
         sa.CheckConstraint("state IN ('active', 'maintenance')",
                            name='state'),
+        TABLE_OPTIONS,
     )
 
     id: orm.Mapped[int] = orm.mapped_column(sa.Integer, primary_key=True)
@@ -58,7 +69,7 @@ class Host(_Timestamps, Base):
     state: orm.Mapped[str] = orm.mapped_column(sa.String(16), nullable=False,
                                                default='active')
     heartbeat_at: orm.Mapped[datetime.datetime] = orm.mapped_column(
-        sa.DateTime, nullable=False, default=utcnow)
+        DateTime, nullable=False, default=utcnow)
     # Who registered it: the keystone user, or NULL in shared_secret mode.
     owner: orm.Mapped[str | None] = orm.mapped_column(sa.String(255),
                                                       nullable=True)
@@ -71,7 +82,7 @@ class Volume(_Timestamps, Base):
     """A shared read-only origin volume (or image) that hosts cache."""
 
     __tablename__ = 'volumes'
-    __table_args__ = (sa.UniqueConstraint('name'),)
+    __table_args__ = (sa.UniqueConstraint('name'), TABLE_OPTIONS)
 
     id: orm.Mapped[int] = orm.mapped_column(sa.Integer, primary_key=True)
     name: orm.Mapped[str] = orm.mapped_column(sa.String(255), nullable=False)
@@ -85,6 +96,7 @@ class Cache(_Timestamps, Base):
         sa.UniqueConstraint('host_id', 'volume_id'),
         sa.Index('ix_caches_volume_id', 'volume_id'),
         sa.Index('ix_caches_parent_host_id', 'parent_host_id'),
+        TABLE_OPTIONS,
     )
 
     id: orm.Mapped[int] = orm.mapped_column(sa.Integer, primary_key=True)
