@@ -9,7 +9,9 @@ never wait for any of this: the cache's fifo quorum already reads on from
 the next source (see fastboot_nova.storage.qemu.cachegroup).
 """
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import logging
 import socket
@@ -44,6 +46,20 @@ def probe(url, timeout=PROBE_TIMEOUT):
     return True
 
 
+def _name_of(urls, parents):
+    """The host whose export ``urls`` starts with; None: the origin.
+
+    Looked up among ``parents``' sources; a parent no longer listed is
+    named by its export URL.
+    """
+    if not urls:
+        return None
+    for source in (parents.primary,) + parents.alternates:
+        if source.export_url == urls[0]:
+            return source.host
+    return urls[0]
+
+
 @dataclasses.dataclass
 class ReparentEvent:
     time: float
@@ -58,7 +74,7 @@ class HostAgent:
 
     def __init__(self, engine, client, address, failure_domain=None,
                  interval=1.0, probe=probe, events_path=None,
-                 on_token=None):
+                 on_token=None, lock_path=None):
         self.engine = engine
         self.client = client
         self.address = address
@@ -68,6 +84,10 @@ class HostAgent:
         self.events_path = events_path
         #: Called with the host token when the coordinator issues one.
         self.on_token = on_token
+        #: A file every agent of the host locks while it changes what a
+        #: cache reads from (``fastboot create`` embeds one; so does
+        #: nova-compute): one change, one event.
+        self.lock_path = lock_path
         self.events = []
         #: volume -> the Parents the engine reads from now.
         self.following = {}
@@ -138,19 +158,48 @@ class HostAgent:
                 return image.location
         raise exception.ImageNotFound(image=volume)
 
-    def _follow(self, volume, parents, reason):
+    @contextlib.contextmanager
+    def _host_lock(self):
         with self._lock:
-            current = self.following.get(volume)
-            if current is not None and \
-                    current.parent_urls() == parents.parent_urls():
+            if not self.lock_path:
+                yield
                 return
-            urls = parents.parent_urls()
+            with open(self.lock_path, 'a') as f:
+                fcntl.flock(f, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _engine_parents(self, volume):
+        for image in self.engine.list_images():
+            if image.name == volume:
+                return list(image.parents)
+        raise exception.ImageNotFound(image=volume)
+
+    def _follow(self, volume, parents, reason):
+        urls = parents.parent_urls()
+        with self._host_lock():
+            current = self.following.get(volume)
+            if current is not None:
+                if current.parent_urls() == urls:
+                    return
+                old = current.primary.host
+            else:
+                # New to this process, not necessarily to the host: another
+                # agent of the host (``fastboot create``'s, this one before
+                # a restart) may have applied this very assignment. The
+                # engine, not this process's memory, knows.
+                reading = self._engine_parents(volume)
+                if reading == urls:
+                    self.following[volume] = parents
+                    return
+                old = _name_of(reading, parents)
             if urls:
                 self.engine.reparent(volume, urls[0], urls[1:])
             else:
                 self.engine.reparent(volume, self._origin(volume))
             self.following[volume] = parents
-            old = current.primary.host if current else None
             self._event(volume, old, parents.primary.host, reason)
 
     def _event(self, volume, old, new, reason):

@@ -15,6 +15,7 @@ from fastboot_nova.hierarchy import client as client_mod
 
 TOKEN_FILE = 'coordinator-token'
 EVENTS_FILE = 'reparent-events.jsonl'
+FOLLOW_LOCK_FILE = 'coordinator-follow.lock'
 
 
 def host_name(conf):
@@ -60,4 +61,5 @@ def make_agent(conf, engine, session=None):
         failure_domain=opts.failure_domain,
         interval=opts.heartbeat_interval,
         events_path=os.path.join(engine.state_path, EVENTS_FILE),
+        lock_path=os.path.join(engine.state_path, FOLLOW_LOCK_FILE),
         on_token=lambda token: save_token(engine, token))

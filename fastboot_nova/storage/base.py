@@ -35,6 +35,9 @@ class CachedImage:
     #: Where children and local VMs read the cached image.
     export_url: str
     vms: tuple = ()
+    #: Parent hosts' exports the cache reads missed blocks from now,
+    #: preferred first; the origin, always read last, is not listed.
+    parents: tuple = ()
 
 
 @dataclasses.dataclass

@@ -1,5 +1,6 @@
 """Fakes shared by the unit tests."""
 
+import dataclasses
 import os
 
 from fastboot_nova import exception
@@ -107,7 +108,8 @@ class FakeEngine(base.Engine):
                 name=image.name, location=image.location,
                 virtual_size=image.virtual_size,
                 cached_bytes=image.cached_bytes,
-                export_url=image.export_url, vms=users))
+                export_url=image.export_url, vms=users,
+                parents=image.parents))
         return result
 
     def prefetch(self, image, progress=None):
@@ -120,10 +122,7 @@ class FakeEngine(base.Engine):
             for done in (0, total // 2, total):
                 progress(done, total)
         entry = self.images[image]
-        self.images[image] = base.CachedImage(
-            name=entry.name, location=entry.location,
-            virtual_size=entry.virtual_size, cached_bytes=total,
-            export_url=entry.export_url)
+        self.images[image] = dataclasses.replace(entry, cached_bytes=total)
         return next(i for i in self.list_images() if i.name == image)
 
     def reparent(self, image, location, alternates=()):
@@ -134,6 +133,14 @@ class FakeEngine(base.Engine):
             location_mod.parse(url)
         if image not in self.images:
             raise exception.ImageNotFound(image=image)
+        entry = self.images[image]
+        # As the qemu engine: parents in order, without the origin.
+        parents = []
+        for url in [location] + list(alternates):
+            if url != entry.location and url not in parents:
+                parents.append(url)
+        self.images[image] = dataclasses.replace(entry,
+                                                 parents=tuple(parents))
 
     def remove_image(self, image):
         self.calls.append(('remove_image', image))

@@ -481,7 +481,8 @@ class QemuEngine(base.Engine):
                 virtual_size=entry['virtual_size'],
                 cached_bytes=min(cached, entry['virtual_size']),
                 export_url=self.export_url(image, st),
-                vms=tuple(sorted(users.get(image, ())))))
+                vms=tuple(sorted(users.get(image, ()))),
+                parents=tuple(entry.get('parents', ()))))
         return result
 
     # -- cache administration ------------------------------------------

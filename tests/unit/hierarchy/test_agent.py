@@ -2,6 +2,8 @@
 
 import json
 import os
+import threading
+import time
 
 import fixtures
 from oslotest import base
@@ -77,15 +79,43 @@ class TestHostAgent(base.BaseTestCase):
     def reparents(self):
         return [c[1:] for c in self.engine.calls if c[0] == 'reparent']
 
+    def read_events(self):
+        with open(self.events) as f:
+            return [json.loads(line) for line in f]
+
+    def last_event(self):
+        e = self.read_events()[-1]
+        return (e['old_parent'], e['new_parent'], e['reason'])
+
+    def other_agent(self, **kwargs):
+        """Another process's agent of the same host: same engine, files."""
+        client = FakeClient()
+        client.assignment = self.client.assignment
+        return client, agent_mod.HostAgent(
+            self.engine, client, '10.0.0.9',
+            probe=lambda url: self.alive[url], events_path=self.events,
+            **kwargs)
+
     def test_attach_reports_and_follows_the_assignment(self):
         self.client.assignment = parents(('p1', P1), ('p2', P2), None)
         self.agent.attach('img', self.origin)
         self.assertIn(('report', 'img', False), self.client.calls)
         self.assertEqual([('img', P1, (P2,))], self.reparents())
 
-    def test_origin_assignment_points_the_cache_at_the_origin(self):
+    def test_origin_assignment_of_a_new_cache_changes_nothing(self):
+        # A new cache reads from the origin already.
         self.agent.attach('img', self.origin)
-        self.assertEqual([('img', self.origin)], self.reparents())
+        self.assertEqual([], self.reparents())
+        self.assertEqual(parents(None), self.agent.following['img'])
+        self.assertFalse(os.path.exists(self.events))
+
+    def test_origin_assignment_points_the_cache_at_the_origin(self):
+        self.client.assignment = parents(('p1', P1), None)
+        self.agent.attach('img', self.origin)
+        self.client.assignment = parents(None)
+        self.agent.check()
+        self.assertEqual(('img', self.origin), self.reparents()[-1])
+        self.assertEqual(('p1', None, 'rebalanced'), self.last_event())
 
     def test_coordinator_down_keeps_the_origin(self):
         self.client.down = True
@@ -151,3 +181,62 @@ class TestHostAgent(base.BaseTestCase):
         self.client.assignment = parents(('p1', P1), None)
         self.agent.check()
         self.assertEqual([('img', P1)], self.reparents())
+
+    def test_assignment_applied_by_another_process_is_not_repeated(self):
+        # `fastboot create` embeds an agent that joins the tree and
+        # applies the assignment; the `fastboot agent` process then finds
+        # the image: same assignment, so no second re-parent, no second
+        # "assigned" event.
+        self.client.assignment = parents(('p1', P1), ('p2', P2), None)
+        self.agent.attach('img', self.origin)
+        self.assertEqual([(None, 'p1', 'assigned')],
+                         [(e['old_parent'], e['new_parent'], e['reason'])
+                          for e in self.read_events()])
+        client, daemon = self.other_agent()
+        daemon.check()
+        self.assertIn(('report', 'img', False), client.calls)
+        self.assertEqual(1, len(self.reparents()))
+        self.assertEqual(1, len(self.read_events()))
+        self.assertEqual(self.client.assignment, daemon.following['img'])
+        # A real change later is one event, from the process that made it.
+        client.assignment = parents(('p2', P2), None)
+        daemon.check()
+        self.assertEqual([('img', P2)], self.reparents()[1:])
+        self.assertEqual(2, len(self.read_events()))
+        self.assertEqual(('p1', 'p2', 'rebalanced'), self.last_event())
+
+    def test_new_process_names_the_parent_the_engine_reads_from(self):
+        self.client.assignment = parents(('p1', P1), None)
+        self.agent.attach('img', self.origin)
+        client, daemon = self.other_agent()
+        client.assignment = parents(('p2', P2), ('p1', P1), None)
+        daemon.check()
+        self.assertEqual(('img', P2, (P1,)), self.reparents()[-1])
+        self.assertEqual(('p1', 'p2', 'assigned'), self.last_event())
+
+    def test_agents_of_one_host_change_a_cache_one_at_a_time(self):
+        # Both processes join the same new image at once. Without the
+        # host-wide lock both would see the cache on the origin, both
+        # re-parent it and both log "assigned".
+        lock_path = os.path.join(os.path.dirname(self.events), 'follow.lock')
+        self.client.assignment = parents(('p1', P1), None)
+        self.engine.add_image('img', self.origin)
+        real_reparent = self.engine.reparent
+
+        def slow_reparent(*args, **kwargs):
+            time.sleep(0.3)
+            return real_reparent(*args, **kwargs)
+        self.useFixture(fixtures.MonkeyPatch(
+            'tests.unit.fakes.FakeEngine.reparent',
+            lambda engine, *a, **k: slow_reparent(*a, **k)))
+        agents = [self.other_agent(lock_path=lock_path)[1]
+                  for _ in range(2)]
+        threads = [threading.Thread(target=a.check) for a in agents]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(1, len(self.reparents()))
+        self.assertEqual([(None, 'p1', 'assigned')],
+                         [(e['old_parent'], e['new_parent'], e['reason'])
+                          for e in self.read_events()])
