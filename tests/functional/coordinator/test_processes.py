@@ -277,8 +277,9 @@ class TestReplicaProcesses(base.BaseTestCase):
         listed = {h['name']: h for h in self.get(two, '/hosts')['hosts']}
         self.assertEqual(sorted(names), sorted(listed))
         for host in names:
-            self.assertEqual(self.hosts[host], (listed[host]['address'],
-                                                listed[host]['failure_domain']))
+            self.assertEqual(self.hosts[host],
+                             (listed[host]['address'],
+                              listed[host]['failure_domain']))
             self.client(two, host).heartbeat()
             self.client(two, host).parents('vol1')
         tree = self.get(two, '/volumes/vol1/tree')
@@ -331,14 +332,8 @@ class TestReplicaProcesses(base.BaseTestCase):
             self.assertTrue(lock.acquire(blocking=30))
             finished = threading.Event()
             result = []
-
-            def report():
-                try:
-                    result.append(self.client(replica, 'h00').report_cache(
-                        'vol3', self.export_url('h00', 'vol3'), warm=True))
-                finally:
-                    finished.set()
-            thread = threading.Thread(target=report)
+            thread = threading.Thread(target=self._report_warm, args=(
+                replica, 'vol3', result, finished))
             thread.start()
             # Blocked on the lock, however slow the machine: 2 s is only
             # how long we give it to go wrong.
@@ -347,3 +342,10 @@ class TestReplicaProcesses(base.BaseTestCase):
             thread.join(REQUEST_TIMEOUT)
             self.assertTrue(finished.is_set())
             self.assertTrue(result and result[0]['cache']['warm'], result)
+
+    def _report_warm(self, replica, volume, result, finished):
+        try:
+            result.append(self.client(replica, 'h00').report_cache(
+                volume, self.export_url('h00', volume), warm=True))
+        finally:
+            finished.set()
