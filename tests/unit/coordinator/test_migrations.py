@@ -15,8 +15,8 @@ class TestModelsMigrationsSync(test_migrations.ModelsMigrationsSync,
                                base.BaseTestCase):
     """On SQLite.
 
-    The same test can run on MySQL/PostgreSQL through oslo.db's
-    opportunistic fixtures once CI provides them.
+    tests/functional/coordinator/test_mysql.py and test_postgresql.py
+    rerun it on a server (tox -e functional-mysql, functional-postgresql).
     """
 
     def setUp(self):
