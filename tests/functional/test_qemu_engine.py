@@ -183,6 +183,8 @@ class TestCacheGroup(base.TestCase):
         child_vm = self.engine.create('vm-a', 'img', self.origin.url)
         pid = self.engine.daemon.pid()
         self.engine.reparent('img', parent.export_url('img'))
+        self.assertEqual((parent.export_url('img'),),
+                         self.engine.list_images()[0].parents)
         self.origin.server.reset_counter()
         base.qemu_io(child_vm.path, 'read -P 1 0 64k',
                      'read -P 4 192k 64k')
@@ -199,6 +201,7 @@ class TestCacheGroup(base.TestCase):
         self.assertEqual(pid, self.engine.daemon.pid())
         self.assertEqual([], self.engine.state.read()['images']['img']
                          ['parents'])
+        self.assertEqual((), self.engine.list_images()[0].parents)
 
     def test_a_dead_parent_costs_no_failed_read(self):
         parent = self.useFixture(base.EngineFixture()).engine

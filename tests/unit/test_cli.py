@@ -259,6 +259,15 @@ class TestImageCommands(CliTestCase):
                        ('nbd://10.0.0.3/img', self.origin)),
                       self.engine.calls)
 
+    def test_image_list_shows_the_parents_read_from(self):
+        self.run_cli('create', 'vm1', 'img', self.origin)
+        self.assertEqual([], self.run_json('image', 'list')[0]['parents'])
+        self.run_cli('image', 'reparent', 'img', 'nbd://10.0.0.2/img',
+                     '--alternate', 'nbd://10.0.0.3/img')
+        # The origin, always read last, is not listed.
+        self.assertEqual(['nbd://10.0.0.2/img', 'nbd://10.0.0.3/img'],
+                         self.run_json('image', 'list')[0]['parents'])
+
     def test_image_reparent_bad_location(self):
         self.run_cli('create', 'vm1', 'img', self.origin)
         code, out, err = self.run_cli('image', 'reparent', 'img',

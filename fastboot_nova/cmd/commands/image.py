@@ -7,7 +7,7 @@ from cliff import show
 from fastboot_nova.cmd.commands import common
 
 IMAGE_COLUMNS = ('name', 'location', 'virtual_size', 'cached_bytes',
-                 'export_url', 'vms')
+                 'export_url', 'vms', 'parents')
 MiB = 1024 * 1024
 
 

@@ -71,6 +71,14 @@ class Replica:
     def url(self):
         return 'http://127.0.0.1:%d' % self.port
 
+    def db_sync(self):
+        proc = subprocess.run(
+            [_script('fastboot-coordinator-manage'), '--config-file',
+             self.conf_file, 'db', 'sync'], capture_output=True, text=True,
+            stdin=subprocess.DEVNULL, timeout=120, check=False)
+        if proc.returncode:
+            raise AssertionError('db sync failed: %s' % proc.stderr)
+
     def start(self):
         with open(self.log_file, 'ab') as log:
             self.proc = subprocess.Popen(
@@ -146,10 +154,7 @@ class TestReplicaProcesses(base.BaseTestCase):
         for replica in self.replicas:
             self.addCleanup(replica.stop)
             self.addOnException(self._attach_log(replica))
-        subprocess.run(
-            [_script('fastboot-coordinator-manage'), '--config-file',
-             self.replicas[0].conf_file, 'db', 'sync'],
-            check=True, capture_output=True, timeout=120)
+        self.replicas[0].db_sync()
         for replica in self.replicas:
             replica.start()
         self.tokens = {}
