@@ -322,23 +322,22 @@ class TestReplicaProcesses(base.BaseTestCase):
             t.join(300)
         self.assertEqual([], errors)
         self.assertSameState(*self.replicas, 'vol2', names)
+        self._check_lock_is_shared('vol2')
 
-    def test_tooz_lock_is_shared_by_the_processes(self):
-        # Hold vol3's lock from this process, through the same tooz
-        # backend: a report through either replica waits for it.
-        self.register(['h00'])
-        self.client(self.replicas[0], 'h00').report_cache(
-            'vol3', self.export_url('h00', 'vol3'))
+    def _check_lock_is_shared(self, volume):
+        # Hold the volume's lock from this process, through the same tooz
+        # backend: a report through either replica waits for it. (Part of
+        # the test above, to start the replicas once.)
         holder = coordination.get_coordinator(self.tooz_url, b'test-holder')
         holder.start()
         self.addCleanup(holder.stop)
-        lock = holder.get_lock(service.lock_name('vol3').encode())
+        lock = holder.get_lock(service.lock_name(volume).encode())
         for replica in self.replicas:
             self.assertTrue(lock.acquire(blocking=30))
             finished = threading.Event()
             result = []
             thread = threading.Thread(target=self._report_warm, args=(
-                replica, 'vol3', result, finished))
+                replica, volume, result, finished))
             thread.start()
             # Blocked on the lock, however slow the machine: 2 s is only
             # how long we give it to go wrong.
