@@ -85,8 +85,8 @@ class HostAgent:
         #: Called with the host token when the coordinator issues one.
         self.on_token = on_token
         #: A file every agent of the host locks while it changes what a
-        #: cache reads from (``fastboot create`` embeds one; so does
-        #: nova-compute): one change, one event.
+        #: cache reads from (``fastboot create`` embeds one besides the
+        #: ``fastboot agent`` daemon): one change, one event.
         self.lock_path = lock_path
         self.events = []
         #: volume -> the Parents the engine reads from now.

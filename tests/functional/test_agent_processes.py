@@ -31,7 +31,7 @@ class Host:
         self.name = name
         # Short: the state path holds unix sockets.
         self.state_path = tempfile.mkdtemp(prefix='fbh-', dir='/tmp')
-        self.port = test_processes._free_port()
+        self.port = test_processes.free_port()
         self.conf_file = os.path.join(workdir, '%s.conf' % name)
         with open(self.conf_file, 'w') as f:
             f.write('[fastboot]\n'
@@ -50,7 +50,7 @@ class Host:
 
     def fastboot(self, *argv):
         proc = subprocess.run(
-            [test_processes._script('fastboot'), '--config-file',
+            [test_processes.script('fastboot'), '--config-file',
              self.conf_file] + list(argv), capture_output=True, text=True,
             stdin=subprocess.DEVNULL, timeout=120, check=False)
         if proc.returncode:
@@ -61,7 +61,7 @@ class Host:
     def start_agent(self):
         with open(self.log_file, 'ab') as log:
             self.agent = subprocess.Popen(
-                [test_processes._script('fastboot'), '--config-file',
+                [test_processes.script('fastboot'), '--config-file',
                  self.conf_file, 'agent'], stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT)
         token = os.path.join(self.state_path, 'coordinator-token')
@@ -81,7 +81,7 @@ class Host:
             except subprocess.TimeoutExpired:
                 self.agent.kill()
                 self.agent.wait()
-        subprocess.run([test_processes._script('fastboot'), '--config-file',
+        subprocess.run([test_processes.script('fastboot'), '--config-file',
                         self.conf_file, 'shutdown'], capture_output=True,
                        stdin=subprocess.DEVNULL, timeout=60, check=False)
         shutil.rmtree(self.state_path, ignore_errors=True)

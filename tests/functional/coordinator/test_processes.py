@@ -34,7 +34,7 @@ START_TIMEOUT = 60
 REQUEST_TIMEOUT = 60
 
 
-def _script(name):
+def script(name):
     path = os.path.join(os.path.dirname(sys.executable), name)
     if not os.path.exists(path):
         raise AssertionError('%s is not installed beside %s; run the tests '
@@ -42,7 +42,7 @@ def _script(name):
     return path
 
 
-def _free_port():
+def free_port():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         return sock.getsockname()[1]
@@ -53,7 +53,7 @@ class Replica:
 
     def __init__(self, name, workdir, options):
         self.name = name
-        self.port = _free_port()
+        self.port = free_port()
         self.conf_file = os.path.join(workdir, '%s.conf' % name)
         self.log_file = os.path.join(workdir, '%s.log' % name)
         options = dict(options)
@@ -73,7 +73,7 @@ class Replica:
 
     def db_sync(self):
         proc = subprocess.run(
-            [_script('fastboot-coordinator-manage'), '--config-file',
+            [script('fastboot-coordinator-manage'), '--config-file',
              self.conf_file, 'db', 'sync'], capture_output=True, text=True,
             stdin=subprocess.DEVNULL, timeout=120, check=False)
         if proc.returncode:
@@ -82,7 +82,7 @@ class Replica:
     def start(self):
         with open(self.log_file, 'ab') as log:
             self.proc = subprocess.Popen(
-                [_script('fastboot-coordinator'), '--config-file',
+                [script('fastboot-coordinator'), '--config-file',
                  self.conf_file],
                 stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT)
