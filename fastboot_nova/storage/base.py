@@ -55,6 +55,9 @@ class ReconcileReport:
     completed_vms: list = dataclasses.field(default_factory=list)
     #: VM creates interrupted before their disk was complete, now dropped.
     dropped_vms: list = dataclasses.field(default_factory=list)
+    #: Images re-exported to other hosts (the export relay restarted or
+    #: lost them).
+    relayed_images: list = dataclasses.field(default_factory=list)
     #: Disks re-pointed at the cache export after its address changed.
     rebased_disks: list = dataclasses.field(default_factory=list)
     #: Disk files with no state entry: kept, never deleted automatically.
