@@ -156,6 +156,12 @@ class Engine(abc.ABC):
         :returns: :class:`ReconcileReport`
         """
 
+    def ensure_exports(self):
+        """Bring back what serves this host's caches to other hosts.
+
+        Called every round by the host agent; cheap when all is well.
+        """
+
     @abc.abstractmethod
     def shutdown(self):
         """Stop the engine's processes. VM disks and state stay on disk."""

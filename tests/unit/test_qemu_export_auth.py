@@ -194,6 +194,19 @@ class TestPskExports(AuthTestCase):
                          set(self.relay_model.exports))
         self.assertTrue(self.engine.reconcile().clean)
 
+    def test_ensure_exports_restarts_only_the_relay(self):
+        self.engine.create('vm1', 'img', self.origin)
+        self.assertIsNone(self.engine.ensure_exports())
+        self.relay_model.running = False
+        report = self.engine.ensure_exports()
+        self.assertEqual(['img'], report.relayed_images)
+        self.assertTrue(self.relay_model.running)
+        # A dead cache daemon is not the agent's to restart.
+        self.model.running = self.relay_model.running = False
+        self.assertIsNone(self.engine.ensure_exports())
+        self.assertFalse(self.model.running)
+        self.assertFalse(self.relay_model.running)
+
     def test_remove_image_drops_the_relay_export(self):
         self.engine.create('vm1', 'img', self.origin)
         self.engine.destroy('vm1')

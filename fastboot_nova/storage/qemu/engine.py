@@ -172,6 +172,25 @@ class QemuEngine(base.Engine):
                     self._start_relay(report)
         return report
 
+    def ensure_exports(self):
+        """Restart a dead export relay, with every export it had.
+
+        Only the relay: it holds no data. A dead cache daemon is left to
+        the next engine operation or reconcile, and meanwhile children
+        read from their other sources.
+        """
+        if not self.opts.export_address or self.relay.is_running() or \
+                not self.daemon.is_running():
+            return None
+        with self._lock('daemon', 'relay'):
+            if self.relay.is_running():
+                return None
+            report = base.ReconcileReport()
+            self._start_relay(report)
+        LOG.warning('Export relay restarted; exporting %s again',
+                    ', '.join(report.relayed_images) or 'nothing')
+        return report
+
     def _start_daemon(self):
         self.daemon.start()
         report = base.ReconcileReport(daemon_restarted=True)
