@@ -110,7 +110,11 @@ def add_psk_creds(qmp, object_id, endpoint, directory, username=None):
     ``directory`` holds ``keys.psk``; a client (``endpoint='client'``)
     presents ``username`` and its key from that file.
     """
-    present = {o['name'] for o in qmp.execute('qom-list', path='/objects')}
+    try:
+        present = {o['name'] for o in
+                   qmp.execute('qom-list', path='/objects')}
+    except exception.QMPError:
+        present = set()  # QEMU creates /objects with the first object
     if object_id in present:
         return
     args = {'qom-type': 'tls-creds-psk', 'id': object_id,
