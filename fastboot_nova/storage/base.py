@@ -160,7 +160,9 @@ class Engine(abc.ABC):
         """Bring back what serves this host's caches to other hosts.
 
         Called every round by the host agent; cheap when all is well.
+        Engines that export nothing on their own have nothing to do.
         """
+        return None
 
     @abc.abstractmethod
     def shutdown(self):

@@ -142,8 +142,7 @@ class QemuEngine(base.Engine):
                          'reconnect-delay': self.opts.parent_reconnect_delay}}
 
     def export_url(self, image, st=None):
-        """Where other hosts (or, without export_address, local tools)
-        read ``image``."""
+        """Where other hosts read ``image`` (local tools without one)."""
         export = (st or self.state.read()).get('export') or {}
         if self.opts.export_address and export.get('type') == 'inet':
             host = export['host']
