@@ -218,6 +218,11 @@ class TestExportAddress(EngineTestCase):
         e = self.assertRaises(exception.DaemonError, self.engine.create,
                               'vm1', 'img', self.origin)
         self.assertIn('no free export port', str(e))
+        # Not left half set up: the next operation tries again.
+        self.assertFalse(self.relay_model.running)
+        self.engine.create('vm1', 'img', self.origin)
+        self.assertEqual({'host': '127.0.0.1', 'port': '7000'},
+                         self.relay_model.nbd['addr']['data'])
 
     def test_inverted_port_range(self):
         self.conf.set_override('export_port_min', 7001, 'fastboot')

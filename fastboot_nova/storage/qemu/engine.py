@@ -211,6 +211,15 @@ class QemuEngine(base.Engine):
     def _start_relay(self, report):
         os.makedirs(self.relay_dir, mode=0o750, exist_ok=True)
         self.relay.start()
+        try:
+            self._setup_relay(report)
+        except BaseException:
+            # A relay without its server would look healthy to the next
+            # caller and never be set up: the next one starts afresh.
+            self.relay.stop()
+            raise
+
+    def _setup_relay(self, report):
         ports = list(range(self.opts.export_port_min,
                            self.opts.export_port_max + 1))
         previous = self.state.read().get('export', {}).get('port')
