@@ -84,6 +84,9 @@ class FakeQMP:
 
     def _nbd_server_start(self, addr, **args):
         self.model.nbd = dict(args, addr=addr)
+        if addr['type'] == 'unix':
+            # Stands for the socket: the engine looks for it.
+            open(addr['data']['path'], 'w').close()
         return {}
 
     def _object_add(self, **args):

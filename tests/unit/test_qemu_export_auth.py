@@ -225,6 +225,20 @@ class TestPskExports(AuthTestCase):
         rebase = self.execute.img_commands('rebase')[-1]
         self.assertIn('"path":"%s"' % self.sock, ' '.join(rebase))
 
+    def test_a_daemon_of_an_earlier_version_is_named(self):
+        self.engine.create('vm1', 'img', self.origin)
+        # Started by an earlier version: TCP, no unix socket.
+        os.unlink(self.sock)
+        e = self.assertRaises(exception.DaemonError, self.engine.create,
+                              'vm2', 'img', self.origin)
+        self.assertIn('earlier version', str(e))
+        self.assertIn('fastboot shutdown', str(e))
+        self.assertEqual(['vm1'], [d.name for d in self.engine.list()])
+        # Once stopped, the next operation starts it afresh.
+        self.engine.shutdown()
+        self.engine.create('vm2', 'img', self.origin)
+        self.assertTrue(os.path.exists(self.sock))
+
     def test_shutdown_stops_both_daemons(self):
         self.engine.create('vm1', 'img', self.origin)
         self.engine.shutdown()

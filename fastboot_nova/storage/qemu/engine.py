@@ -164,12 +164,28 @@ class QemuEngine(base.Engine):
             with self._lock('daemon', 'qsd'):
                 if not self.daemon.is_running():
                     report = self._start_daemon()
+        elif not os.path.exists(self.nbd_socket):
+            self._check_local_export()
         if self.opts.export_address and not self.relay.is_running():
             with self._lock('daemon', 'relay'):
                 if not self.relay.is_running():
                     report = report or base.ReconcileReport()
                     self._start_relay(report)
         return report
+
+    def _check_local_export(self):
+        # The socket appears right after the daemon starts, under the
+        # lock: a daemon still without it is not this version's.
+        with self._lock('daemon', 'qsd'):
+            if self.daemon.is_running() and \
+                    not os.path.exists(self.nbd_socket):
+                raise exception.DaemonError(
+                    reason='the running qemu-storage-daemon (pid %s) does '
+                           'not serve %s: an earlier version of fastboot '
+                           'started it with its export on TCP. Stop it '
+                           '(fastboot shutdown) when no VM uses it; the '
+                           'next operation starts it afresh' % (
+                               self.daemon.pid(), self.nbd_socket))
 
     def ensure_exports(self):
         """Restart a dead export relay, with every export it had.
