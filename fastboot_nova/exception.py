@@ -74,6 +74,11 @@ class DaemonError(FastbootException):
     message = _("qemu-storage-daemon: %(reason)s")
 
 
+class ExportAuthError(FastbootException):
+    message = _("Host-to-host export authentication is misconfigured: "
+                "%(reason)s")
+
+
 class QMPError(FastbootException):
     message = _("QMP command %(command)s failed: %(reason)s")
 

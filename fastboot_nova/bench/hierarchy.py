@@ -13,6 +13,9 @@
    origin (``qemu-img convert``, which skips holes: a baseline kinder than
    a byte-for-byte download) and then boots from its local copy. Both are
    measured here, in the same run, with the same testbed and guest.
+3. The price of NBD TLS-PSK between hosts: a child reading a warm
+   parent's cache over loopback, with ``export_auth = psk`` against
+   ``none`` (see :mod:`fastboot_nova.bench.tls`; a few seconds).
 """
 
 import argparse
@@ -27,6 +30,7 @@ import tempfile
 import time
 
 from fastboot_nova.bench import report as report_mod
+from fastboot_nova.bench import tls as tls_mod
 from fastboot_nova.demo import guest as guest_mod
 from fastboot_nova.demo import multihost
 from fastboot_nova.demo import origin as origin_mod
@@ -151,6 +155,14 @@ def render(result):
         '  guests ok         %8d  %9d' % (fb['ok'], copy['ok']),
         '  (full copy: %.1f s copying, then the boots)' %
         copy['copy_seconds']]
+    tls = result.get('tls')
+    if tls:
+        lines += ['', '3. Child reading %s of a warm parent cache over '
+                  'loopback (median)' % report_mod.fmt_bytes(
+                      tls['size_bytes']),
+                  '  TLS-PSK %.2f s, no auth %.2f s, psk/none %.2f' % (
+                      tls['psk_seconds'], tls['none_seconds'],
+                      tls['psk_seconds'] / tls['none_seconds'])]
     return '\n'.join(lines)
 
 
@@ -182,7 +194,8 @@ def main(argv=None):
               'fastboot': fastboot_storm(args.storm_hosts, args.rate,
                                          args.fanout, cache_dir),
               'full_copy': full_copy_storm(guest, args.storm_hosts,
-                                           args.rate)}
+                                           args.rate),
+              'tls': tls_mod.tls_overhead()}
     print(render(result))
     if args.json:
         with open(args.json, 'w') as f:

@@ -59,12 +59,40 @@ engine_opts = [
                       'the caches.')),
     cfg.HostAddressOpt('export_address',
                        help=_('Address on which the host exports its caches '
-                              'over NBD to child hosts and local VMs. '
-                              'Unset (the default) exports only on a unix '
-                              'socket under state_path: nothing is reachable '
-                              'from the network. The exports are read-only '
-                              'but not yet authenticated: bind them only to '
-                              'a trusted storage network.')),
+                              'over NBD (read-only) to child hosts. Unset '
+                              '(the default) exports only on a unix socket '
+                              'under state_path: nothing is reachable from '
+                              'the network. Local VM disks always use the '
+                              'unix socket. The TCP export needs a '
+                              'pre-shared key (export_auth, '
+                              'export_psk_file).')),
+    cfg.StrOpt('export_auth',
+               default='psk',
+               choices=[('psk', _('NBD over TLS with a pre-shared key: '
+                                  'the TCP export accepts only clients '
+                                  'holding a key of export_psk_file, and '
+                                  'this host uses its key to read from '
+                                  'parent hosts.')),
+                        ('none', _('No authentication and no encryption: '
+                                   'anyone who reaches export_address can '
+                                   'read every cached image. Only for an '
+                                   'isolated, trusted storage network.'))],
+               help=_('How host-to-host exports are protected. With '
+                      'export_address set and export_auth = psk, '
+                      'export_psk_file must be set, or the engine refuses '
+                      'to start.')),
+    cfg.StrOpt('export_psk_file',
+               help=_('File of pre-shared keys for the host-to-host NBD '
+                      'exports, in QEMU\'s format: one "identity:hexkey" '
+                      'line per key, the key at least 32 hex digits (for '
+                      'example: printf \'fastboot:%s\\n\' "$(openssl rand '
+                      '-hex 32)"). Every host of a tree needs the key of '
+                      'export_psk_identity. It must not be readable by group '
+                      'or others.')),
+    cfg.StrOpt('export_psk_identity',
+               default='fastboot',
+               help=_('Identity (a line of export_psk_file) this host '
+                      'presents to its parent hosts.')),
     cfg.PortOpt('export_port_min',
                 default=10809,
                 help=_('Lowest TCP port the cache export may listen on.')),

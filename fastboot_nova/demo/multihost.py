@@ -8,7 +8,8 @@ On one machine, as root:
    coordinator (its own database, shared-secret auth);
 3. in each host namespace, real processes: ``fastboot agent`` and, through
    ``fastboot create``, the host's engine, exporting its cache over NBD on
-   the host's address;
+   the host's address, authenticated with a pre-shared key made for the
+   run (NBD over TLS-PSK);
 4. VMs are created host after host, so each host joins the image's tree
    when its first VM is made; then every guest boots at once, in its
    host's namespace;
@@ -39,6 +40,7 @@ from fastboot_nova.demo import origin as origin_mod
 from fastboot_nova.demo import vm as vm_mod
 from fastboot_nova import exception
 from fastboot_nova.storage.qemu import daemon as daemon_mod
+from fastboot_nova.storage.qemu import engine as engine_mod
 from fastboot_nova import testbed as testbed_mod
 
 LOG = logging.getLogger(__name__)
@@ -62,6 +64,14 @@ def _write_conf(path, sections):
                 f.write('%s = %s\n' % (key, value))
             f.write('\n')
     os.chmod(path, 0o600)  # it holds the shared secret
+
+
+def write_psk(path, identity='fastboot'):
+    """A fresh pre-shared key file (QEMU's ``identity:hexkey``), 0600."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, 'w', encoding='ascii') as f:
+        f.write('%s:%s\n' % (identity, secrets.token_hex(32)))
+    return path
 
 
 class Storm:
@@ -92,6 +102,7 @@ class Storm:
         notice.notify(self.progress, 'testbed %s: origin %s, %d hosts%s',
                       self.tb.prefix, self.tb.origin.address, self.hosts,
                       ' at %s' % self.rate if self.rate else '')
+        self.psk_file = write_psk(os.path.join(self.workdir, 'exports.psk'))
         self._start_origin(cleanup)
         self._start_coordinator(cleanup)
         for i in range(self.hosts):
@@ -167,6 +178,9 @@ class Storm:
             'export_address': host.address,
             'export_port_min': EXPORT_PORT,
             'export_port_max': EXPORT_PORT,
+            'export_auth': 'psk',
+            'export_psk_file': self.psk_file,
+            'export_psk_identity': 'fastboot',
             'coordinator_url': self.coordinator_url,
             'coordinator_secret': self.secret,
             'host_name': host.name,
@@ -192,8 +206,15 @@ class Storm:
                     proc.wait()
         cleanup.callback(stop)
 
+    def _daemons(self, i):
+        """The cache daemon of host ``i`` and its export relay."""
+        return (daemon_mod.StorageDaemon(self.state_path(i)),
+                daemon_mod.StorageDaemon(os.path.join(
+                    self.state_path(i), engine_mod.RELAY_DIR)))
+
     def _stop_engine(self, i):
-        daemon_mod.StorageDaemon(self.state_path(i)).stop()
+        for daemon in reversed(self._daemons(i)):
+            daemon.stop()
 
     # -- the storm -------------------------------------------------------
 
@@ -260,7 +281,11 @@ class Storm:
         return results, seconds, self.tb.delta(), killed
 
     def _kill_parent(self, killed):
-        """Kill the cache daemon of the inner host with the most children."""
+        """Kill the daemons of the inner host with the most children.
+
+        Both die, as with a host failure: the relay alone would keep
+        accepting children's connections for a cache that is gone.
+        """
         tree = self.tree()
         inner = sorted((h for h in tree.get('hosts', []) if h['children']),
                        key=lambda h: -len(h['children']))
@@ -270,9 +295,11 @@ class Storm:
         victim = inner[0]
         i = next(n for n, h in enumerate(self.tb.hosts)
                  if h.name == victim['host'])
-        pid = daemon_mod.StorageDaemon(self.state_path(i)).pid()
-        if pid:
-            os.kill(pid, signal.SIGKILL)
+        pids = [d.pid() for d in self._daemons(i)]
+        if pids[0]:
+            for pid in reversed(pids):
+                if pid:
+                    os.kill(pid, signal.SIGKILL)
             killed.update(host=victim['host'], time=time.time(),
                           children=victim['children'])
             notice.notify(self.progress, 'killed the cache daemon of %s '
@@ -363,6 +390,7 @@ def _report(storm, guest, tree, results, seconds, delta, killed):
         'origin_bytes_read': storm.origin.bytes_read(),
         'image_bytes': guest.image_size,
         'fanout': storm.fanout,
+        'export_auth': 'psk',
         'rate': storm.rate,
         'storm_seconds': round(seconds, 3),
         'killed_parent': killed or None,

@@ -222,6 +222,11 @@ class HostAgent:
             self.heartbeat()
         except client_mod.CoordinatorUnavailable as e:
             LOG.warning('Coordinator unreachable: %s', e.msg)
+        try:
+            self.engine.ensure_exports()
+        except exception.FastbootException as e:
+            LOG.error('Could not restore the exports to other hosts: %s',
+                      e.msg)
         # What the engine holds is the truth: caches added by other
         # processes (``fastboot create``) join here too.
         for image in self.engine.list_images():

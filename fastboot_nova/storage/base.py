@@ -58,6 +58,9 @@ class ReconcileReport:
     completed_vms: list = dataclasses.field(default_factory=list)
     #: VM creates interrupted before their disk was complete, now dropped.
     dropped_vms: list = dataclasses.field(default_factory=list)
+    #: Images re-exported to other hosts (the export relay restarted or
+    #: lost them).
+    relayed_images: list = dataclasses.field(default_factory=list)
     #: Disks re-pointed at the cache export after its address changed.
     rebased_disks: list = dataclasses.field(default_factory=list)
     #: Disk files with no state entry: kept, never deleted automatically.
@@ -155,6 +158,14 @@ class Engine(abc.ABC):
 
         :returns: :class:`ReconcileReport`
         """
+
+    def ensure_exports(self):
+        """Bring back what serves this host's caches to other hosts.
+
+        Called every round by the host agent; cheap when all is well.
+        Engines that export nothing on their own have nothing to do.
+        """
+        return None
 
     @abc.abstractmethod
     def shutdown(self):

@@ -33,8 +33,13 @@ class Location:
     def is_nbd(self):
         return self.kind.startswith('nbd')
 
-    def blockdev(self, node_name, reconnect_delay=0, fmt='raw'):
-        """The ``blockdev-add`` arguments of a read-only node for this."""
+    def blockdev(self, node_name, reconnect_delay=0, fmt='raw',
+                 tls_creds=None):
+        """The ``blockdev-add`` arguments of a read-only node for this.
+
+        ``tls_creds`` (the id of a client ``tls-creds-*`` object) makes an
+        NBD-over-TCP node negotiate TLS.
+        """
         if self.kind in ('file', 'host_device'):
             proto = {'driver': self.kind, 'filename': self.path,
                      'read-only': True, 'auto-read-only': False}
@@ -52,6 +57,8 @@ class Location:
         spec = {'driver': 'nbd', 'node-name': node_name, 'server': server,
                 'export': self.export, 'read-only': True,
                 'reconnect-delay': reconnect_delay}
+        if tls_creds and self.kind == 'nbd-tcp':
+            spec['tls-creds'] = tls_creds
         return spec
 
 

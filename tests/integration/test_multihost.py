@@ -27,6 +27,9 @@ class TestMultiHost(base.BaseTestCase):
         report = multihost.run_multihost_demo(
             fbase.make_conf(), hosts=7, vms_per_host=1, fanout=2,
             cache_dir=CACHE_DIR)
+        # Host-to-host reads are authenticated (NBD TLS-PSK); a refused
+        # child would read from the origin and break the egress bound.
+        self.assertEqual('psk', report['export_auth'])
         for vm in report['vms']:
             self.assertTrue(vm['ok'] and vm['checksum_ok'], vm)
         parents = {h['name']: h['parent'] for h in report['hosts']}

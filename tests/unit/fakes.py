@@ -22,9 +22,15 @@ class FakeEngine(base.Engine):
         self.vms = {}
         self.calls = []
         self.running = True
+        self.exports_error = None  # ensure_exports raises it
 
     def _disk(self, vm):
         return self.vms[vm]
+
+    def ensure_exports(self):
+        self.calls.append(('ensure_exports',))
+        if self.exports_error:
+            raise exception.DaemonError(reason=self.exports_error)
 
     def _vm(self, vm):
         names.validate(vm, 'VM')

@@ -22,6 +22,7 @@ class FakeDaemonModel:
         self.fail = {}  # command -> error text, raised once
         self.sizes = {}  # node-name -> virtual size of origin nodes
         self.nbd = None
+        self.objects = {}  # QOM object id -> object-add arguments
 
 
 class FakeQMP:
@@ -81,9 +82,21 @@ class FakeQMP:
                  'image': {'virtual-size': self.model.sizes.get(n, 0)}}
                 for n in self.model.nodes]
 
-    def _nbd_server_start(self, addr):
-        self.model.nbd = addr
+    def _nbd_server_start(self, addr, **args):
+        self.model.nbd = dict(args, addr=addr)
+        if addr['type'] == 'unix':
+            # Stands for the socket: the engine looks for it.
+            open(addr['data']['path'], 'w').close()
         return {}
+
+    def _object_add(self, **args):
+        self.model.objects[args['id']] = args
+        return {}
+
+    def _qom_list(self, path):
+        return [{'name': 'type', 'type': 'string'}] + [
+            {'name': k, 'type': 'child<%s>' % v['qom-type']}
+            for k, v in self.model.objects.items()]
 
     def _block_stream(self, **args):
         self.model.jobs[args['job-id']] = {
@@ -113,6 +126,7 @@ class FakeDaemon:
         self.model.running = True
         self.model.nodes.clear()
         self.model.exports.clear()
+        self.model.objects.clear()
 
     def stop(self):
         self.model.running = False

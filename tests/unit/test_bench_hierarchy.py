@@ -16,6 +16,8 @@ RESULT = {
                  'origin_egress_bytes': 9_000_000},
     'full_copy': {'copy_seconds': 80.0, 'total_seconds': 110.0, 'ok': 7,
                   'origin_egress_bytes': 900_000_000},
+    'tls': {'size_bytes': 64 << 20, 'psk_seconds': 1.5,
+            'none_seconds': 1.2},
 }
 
 
@@ -32,6 +34,7 @@ class TestRender(base.BaseTestCase):
         self.assertIn('0.273', text)
         self.assertIn('0.0100', text)
         self.assertIn('80.0 s copying', text)
+        self.assertIn('psk/none 1.25', text)
 
     def test_main_refuses_bad_hosts(self):
         self.assertRaises(SystemExit, hierarchy.main, ['--hosts', 'a,b'])

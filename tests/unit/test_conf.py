@@ -13,7 +13,8 @@ from fastboot_nova.conf import opts
 
 EXPECTED_OPTS = {'use_cachegroup', 'use_cache_snapshot', 'backend',
                  'state_path', 'cache_cluster_size', 'cache_size_limit',
-                 'export_address', 'export_port_min', 'export_port_max',
+                 'export_address', 'export_auth', 'export_psk_file',
+                 'export_psk_identity', 'export_port_min', 'export_port_max',
                  'parent_reconnect_delay', 'coordinator_url',
                  'coordinator_secret', 'host_name', 'failure_domain',
                  'heartbeat_interval', 'qemu_storage_daemon', 'qemu_img',

@@ -27,6 +27,7 @@ class EngineTestCase(base.BaseTestCase):
         self.state_path = os.path.join(self.tmp, 's')
         self.origin = qemu_fakes.write_origin(self.tmp)
         self.model = qemu_fakes.FakeDaemonModel()
+        self.relay_model = qemu_fakes.FakeDaemonModel()
         self.model.sizes[self.nodes('img').source(0, 0)] = SIZE
         self.execute = qemu_fakes.FakeExecutor()
         self.engine = self.make_engine()
@@ -34,7 +35,8 @@ class EngineTestCase(base.BaseTestCase):
     def make_engine(self):
         return engine_mod.QemuEngine(
             self.conf, state_path=self.state_path, execute=self.execute,
-            daemon=qemu_fakes.FakeDaemon(self.model))
+            daemon=qemu_fakes.FakeDaemon(self.model),
+            relay_daemon=qemu_fakes.FakeDaemon(self.relay_model))
 
     @staticmethod
     def nodes(image):
@@ -179,33 +181,48 @@ class TestCreate(EngineTestCase):
 
 class TestExportAddress(EngineTestCase):
 
+    def setUp(self):
+        super().setUp()
+        self.conf.set_override('export_auth', 'none', 'fastboot')
+
+    def relay_calls(self, *names):
+        return [c for c in self.relay_model.calls
+                if not names or c[0] in names]
+
     def test_tcp_port_range_skips_busy_ports(self):
         self.conf.set_override('export_address', '0.0.0.0', 'fastboot')
         self.conf.set_override('export_port_min', 7000, 'fastboot')
         self.conf.set_override('export_port_max', 7002, 'fastboot')
-        self.model.fail['nbd-server-start'] = 'Address already in use'
+        self.relay_model.fail['nbd-server-start'] = 'Address already in use'
+        self.engine = self.make_engine()
         self.engine.create('vm1', 'img', self.origin)
         starts = [c[1]['addr']['data'] for c in
-                  self.qmp_calls('nbd-server-start')]
+                  self.relay_calls('nbd-server-start')]
         self.assertEqual([{'host': '0.0.0.0', 'port': '7000'},
                           {'host': '0.0.0.0', 'port': '7001'}], starts)
         self.assertEqual('nbd://127.0.0.1:7001/img',
                          self.engine.export_url('img'))
-        # After a daemon restart the old port is tried first.
-        self.model.running = False
-        del self.model.calls[:]
+        # After a relay restart the old port is tried first.
+        self.relay_model.running = False
+        del self.relay_model.calls[:]
         self.engine.reconcile()
-        self.assertEqual('7001', self.qmp_calls('nbd-server-start')[0][1]
+        self.assertEqual('7001', self.relay_calls('nbd-server-start')[0][1]
                          ['addr']['data']['port'])
 
     def test_no_free_port(self):
         self.conf.set_override('export_address', '127.0.0.1', 'fastboot')
         self.conf.set_override('export_port_min', 7000, 'fastboot')
         self.conf.set_override('export_port_max', 7000, 'fastboot')
-        self.model.fail['nbd-server-start'] = 'Address already in use'
+        self.relay_model.fail['nbd-server-start'] = 'Address already in use'
+        self.engine = self.make_engine()
         e = self.assertRaises(exception.DaemonError, self.engine.create,
                               'vm1', 'img', self.origin)
         self.assertIn('no free export port', str(e))
+        # Not left half set up: the next operation tries again.
+        self.assertFalse(self.relay_model.running)
+        self.engine.create('vm1', 'img', self.origin)
+        self.assertEqual({'host': '127.0.0.1', 'port': '7000'},
+                         self.relay_model.nbd['addr']['data'])
 
     def test_inverted_port_range(self):
         self.conf.set_override('export_port_min', 7001, 'fastboot')

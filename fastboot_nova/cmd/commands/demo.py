@@ -143,6 +143,10 @@ def summary(report):
         lines.append('hosts (fan-out %s): %s' % (report.get('fanout'),
                                                  hosts))
         lines.append('origin egress: %d B' % report['origin_egress_bytes'])
+        if report.get('export_auth'):
+            lines.append('host-to-host exports: %s' % (
+                'NBD TLS-PSK' if report['export_auth'] == 'psk' else
+                'unauthenticated'))
         for e in report.get('reparent_events', []):
             lines.append('re-parent: %s %s -> %s (%s)' % (
                 e['host'], e['old_parent'] or 'origin',

@@ -75,11 +75,14 @@ def deletion_order(node_name):
     return {'r': 0, 'c': 1, 'f': 2, 'q': 3, 's': 4}.get(node_name[2:3], 9)
 
 
-def start_nbd_server(qmp, unix_path=None, host=None, ports=()):
+def start_nbd_server(qmp, unix_path=None, host=None, ports=(),
+                     tls_creds=None):
     """Start the daemon's one NBD server; return the address it got.
 
-    With ``host``, the first port of ``ports`` that is free is used.
+    With ``host``, the first port of ``ports`` that is free is used;
+    ``tls_creds`` (an object id) makes every client negotiate TLS.
     """
+    tls = {'tls-creds': tls_creds} if tls_creds else {}
     if not host:
         qmp.execute('nbd-server-start',
                     addr={'type': 'unix', 'data': {'path': unix_path}})
@@ -89,7 +92,8 @@ def start_nbd_server(qmp, unix_path=None, host=None, ports=()):
         try:
             qmp.execute('nbd-server-start',
                         addr={'type': 'inet',
-                              'data': {'host': host, 'port': str(port)}})
+                              'data': {'host': host, 'port': str(port)}},
+                        **tls)
         except exception.QMPError as e:
             errors.append(e.msg)
             continue
@@ -100,18 +104,39 @@ def start_nbd_server(qmp, unix_path=None, host=None, ports=()):
             errors[-1] if errors else ''))
 
 
-def open_source(qmp, image, loc, fmt, node, reconnect_delay):
+def add_psk_creds(qmp, object_id, endpoint, directory, username=None):
+    """Create a ``tls-creds-psk`` object unless it exists already.
+
+    ``directory`` holds ``keys.psk``; a client (``endpoint='client'``)
+    presents ``username`` and its key from that file.
+    """
+    try:
+        present = {o['name'] for o in
+                   qmp.execute('qom-list', path='/objects')}
+    except exception.QMPError:
+        present = set()  # QEMU creates /objects with the first object
+    if object_id in present:
+        return
+    args = {'qom-type': 'tls-creds-psk', 'id': object_id,
+            'endpoint': endpoint, 'dir': directory}
+    if username:
+        args['username'] = username
+    qmp.execute('object-add', **args)
+
+
+def open_source(qmp, image, loc, fmt, node, reconnect_delay,
+                tls_creds=None):
     """Add the read-only node ``node`` reading location ``loc``."""
     try:
         qmp.execute('blockdev-add',
-                    **loc.blockdev(node, reconnect_delay, fmt))
+                    **loc.blockdev(node, reconnect_delay, fmt, tls_creds))
     except exception.QMPError as e:
         raise exception.OriginUnavailable(image=image, location=loc.url,
                                           reason=e.kwargs.get('reason'))
 
 
 def open_sources(qmp, image, sources, generation, reconnect_delay):
-    """Open ``sources`` (``[(Location, fmt)]``, preferred first).
+    """Open ``sources`` (``[(Location, fmt, tls_creds)]``, preferred first).
 
     Unreachable sources are left out; if none is reachable the error of
     the last one is raised. With one source its node is the backing; with
@@ -125,10 +150,10 @@ def open_sources(qmp, image, sources, generation, reconnect_delay):
     delay = reconnect_delay if len(sources) == 1 else 0
     opened = []
     error = None
-    for index, (loc, fmt) in enumerate(sources):
+    for index, (loc, fmt, tls_creds) in enumerate(sources):
         node = nodes.source(generation, index)
         try:
-            open_source(qmp, image, loc, fmt, node, delay)
+            open_source(qmp, image, loc, fmt, node, delay, tls_creds)
         except exception.OriginUnavailable as e:
             LOG.warning('Source %s of image %s is unreachable: %s',
                         loc.url, image, e.msg)

@@ -22,8 +22,11 @@ class StorageDaemon:
     """One qemu-storage-daemon, reached on ``<run_dir>/qmp.sock``."""
 
     def __init__(self, run_dir, binary='qemu-storage-daemon', execute=None,
-                 start_timeout=30, qmp_factory=qmp_mod.QMPClient):
+                 start_timeout=30, qmp_factory=qmp_mod.QMPClient,
+                 extra_args=()):
         self.run_dir = run_dir
+        #: More command line arguments (an argv list), e.g. ``--trace``.
+        self.extra_args = tuple(extra_args)
         self.binary = binary
         self.execute = execute or executor.execute
         self.start_timeout = start_timeout
@@ -82,6 +85,7 @@ class StorageDaemon:
             '--monitor', 'chardev=qmp',
             '--pidfile', self.pid_path,
             '--daemonize',
+            *self.extra_args,
             timeout=self.start_timeout)
         deadline = time.monotonic() + self.start_timeout
         while not self.is_running():

@@ -8,8 +8,12 @@ Per image (shared read-only origin) the host daemon holds::
           -> NBD export named after the image (read-only)
 
 so a block crosses the network at most once per host. Each VM gets a qcow2
-overlay under state_path/vms whose backing is that export: VM writes land
-in the overlay and never reach the cache or the origin.
+overlay under state_path/vms whose backing is that export, always on the
+daemon's unix socket: VM writes land in the overlay and never reach the
+cache or the origin. With ``export_address`` set, a second daemon, the
+export relay (:mod:`fastboot_nova.storage.qemu.relay`), re-exports the
+caches to child hosts over TCP, with TLS-PSK unless ``export_auth =
+none``.
 
 Locks are per VM and per image (inter-process, under state_path/locks):
 creates of different images never wait on each other, and concurrent
@@ -32,24 +36,35 @@ from fastboot_nova.storage import names
 from fastboot_nova.storage.qemu import cachegroup
 from fastboot_nova.storage.qemu import daemon as daemon_mod
 from fastboot_nova.storage.qemu import images
+from fastboot_nova.storage.qemu import psk
+from fastboot_nova.storage.qemu import relay
 from fastboot_nova.storage import state as state_mod
 
 LOG = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
-# sockaddr_un.sun_path is 108 bytes; the longest socket name we use is
-# 'nbd.sock'.
-_MAX_STATE_PATH = 107 - len('/nbd.sock')
+RELAY_DIR = 'relay'
+TLS_DIR = 'tls'
+# sockaddr_un.sun_path is 108 bytes; the longest socket path we use under
+# the state path is the relay's monitor.
+_MAX_STATE_PATH = 107 - len('/relay/qmp.sock')
 
 
 class QemuEngine(base.Engine):
     """Block engine on one qemu-storage-daemon per state path."""
 
-    def __init__(self, conf, state_path=None, execute=None, daemon=None):
+    def __init__(self, conf, state_path=None, execute=None, daemon=None,
+                 relay_daemon=None):
         self.conf = conf
         self.opts = conf.fastboot
         self.state_path = self._check_state_path(
             state_path or self.opts.state_path)
+        if self.opts.export_port_min > self.opts.export_port_max:
+            raise exception.FastbootException(
+                'export_port_min (%d) is above export_port_max (%d)' % (
+                    self.opts.export_port_min, self.opts.export_port_max))
+        # Checked before anything is created or started.
+        self.auth = psk.from_opts(self.opts)
         self.cache_dir = os.path.join(self.state_path, 'caches')
         self.vm_dir = os.path.join(self.state_path, 'vms')
         self.lock_path = os.path.join(self.state_path, 'locks')
@@ -64,10 +79,17 @@ class QemuEngine(base.Engine):
         self.daemon = daemon or daemon_mod.StorageDaemon(
             self.state_path, binary=self.opts.qemu_storage_daemon,
             execute=execute, start_timeout=self.opts.daemon_start_timeout)
-        if self.opts.export_port_min > self.opts.export_port_max:
-            raise exception.FastbootException(
-                'export_port_min (%d) is above export_port_max (%d)' % (
-                    self.opts.export_port_min, self.opts.export_port_max))
+        self.relay_dir = os.path.join(self.state_path, RELAY_DIR)
+        self.tls_dir = os.path.join(self.state_path, TLS_DIR)
+        self.relay = relay_daemon or daemon_mod.StorageDaemon(
+            self.relay_dir, binary=self.opts.qemu_storage_daemon,
+            execute=execute, start_timeout=self.opts.daemon_start_timeout,
+            extra_args=relay.trace_args(self.relay_log))
+
+    @property
+    def relay_log(self):
+        """Refused negotiations of other hosts with the relay."""
+        return os.path.join(self.relay_dir, 'export.log')
 
     @staticmethod
     def _check_state_path(path):
@@ -109,63 +131,157 @@ class QemuEngine(base.Engine):
     def _cache_path(self, image):
         return os.path.join(self.cache_dir, image + '.qcow2')
 
-    def _export_server(self, st):
-        """The NBD server spec local VMs and children connect to."""
-        export = st.get('export') or {}
-        if export.get('type') == 'inet':
-            host = export['host']
-            if host in ('0.0.0.0', '::'):
-                host = '127.0.0.1' if host == '0.0.0.0' else '::1'
-            return {'type': 'inet', 'host': host, 'port': str(export['port'])}
+    def _local_server(self):
+        """The NBD server local VMs (and the relay) connect to."""
         return {'type': 'unix', 'path': self.nbd_socket}
 
-    def _backing_spec(self, image, st):
+    def _backing_spec(self, image, st=None):
         return {'driver': 'raw',
-                'file': {'driver': 'nbd', 'server': self._export_server(st),
+                'file': {'driver': 'nbd', 'server': self._local_server(),
                          'export': image,
                          'reconnect-delay': self.opts.parent_reconnect_delay}}
 
     def export_url(self, image, st=None):
-        server = self._export_server(st or self.state.read())
-        if server['type'] == 'unix':
-            return location_mod.nbd_url(image, socket=server['path'])
-        return location_mod.nbd_url(image, host=server['host'],
-                                    port=int(server['port']))
+        """Where other hosts read ``image`` (local tools without one)."""
+        export = (st or self.state.read()).get('export') or {}
+        if self.opts.export_address and export.get('type') == 'inet':
+            host = export['host']
+            if host in ('0.0.0.0', '::'):
+                host = '127.0.0.1' if host == '0.0.0.0' else '::1'
+            return location_mod.nbd_url(image, host=host,
+                                        port=int(export['port']))
+        return location_mod.nbd_url(image, socket=self.nbd_socket)
 
     # -- daemon ----------------------------------------------------------
 
     def _ensure_daemon(self):
-        """Start the daemon if it is not running and restore its nodes.
+        """Start the daemons that are not running and restore their exports.
 
-        :returns: a ReconcileReport when the daemon was (re)started.
+        :returns: a ReconcileReport when a daemon was (re)started.
         """
-        if self.daemon.is_running():
-            return None
-        with self._lock('daemon', 'qsd'):
-            if self.daemon.is_running():
-                return None
-            self.daemon.start()
-            report = base.ReconcileReport(daemon_restarted=True)
-            with self.daemon.qmp() as qmp:
-                self._start_nbd_server(qmp)
-                st = self.state.read()
-                for image, entry in sorted(st['images'].items()):
-                    self._restore_image(qmp, image, entry, report)
-            return report
+        report = None
+        if not self.daemon.is_running():
+            with self._lock('daemon', 'qsd'):
+                if not self.daemon.is_running():
+                    report = self._start_daemon()
+        elif not os.path.exists(self.nbd_socket):
+            self._check_local_export()
+        if self.opts.export_address and not self.relay.is_running():
+            with self._lock('daemon', 'relay'):
+                if not self.relay.is_running():
+                    report = report or base.ReconcileReport()
+                    self._start_relay(report)
+        return report
 
-    def _start_nbd_server(self, qmp):
-        host = self.opts.export_address
+    def _check_local_export(self):
+        # The socket appears right after the daemon starts, under the
+        # lock: a daemon still without it is not this version's.
+        with self._lock('daemon', 'qsd'):
+            if self.daemon.is_running() and \
+                    not os.path.exists(self.nbd_socket):
+                raise exception.DaemonError(
+                    reason='the running qemu-storage-daemon (pid %s) does '
+                           'not serve %s: an earlier version of fastboot '
+                           'started it with its export on TCP. Stop it '
+                           '(fastboot shutdown) when no VM uses it; the '
+                           'next operation starts it afresh' % (
+                               self.daemon.pid(), self.nbd_socket))
+
+    def ensure_exports(self):
+        """Restart a dead export relay, with every export it had.
+
+        Only the relay: it holds no data. A dead cache daemon is left to
+        the next engine operation or reconcile, and meanwhile children
+        read from their other sources.
+        """
+        if not self.opts.export_address or self.relay.is_running() or \
+                not self.daemon.is_running():
+            return None
+        with self._lock('daemon', 'relay'):
+            if self.relay.is_running():
+                return None
+            report = base.ReconcileReport()
+            self._start_relay(report)
+        LOG.warning('Export relay restarted; exporting %s again',
+                    ', '.join(report.relayed_images) or 'nothing')
+        return report
+
+    def _start_daemon(self):
+        self.daemon.start()
+        report = base.ReconcileReport(daemon_restarted=True)
+        with self.daemon.qmp() as qmp:
+            cachegroup.start_nbd_server(qmp, unix_path=self.nbd_socket)
+            self._add_client_creds(qmp)
+            st = self.state.read()
+            for image, entry in sorted(st['images'].items()):
+                self._restore_image(qmp, image, entry, report)
+        return report
+
+    def _add_client_creds(self, qmp):
+        """Credentials the cache presents to parent hosts' relays."""
+        if self.auth is not None:
+            cachegroup.add_psk_creds(qmp, relay.CLIENT_CREDS, 'client',
+                                     self.auth.install(self.tls_dir),
+                                     username=self.auth.identity)
+
+    def _start_relay(self, report):
+        os.makedirs(self.relay_dir, mode=0o750, exist_ok=True)
+        self.relay.start()
+        try:
+            self._setup_relay(report)
+        except BaseException:
+            # A relay without its server would look healthy to the next
+            # caller and never be set up: the next one starts afresh.
+            self.relay.stop()
+            raise
+
+    def _setup_relay(self, report):
         ports = list(range(self.opts.export_port_min,
                            self.opts.export_port_max + 1))
         previous = self.state.read().get('export', {}).get('port')
         if previous in ports:
-            # Children and VM disks already point at the old port.
+            # Children already point at the old port.
             ports.remove(previous)
             ports.insert(0, previous)
-        address = cachegroup.start_nbd_server(
-            qmp, unix_path=self.nbd_socket, host=host, ports=ports)
-        with self.state.update() as st:
-            st['export'] = address
+        with self.relay.qmp() as qmp:
+            tls_creds = None
+            if self.auth is not None:
+                tls_creds = relay.SERVER_CREDS
+                cachegroup.add_psk_creds(qmp, tls_creds, 'server',
+                                         self.auth.install(self.tls_dir))
+            else:
+                LOG.warning('Exporting caches on %s without '
+                            'authentication (export_auth = none)',
+                            self.opts.export_address)
+            address = cachegroup.start_nbd_server(
+                qmp, host=self.opts.export_address, ports=ports,
+                tls_creds=tls_creds)
+            with self.state.update() as st:
+                st['export'] = dict(address, auth='psk' if tls_creds
+                                    else 'none')
+            with self.daemon.qmp() as cache_qmp:
+                cached = cachegroup.export_ids(cache_qmp)
+            for image in sorted(self.state.read()['images']):
+                if cachegroup.Nodes.of(image).export in cached:
+                    self._relay_image(qmp, image, report)
+
+    def _relay_image(self, qmp, image, report=None):
+        try:
+            relay.add_export(qmp, image, self.nbd_socket)
+        except exception.FastbootException as e:
+            LOG.error('Could not export image %s to other hosts: %s',
+                      image, e.msg)
+            return
+        if report is not None:
+            report.relayed_images.append(image)
+
+    def _relay_add(self, image):
+        """Export ``image`` to other hosts if this host exports at all."""
+        if self.opts.export_address and self.relay.is_running():
+            with self.relay.qmp() as qmp:
+                if relay.export_id(image) not in \
+                        cachegroup.export_ids(qmp):
+                    self._relay_image(qmp, image)
 
     def _restore_image(self, qmp, image, entry, report):
         try:
@@ -193,13 +309,24 @@ class QemuEngine(base.Engine):
             raise
 
     def _open_backing(self, qmp, image, entry):
-        """Open the image's parents, then its origin as the last resort."""
+        """Open the image's parents, then its origin as the last resort.
+
+        Parents are other hosts' relays: they get this host's TLS
+        credentials. The origin is the storage array: it gets none.
+        """
         sources = []
         error = None
+        parent_creds = None
+        if self.auth is not None and entry.get('parents'):
+            # A daemon started before the key was configured lacks them.
+            self._add_client_creds(qmp)
+            parent_creds = relay.CLIENT_CREDS
         for url in entry.get('parents', []) + [entry['location']]:
-            fmt = entry['format'] if url == entry['location'] else 'raw'
+            is_origin = url == entry['location']
+            fmt = entry['format'] if is_origin else 'raw'
             try:
-                sources.append((location_mod.parse(url), fmt))
+                sources.append((location_mod.parse(url), fmt,
+                                None if is_origin else parent_creds))
             except exception.InvalidLocation as e:
                 LOG.warning('Source %s of image %s is unusable: %s', url,
                             image, e.msg)
@@ -258,6 +385,7 @@ class QemuEngine(base.Engine):
                     LOG.warning('Cache of image %s was missing; restoring',
                                 image)
                     self._add_image_nodes(qmp, image, entry)
+            self._relay_add(image)
             return entry
         return self._add_image(image, loc, st)
 
@@ -290,6 +418,7 @@ class QemuEngine(base.Engine):
                 raise
         with self.state.update() as st:
             st['images'][image] = entry
+        self._relay_add(image)
         return entry
 
     # -- VM disks --------------------------------------------------------
@@ -561,6 +690,9 @@ class QemuEngine(base.Engine):
                 raise exception.ImageInUse(image=image,
                                            vms=', '.join(users))
             self._ensure_daemon()
+            if self.opts.export_address:
+                with self.relay.qmp() as qmp:
+                    relay.remove_export(qmp, image)
             with self.daemon.qmp() as qmp:
                 cachegroup.remove(qmp, image)
             with contextlib.suppress(FileNotFoundError):
@@ -596,9 +728,32 @@ class QemuEngine(base.Engine):
             for node in orphans:
                 cachegroup.del_node(qmp, node)
                 report.removed_orphan_nodes.append(node)
+        self._reconcile_relay(report)
         self._reconcile_files(st, report)
         self._reconcile_vms(report)
         return report
+
+    def _reconcile_relay(self, report):
+        """Relay exactly the recorded images whose cache is exported."""
+        if not self.opts.export_address:
+            return
+        with self.daemon.qmp() as qmp:
+            cached = cachegroup.export_ids(qmp)
+        st = self.state.read()
+        with self.relay.qmp() as qmp:
+            relayed = cachegroup.export_ids(qmp)
+            wanted = {relay.export_id(image): image
+                      for image in st['images']
+                      if cachegroup.Nodes.of(image).export in cached}
+            for export_id in sorted(relayed - set(wanted)):
+                if cachegroup.owned(export_id):
+                    cachegroup.del_export(qmp, export_id)
+                    cachegroup.del_node(qmp, relay.node_of_export(export_id))
+                    report.removed_orphan_nodes.append(export_id)
+            for export_id, image in sorted(wanted.items()):
+                if export_id not in relayed and \
+                        image not in report.relayed_images:
+                    self._relay_image(qmp, image, report)
 
     @staticmethod
     def _is_orphan(node, known):
@@ -675,4 +830,5 @@ class QemuEngine(base.Engine):
         report.rebased_disks.append(vm)
 
     def shutdown(self):
+        self.relay.stop()
         self.daemon.stop()

@@ -128,6 +128,16 @@ class TestHostAgent(base.BaseTestCase):
         self.agent.check()
         self.assertEqual([('img', P1)], self.reparents())
 
+    def test_every_round_restores_the_exports(self):
+        self.agent.attach('img', self.origin)
+        self.agent.check()
+        self.assertIn(('ensure_exports',), self.engine.calls)
+        # A failure there is logged; the round goes on.
+        self.engine.exports_error = 'no relay'
+        self.client.assignment = parents(('p1', P1), None)
+        self.agent.check()
+        self.assertEqual(('img', P1), self.reparents()[-1])
+
     def test_dead_parent_fails_over_to_the_next_live_source(self):
         self.client.assignment = parents(('p1', P1), ('p2', P2), None)
         self.agent.attach('img', self.origin)
