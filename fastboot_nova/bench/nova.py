@@ -16,6 +16,7 @@ modes booted every server as they must, 1 otherwise, 2 on bad arguments.
 import argparse
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import sys
@@ -78,6 +79,9 @@ def parse_args(argv):
     parser.add_argument(
         '--json', metavar='FILE',
         help='Also write every figure as JSON to FILE.')
+    parser.add_argument(
+        '-v', '--verbose', action='store_true',
+        help="Keep Nova's INFO logs (they slow the run down).")
     args = parser.parse_args(argv)
     if args.counts is None:
         args.counts = list(QUICK_COUNTS if args.quick else DEFAULT_COUNTS)
@@ -133,6 +137,9 @@ def main(argv=None):
         print('bench-nova: error: %s' % e, file=sys.stderr)
         return 1
     image = args.image or default_image(args.cache_dir, _progress)
+    if not args.verbose:
+        # Nova logs every request at INFO; that is noise here, and time.
+        logging.getLogger('nova').setLevel(logging.WARNING)
     # Imported only now: nova's test package monkey-patches eventlet.
     from fastboot_nova.bench import novareport
     from fastboot_nova.bench import novarun
