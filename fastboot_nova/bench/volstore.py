@@ -127,4 +127,3 @@ class VolumeStore:
             return {'created': self.created, 'deleted': self.deleted,
                     'bytes_written': self.bytes_written,
                     'copy_seconds': self.copy_seconds}
-

@@ -75,4 +75,3 @@ class TestNovaBenchQuick(base.BaseTestCase):
         self.assertLess(ratios['bytes_written'], 1)
         for key in ('active_seconds', 'delete_seconds'):
             self.assertGreater(ratios[key], 0)
-
