@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 
 DEFAULT_COUNTS = (20, 50, 100)
@@ -80,6 +81,11 @@ def parse_args(argv):
         '--json', metavar='FILE',
         help='Also write every figure as JSON to FILE.')
     parser.add_argument(
+        '--nova-as-is', action='store_true',
+        help="Keep Nova's allocation listing on every claim (only used "
+             'for reshapes; quadratic in servers: N=100 then takes '
+             'minutes per mode).')
+    parser.add_argument(
         '-v', '--verbose', action='store_true',
         help="Keep Nova's INFO logs (they slow the run down).")
     args = parser.parse_args(argv)
@@ -129,7 +135,8 @@ def _progress(message):
     print(message, file=sys.stderr, flush=True)
 
 
-def main(argv=None):
+def main(argv=None, handle_signals=False):
+    """Run the benchmark; ``handle_signals`` only in a process of its own."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         check_dependencies()
@@ -141,17 +148,24 @@ def main(argv=None):
         # Nova logs every request at INFO; that is noise here, and time.
         logging.getLogger('nova').setLevel(logging.WARNING)
     # Imported only now: nova's test package monkey-patches eventlet.
+    from fastboot_nova.bench import novacloud
     from fastboot_nova.bench import novareport
     from fastboot_nova.bench import novarun
+    if handle_signals:
+        # Stop at the next wait; the cloud's cleanups stop the storage
+        # daemons and remove the volume files.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, novacloud.request_stop)
     try:
         result = novarun.run_bench(args.counts, image, hosts=args.hosts,
-                                   progress=_progress)
-    except KeyboardInterrupt:
-        print('bench-nova: interrupted; the cloud was stopped',
-              file=sys.stderr)
-        return 130
-    except (novarun.novacloud.BenchError,
-            novarun.volstore.VolumeStoreError) as e:
+                                   progress=_progress,
+                                   nova_as_is=args.nova_as_is)
+    except (novacloud.BenchError, novarun.volstore.VolumeStoreError) as e:
+        signum = novacloud.stop_signal()
+        if signum is not None:
+            print('bench-nova: stopped by signal %d; the cloud was cleaned '
+                  'up' % signum, file=sys.stderr)
+            return 128 + signum
         print('bench-nova: error: %s' % e, file=sys.stderr)
         return 1
     print(novareport.render(result))
@@ -163,4 +177,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(main(handle_signals=True))

@@ -37,6 +37,10 @@ def _deleted(cloud, before, count, timeout=60):
     return cloud.store.counters()['deleted'] - before
 
 
+def _hosts_used(servers):
+    return len({s['OS-EXT-SRV-ATTR:host'] for s in servers})
+
+
 def measure_stock(cloud, snapshot_id, size_gib, count):
     prefix = 'stock%d' % count
     before = cloud.store.counters()
@@ -57,6 +61,8 @@ def measure_stock(cloud, snapshot_id, size_gib, count):
     deleted_s = time.monotonic() - started
     return {
         'servers_active': len(servers),
+        'hosts_used': _hosts_used(servers),
+        'caches': 0,
         'api_requests': requests,
         'volumes_created': created,
         'volumes_deleted': _deleted(cloud, before['deleted'], count),
@@ -92,19 +98,22 @@ def measure_fastboot(cloud, snapshot_id, size_gib, count):
     overlays = sum(volstore.tree_allocated_bytes(e.vm_dir)
                    for e in cloud.engines.values())
     created = after['created'] - before['created']
+    image = 'cinder-' + volume_id
+    caches = [e for e in cloud.engines.values()
+              if any(c.name == image for c in e.list_images())]
 
     started = time.monotonic()
     cloud.delete_all(servers)
     cloud.wait_all(prefix, 0, None, _timeout(count))
     deleted_s = time.monotonic() - started
 
-    image = 'cinder-' + volume_id
-    for engine in cloud.engines.values():
-        if any(c.name == image for c in engine.list_images()):
-            engine.remove_image(image)
+    for engine in caches:
+        engine.remove_image(image)
     cloud._volume_delete(None, volume_id)
     return {
         'servers_active': len(servers),
+        'hosts_used': _hosts_used(servers),
+        'caches': len(caches),
         'api_requests': requests,
         'volumes_created': created,
         'volumes_deleted': 0,
@@ -120,11 +129,13 @@ def measure_fastboot(cloud, snapshot_id, size_gib, count):
     }
 
 
-def run_bench(counts, image, hosts=1, progress=None):
+def run_bench(counts, image, hosts=1, progress=None, nova_as_is=False):
     """Measure both modes for each N of ``counts``.
 
     :param image: the file the volume snapshot holds (raw or qcow2).
     :param progress: called with one-line messages.
+    :param nova_as_is: keep Nova's per-claim allocation listing (see
+        :meth:`fastboot_nova.bench.novacloud.BenchCloud.test_bench`).
     :returns: the dict of :func:`fastboot_nova.bench.novareport.build_result`.
     """
     say = progress or (lambda message: None)
@@ -146,6 +157,7 @@ def run_bench(counts, image, hosts=1, progress=None):
         say('cloud up (%d compute(s)), snapshot %s: %d GiB volume' % (
             hosts, snapshot_id, size_gib))
         for count in counts:
+            novacloud.check_stop()
             stock = measure_stock(cloud, snapshot_id, size_gib, count)
             say('N=%d stock: %d volumes, all ACTIVE in %.1fs' % (
                 count, stock['volumes_created'], stock['active_seconds']))
@@ -154,10 +166,11 @@ def run_bench(counts, image, hosts=1, progress=None):
                 count, fast['volumes_created'], fast['active_seconds']))
             runs.append({'count': count, 'stock': stock, 'fastboot': fast})
 
-    novacloud.run(plan)
+    novacloud.run(plan, skip_reshape_listing=not nova_as_is)
     params.update({
         'counts': list(counts),
         'hosts': hosts,
+        'nova_reshape_listing': nova_as_is,
         'image': image,
         'image_format': info['format'],
         'image_virtual_bytes': info['virtual-size'],

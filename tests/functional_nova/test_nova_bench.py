@@ -66,6 +66,8 @@ class TestNovaBenchQuick(base.BaseTestCase):
         self.assertEqual(1, fast['volumes_created'])
         self.assertEqual(1, fast['root_volumes'])
         self.assertEqual(3, fast['fastboot_disks'])
+        self.assertEqual(1, fast['hosts_used'])
+        self.assertEqual(1, fast['caches'])
         self.assertGreaterEqual(fast['bytes_copied'], 4 * MiB)
         self.assertGreater(fast['overlay_bytes'], 0)
         self.assertLess(fast['bytes_written'], stock['bytes_written'])

@@ -14,6 +14,7 @@ def mode(count, volumes, copied, cache=0, overlays=0, disks=0,
          active=10.0, delete=2.0, requests=1):
     return {
         'servers_active': count, 'api_requests': requests,
+        'hosts_used': 1, 'caches': 1 if disks else 0,
         'volumes_created': volumes,
         'volumes_deleted': volumes if disks == 0 else 0,
         'root_volumes': volumes, 'bytes_copied': copied,
