@@ -158,17 +158,10 @@ class BenchCloud(libvirt_base.ServersTestBase):
         self.snapshots = {}
         self._conf = engine_conf()
 
-        fake_get = self.cinder.fake_get
-        fake_update = self.cinder.fake_attachment_update
-        for name, fn in (
-                ('create', self._volume_create),
-                ('delete', self._volume_delete),
-                ('get', lambda ctx, vid, microversion=None: self._volume_get(
-                    fake_get, ctx, vid, microversion)),
-                ('attachment_update',
-                 lambda ctx, aid, connector, mountpoint=None:
-                 self._attachment_update(fake_update, ctx, aid, connector,
-                                         mountpoint))):
+        for name, fn in (('create', self._volume_create),
+                         ('delete', self._volume_delete),
+                         ('get', self._volume_get),
+                         ('attachment_update', self._attachment_update)):
             self.useFixture(fixtures.MockPatch(
                 'nova.volume.cinder.API.' + name, side_effect=fn,
                 autospec=False))
@@ -260,20 +253,21 @@ class BenchCloud(libvirt_base.ServersTestBase):
         self.shared.discard(volume_id)
         self.store.delete(volume_id)
 
-    def _volume_get(self, fake_get, ctx, volume_id, microversion):
-        volume = fake_get(ctx, volume_id, microversion=microversion)
+    def _volume_get(self, ctx, volume_id, microversion=None):
+        volume = self.cinder.fake_get(ctx, volume_id,
+                                      microversion=microversion)
         if volume_id in self.shared:
             volume['multiattach'] = True
             volume['volume_metadata'] = {CACHEABLE_KEY: 'true'}
         return volume
 
-    def _attachment_update(self, fake_update, ctx, attachment_id, connector,
-                           mountpoint):
+    def _attachment_update(self, ctx, attachment_id, connector,
+                           mountpoint=None):
         volume_id, attachment, _all = self.cinder._find_attachment(
             attachment_id)
         if volume_id not in self.shared:
-            return fake_update(ctx, attachment_id, connector,
-                               mountpoint=mountpoint)
+            return self.cinder.fake_attachment_update(
+                ctx, attachment_id, connector, mountpoint=mountpoint)
         # The fixture allows one connected attachment except on its own
         # multiattach volume; the shared volume is multiattach too.
         attachment['connector'] = connector
