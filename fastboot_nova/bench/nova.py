@@ -28,8 +28,8 @@ MAX_COUNT = 200
 MAX_HOSTS = 2
 TOOLS = ('qemu-img', 'qemu-storage-daemon')
 #: What the in-process cloud imports; checked before anything starts.
-NOVA_TEST_MODULES = ('nova.tests.functional.libvirt.base', 'placement',
-                     'wsgi_intercept')
+NOVA_TEST_MODULES = ('placement', 'wsgi_intercept',
+                     'nova.tests.functional.libvirt.base')
 
 
 class MissingDependency(Exception):
@@ -123,11 +123,16 @@ def check_dependencies(which=shutil.which,
 
 
 def default_image(cache_dir, progress):
+    """The demo guest's image, built once (MissingDependency if not)."""
     from fastboot_nova import bench
     from fastboot_nova.demo import guest as guest_mod
-    guest = guest_mod.build_guest(
-        os.path.expanduser(cache_dir or bench.default_cache_dir()),
-        progress=progress)
+    try:
+        guest = guest_mod.build_guest(
+            os.path.expanduser(cache_dir or bench.default_cache_dir()),
+            progress=progress)
+    except guest_mod.GuestBuildError as e:
+        raise MissingDependency('cannot build the demo guest image (%s); '
+                                'give an image with --image FILE' % e)
     return guest.image
 
 
@@ -140,13 +145,15 @@ def main(argv=None, handle_signals=False):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         check_dependencies()
+        image = args.image or default_image(args.cache_dir, _progress)
     except MissingDependency as e:
         print('bench-nova: error: %s' % e, file=sys.stderr)
         return 1
-    image = args.image or default_image(args.cache_dir, _progress)
+    nova_log = logging.getLogger('nova')
+    nova_level = nova_log.level
     if not args.verbose:
         # Nova logs every request at INFO; that is noise here, and time.
-        logging.getLogger('nova').setLevel(logging.WARNING)
+        nova_log.setLevel(logging.WARNING)
     # Imported only now: nova's test package monkey-patches eventlet.
     from fastboot_nova.bench import novacloud
     from fastboot_nova.bench import novareport
@@ -168,6 +175,8 @@ def main(argv=None, handle_signals=False):
             return 128 + signum
         print('bench-nova: error: %s' % e, file=sys.stderr)
         return 1
+    finally:
+        nova_log.setLevel(nova_level)
     print(novareport.render(result))
     if args.json:
         with open(args.json, 'w', encoding='utf-8') as f:

@@ -138,3 +138,13 @@ class TestNovaBenchArgs(base.BaseTestCase):
         stderr.stream.flush()
         self.assertIn('bench-nova: error: no nova tests',
                       stderr.getDetails()['stderr'].as_text())
+
+    def test_no_guest_image_is_a_clear_error(self):
+        from fastboot_nova.demo import guest as guest_mod
+        self.useFixture(fixtures.MockPatch(
+            'fastboot_nova.demo.guest.build_guest',
+            side_effect=guest_mod.GuestBuildError(reason='no debootstrap')))
+        e = self.assertRaises(bench_nova.MissingDependency,
+                              bench_nova.default_image, '/nonexistent', None)
+        self.assertIn('no debootstrap', str(e))
+        self.assertIn('--image FILE', str(e))
