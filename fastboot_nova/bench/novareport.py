@@ -18,6 +18,10 @@ COPY_NOTE = ('copies are performed: each volume made from the snapshot is '
              'a qemu-img convert of a real file, and "bytes copied" is '
              'what it wrote (zero blocks skipped); a byte-for-byte backend '
              'copies the "volume bytes" instead')
+DELETE_NOTE = ('"time to delete all" ends when Nova lists no server: stock '
+               'deletes each server\'s volume with it (delete_on_termination); '
+               'fastboot keeps its shared volume and host cache for the next '
+               'boot (removed afterwards, not timed)')
 GUEST_NOTE = ("guests do not run (nova's fake libvirt): no guest I/O, so "
               'the fastboot cache holds metadata only; `tox -e bench` '
               'measures what real boots read')
@@ -51,7 +55,7 @@ def build_result(params, runs, total_seconds):
         'result_version': RESULT_VERSION,
         'params': dict(params),
         'runs': out,
-        'notes': [COPY_NOTE, GUEST_NOTE],
+        'notes': [COPY_NOTE, DELETE_NOTE, GUEST_NOTE],
         'total_seconds': total_seconds,
     }
 
