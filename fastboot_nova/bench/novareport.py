@@ -19,8 +19,8 @@ COPY_NOTE = ('copies are performed: each volume made from the snapshot is '
              'what it wrote (zero blocks skipped); a byte-for-byte backend '
              'copies the "volume bytes" instead')
 DELETE_NOTE = ('"time to delete all" ends when Nova lists no server: stock '
-               'deletes each server\'s volume with it (delete_on_termination); '
-               'fastboot keeps its shared volume and host cache for the next '
+               'deletes the volume of each server with it '
+               '(delete_on_termination); fastboot keeps its shared volume and host cache for the next '
                'boot (removed afterwards, not timed)')
 GUEST_NOTE = ("guests do not run (nova's fake libvirt): no guest I/O, so "
               'the fastboot cache holds metadata only; `tox -e bench` '
