@@ -20,8 +20,9 @@ COPY_NOTE = ('copies are performed: each volume made from the snapshot is '
              'copies the "volume bytes" instead')
 DELETE_NOTE = ('"time to delete all" ends when Nova lists no server: stock '
                'deletes the volume of each server with it '
-               '(delete_on_termination); fastboot keeps its shared volume and host cache for the next '
-               'boot (removed afterwards, not timed)')
+               '(delete_on_termination); fastboot keeps its shared volume '
+               'and host cache for the next boot (removed afterwards, not '
+               'timed)')
 GUEST_NOTE = ("guests do not run (nova's fake libvirt): no guest I/O, so "
               'the fastboot cache holds metadata only; `tox -e bench` '
               'measures what real boots read')
