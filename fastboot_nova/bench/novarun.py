@@ -47,6 +47,7 @@ def measure_stock(cloud, snapshot_id, size_gib, count):
     started = time.monotonic()
     requests = novacloud.boot_stock(cloud, snapshot_id, size_gib, count,
                                     prefix)
+    request_s = time.monotonic() - started
     servers = cloud.wait_all(prefix, count, 'ACTIVE', _timeout(count))
     active = time.monotonic() - started
     after = cloud.store.counters()
@@ -74,6 +75,7 @@ def measure_stock(cloud, snapshot_id, size_gib, count):
         'overlay_bytes': 0,
         'fastboot_disks': 0,
         'active_seconds': active,
+        'request_seconds': request_s,
         'delete_seconds': deleted_s,
     }
 
@@ -83,7 +85,9 @@ def measure_fastboot(cloud, snapshot_id, size_gib, count):
     before = cloud.store.counters()
     started = time.monotonic()
     volume_id = cloud.create_shared_volume(snapshot_id)
+    sent = time.monotonic()
     requests = novacloud.FASTBOOT_BOOT(cloud, volume_id, count, prefix)
+    request_s = time.monotonic() - sent
     servers = cloud.wait_all(prefix, count, 'ACTIVE', _timeout(count))
     active = time.monotonic() - started
     after = cloud.store.counters()
@@ -125,6 +129,7 @@ def measure_fastboot(cloud, snapshot_id, size_gib, count):
         'overlay_bytes': overlays,
         'fastboot_disks': disks,
         'active_seconds': active,
+        'request_seconds': request_s,
         'delete_seconds': deleted_s,
     }
 

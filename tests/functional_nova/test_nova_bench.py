@@ -54,6 +54,7 @@ class TestNovaBenchQuick(base.BaseTestCase):
             self.assertEqual(3, mode['servers_active'])
             self.assertGreater(mode['active_seconds'], 0)
             self.assertGreater(mode['delete_seconds'], 0)
+            self.assertLess(mode['request_seconds'], mode['active_seconds'])
         # Stock: Cinder copied the snapshot once per server, for real.
         self.assertEqual(3, stock['volumes_created'])
         self.assertEqual(3, stock['root_volumes'])

@@ -21,6 +21,7 @@ def mode(count, volumes, copied, cache=0, overlays=0, disks=0,
         'copy_seconds': 1.0, 'volume_bytes': volumes * GiB,
         'cache_bytes': cache, 'overlay_bytes': overlays,
         'fastboot_disks': disks, 'active_seconds': active,
+        'request_seconds': 0.5,
         'delete_seconds': delete,
     }
 
@@ -88,6 +89,7 @@ class TestNovaReport(base.BaseTestCase):
         self.assertIn('volumes created', text)
         self.assertIn('0.25 (25.00 %)', text)
         self.assertIn('copies are performed', text)
+        self.assertIn('of which sending the API requests', text)
         self.assertNotIn('FAILED', text)
         result = sample(4)
         result['runs'][0]['fastboot']['fastboot_disks'] = 0
