@@ -20,6 +20,7 @@ import fixtures
 
 from tests.functional import base
 from tests.functional.coordinator import test_processes
+from tests.functional import test_export_auth
 
 SECRET = test_processes.SECRET
 INTERVAL = 0.2
@@ -27,7 +28,7 @@ INTERVAL = 0.2
 
 class Host:
 
-    def __init__(self, name, coordinator_url, workdir):
+    def __init__(self, name, coordinator_url, workdir, psk_file):
         self.name = name
         # Short: the state path holds unix sockets.
         self.state_path = tempfile.mkdtemp(prefix='fbh-', dir='/tmp')
@@ -37,13 +38,14 @@ class Host:
             f.write('[fastboot]\n'
                     'state_path = %s\n'
                     'export_address = 127.0.0.1\n'
+                    'export_psk_file = %s\n'
                     'export_port_min = %d\n'
                     'export_port_max = %d\n'
                     'coordinator_url = %s/v1\n'
                     'coordinator_secret = %s\n'
                     'host_name = %s\n'
                     'heartbeat_interval = %s\n' % (
-                        self.state_path, self.port, self.port,
+                        self.state_path, psk_file, self.port, self.port,
                         coordinator_url, SECRET, name, INTERVAL))
         self.log_file = os.path.join(workdir, '%s-agent.log' % name)
         self.agent = None
@@ -121,7 +123,9 @@ class TestAgentProcesses(base.TestCase):
         os.makedirs(os.path.join(workdir, 'coordinator'))
         coordinator.db_sync()
         coordinator.start()
-        self.hosts = [Host(name, coordinator.url, workdir)
+        # The hosts export to each other as in production: TLS-PSK.
+        psk = test_export_auth.write_psk(workdir)
+        self.hosts = [Host(name, coordinator.url, workdir, psk)
                       for name in ('host-a', 'host-b')]
         for host in self.hosts:
             self.addCleanup(host.stop)
