@@ -187,6 +187,19 @@ class FastBootDriver(libvirt_driver.LibvirtDriver):
         overlays = self._imageops.overlay_paths()
         return [d for d in disks if d['path'] not in overlays]
 
+    def reboot(self, context, instance, network_info, reboot_type,
+               block_device_info=None, bad_volumes_callback=None,
+               accel_info=None, share_info=None):
+        if self._imageops.is_fastboot(instance):
+            # The compute manager has just deleted the server's attachment
+            # (it has no block device mapping): attach again.
+            self._imageops.prepare(context, instance)
+        return super().reboot(
+            context, instance, network_info, reboot_type,
+            block_device_info=block_device_info,
+            bad_volumes_callback=bad_volumes_callback,
+            accel_info=accel_info, share_info=share_info)
+
     def _hard_reboot(self, context, instance, network_info, share_info,
                      block_device_info=None, accel_info=None):
         if self._imageops.is_fastboot(instance):

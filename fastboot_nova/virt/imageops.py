@@ -128,10 +128,18 @@ class ImageOps:
             # not this host's.
             self._delete_attachment(context, instance, attachment_id)
             attachment_id = None
+        connection_info = None
         if attachment_id:
-            connection_info = self._volume_api.attachment_get(
-                context, attachment_id)['connection_info']
-        else:
+            try:
+                connection_info = self._volume_api.attachment_get(
+                    context, attachment_id)['connection_info']
+            except nova_exception.VolumeAttachmentNotFound:
+                # Nova's reboot deletes the Cinder attachments it has no
+                # block device mapping for (_delete_dangling_bdms).
+                LOG.info('Attachment %s of origin %s is gone; attaching '
+                         'again', attachment_id, volume_id,
+                         instance=instance)
+        if connection_info is None:
             connection_info = self._attach(context, instance, volume_id)
         image = self._cacheops.image_name(volume_id)
         with lockutils.lock('fastboot-' + image):
