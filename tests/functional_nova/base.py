@@ -187,7 +187,10 @@ class FastBootTestBase(libvirt_base.ServersTestBase):
             'name': name, 'status': 'active', 'container_format': 'bare',
             'disk_format': 'qcow2', 'size': 196608, 'min_ram': 0,
             'min_disk': 0, 'is_public': True, 'visibility': 'public',
-            'properties': {'fastboot_origin_volume': volume_id}})
+            # The trait keeps these servers on fastboot hosts (README).
+            'properties': {
+                'fastboot_origin_volume': volume_id,
+                'trait:CUSTOM_FASTBOOT_CACHE_SNAPSHOT': 'required'}})
         return image['id']
 
     def boot_image(self, image_id, count, host=None, expected='ACTIVE'):
