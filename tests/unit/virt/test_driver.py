@@ -26,7 +26,8 @@ def make_driver(enabled=True):
 
 
 def instance(**system_metadata):
-    return types.SimpleNamespace(uuid='uuid-1', system_metadata=system_metadata)
+    return types.SimpleNamespace(uuid='uuid-1',
+                                 system_metadata=system_metadata)
 
 
 def volume_bdi(marked):
