@@ -14,6 +14,7 @@ from xml.etree import ElementTree
 import fixtures
 from nova import context as nova_context
 from nova import exception as nova_exception
+from nova import objects
 from nova.tests.fixtures import cinder as cinder_fixture
 from nova.tests.functional.libvirt import base as libvirt_base
 from nova.virt.libvirt import driver as libvirt_driver
@@ -216,6 +217,16 @@ class FastBootTestBase(libvirt_base.ServersTestBase):
                                                max_retries=retries)
                    for s in servers]
         return servers, time.monotonic() - start
+
+    def faults(self, server):
+        """Messages of the server's faults, newest first."""
+        ctxt = nova_context.get_admin_context()
+        cell = objects.InstanceMapping.get_by_instance_uuid(
+            ctxt, server['id']).cell_mapping
+        with nova_context.target_cell(ctxt, cell) as cctxt:
+            faults = objects.InstanceFaultList.get_by_instance_uuids(
+                cctxt, [server['id']])
+        return [f.message for f in faults]
 
     def attachments(self, volume_id=ORIGIN_VOLUME):
         """The fixture's Cinder attachments of ``volume_id``, by id."""

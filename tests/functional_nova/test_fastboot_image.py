@@ -6,9 +6,7 @@ import os
 
 import fixtures
 from nova import conf
-from nova import context as nova_context
 from nova import exception as nova_exception
-from nova import objects
 
 from fastboot_nova import exception
 from tests.functional_nova import base
@@ -94,16 +92,6 @@ class FastBootImageBase(base.FastBootTestBase):
             self._wait_until_deleted(server)
         return seconds
 
-    def faults(self, server):
-        """Messages of the server's faults, newest first."""
-        ctxt = nova_context.get_admin_context()
-        cell = objects.InstanceMapping.get_by_instance_uuid(
-            ctxt, server['id']).cell_mapping
-        with nova_context.target_cell(ctxt, cell) as cctxt:
-            faults = objects.InstanceFaultList.get_by_instance_uuids(
-                cctxt, [server['id']])
-        return [f.message for f in faults]
-
     def fault(self, server):
         server = self.api.get_server(server['id'])
         self.assertEqual('ERROR', server['status'])
@@ -145,6 +133,24 @@ class TestFastBootImage(FastBootImageBase):
         self.assertEqual({}, self.engines['compute1'].vms)
         self.assertEqual({}, self.attachments())
         self._delete_server(server)
+
+    def test_needs_a_fastboot_host(self):
+        # The image requires the trait: a host without the cache group
+        # never gets the server (it would boot the stub image).
+        # compute1 loses the trait; the servers all go to compute2 (without
+        # the trait the scheduler spreads them over both).
+        self.start_compute('compute1')
+        self.start_compute('compute2')
+        rp_uuid = self._get_provider_uuid_by_host('compute1')
+        traits = set(self._get_provider_traits(rp_uuid))
+        self.assertIn('CUSTOM_FASTBOOT_CACHE_SNAPSHOT', traits)
+        self._set_provider_traits(
+            rp_uuid, sorted(traits - {'CUSTOM_FASTBOOT_CACHE_SNAPSHOT'}))
+        servers, _ = self.boot_image(self.image_id, 3)
+        self.assertEqual({'compute2'},
+                         {s['OS-EXT-SRV-ATTR:host'] for s in servers})
+        self.assertEqual([], self.engines['compute1'].verbs('create'))
+        self.assert_fastboot(servers)
 
     def test_reboot_keeps_overlay(self):
         self.start_compute('compute1')
