@@ -43,9 +43,10 @@ them in one request:
     host's last server of the cache leaves
 
 Operations that would copy or move the overlay are refused with a clear
-fault for every fastboot server: ``snapshot`` (createImage, shelve),
-resize and cold migration, live migration. Rebuild of a fastboot-image
-server gives it a fresh overlay.
+fault: resize and cold migration, live migration (every fastboot
+server), ``snapshot`` (createImage, shelve) and rescue from the fastboot
+image itself (fastboot-image servers). Rebuild of a fastboot-image server
+gives it a fresh overlay.
 """
 
 import functools
@@ -233,6 +234,20 @@ class FastBootDriver(libvirt_driver.LibvirtDriver):
             raise nova_exception.Invalid(self._refusal('Snapshot'))
         return super().snapshot(context, instance, image_id,
                                 update_task_state)
+
+    def rescue(self, context, instance, network_info, image_meta,
+               rescue_password, block_device_info, share_info):
+        # The fastboot image is a stub: rescuing from it boots nothing
+        # useful. Another rescue image works: the overlay is the second
+        # disk.
+        if (self._imageops.is_fastboot(instance) and
+                getattr(image_meta, 'id', None) == instance.image_ref):
+            raise nova_exception.InstanceNotRescuable(
+                instance_id=instance.uuid,
+                reason='a fastboot server must be rescued from another '
+                       'image than its fastboot image')
+        return super().rescue(context, instance, network_info, image_meta,
+                              rescue_password, block_device_info, share_info)
 
     def migrate_disk_and_power_off(self, context, instance, dest, flavor,
                                    network_info, block_device_info=None,

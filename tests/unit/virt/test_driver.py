@@ -72,6 +72,18 @@ class TestRefusals(base.BaseTestCase):
             self.assertIn('Live migration is not supported for a fastboot '
                           'server', str(e))
 
+    def test_rescue_from_the_stub(self):
+        self.image_server.image_ref = 'image-1'
+        self.image_server.system_metadata = {imageops.SM_ORIGIN: VOLUME}
+        drv = self.driver
+        drv._imageops = imageops.ImageOps(drv._cacheops, drv._snapshotops,
+                                          None, None, None, None, 'host')
+        e = self.assertRaises(
+            nova_exception.InstanceNotRescuable, drv.rescue, 'ctxt',
+            self.image_server, [], types.SimpleNamespace(id='image-1'),
+            'pw', None, None)
+        self.assertIn('must be rescued from another image', str(e))
+
     def test_which_servers(self):
         is_fastboot = self.driver._is_fastboot_server
         self.assertTrue(is_fastboot(self.image_server))
