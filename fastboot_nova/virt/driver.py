@@ -46,7 +46,8 @@ Operations that would copy or move the overlay are refused with a clear
 fault: resize and cold migration, live migration (every fastboot
 server), ``snapshot`` (createImage, shelve) and rescue from the fastboot
 image itself (fastboot-image servers). Rebuild of a fastboot-image server
-gives it a fresh overlay.
+goes through destroy and spawn, so it gets a fresh overlay and attachment
+(not covered by the functional tests yet).
 """
 
 import functools
