@@ -35,6 +35,12 @@ read-only) is not checked here: the compute side does it
 (:meth:`fastboot_nova.virt.cacheops.CacheOps.is_cacheable`) and boots a
 volume that is not cacheable the ordinary way.
 
+Several servers in one request boot from a *fastboot image* (a Glance
+image with the property ``fastboot_origin_volume``, see
+:mod:`fastboot_nova.virt.imageops`) and carry no hint. The filter cannot
+recognise them without a Glance call, which it does not make: Nova's
+quotas and checks, and the compute host's checks of the volume, apply.
+
 Paste options (``[filter:fastboot]`` of api-paste.ini):
 
 ``max_count``

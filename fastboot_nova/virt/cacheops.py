@@ -38,6 +38,12 @@ CACHEABLE_KEY = 'fastboot_cacheable'
 IMAGE_PREFIX = 'cinder-'
 
 
+def is_marked_cacheable(volume):
+    """Whether the volume carries ``fastboot_cacheable=true`` metadata."""
+    metadata = volume.get('volume_metadata') or {}
+    return strutils.bool_from_string(metadata.get(CACHEABLE_KEY))
+
+
 class CacheOps:
     """The host's cache group, behind one lazily started engine.
 
@@ -80,8 +86,7 @@ class CacheOps:
         """
         if not self.enabled:
             return False, 'use_cachegroup/use_cache_snapshot disabled'
-        metadata = volume.get('volume_metadata') or {}
-        if not strutils.bool_from_string(metadata.get(CACHEABLE_KEY)):
+        if not is_marked_cacheable(volume):
             return False, 'no %s=true volume metadata' % CACHEABLE_KEY
         data = connection_info.get('data') or {}
         read_only = data.get('access_mode') == 'ro'
@@ -89,6 +94,26 @@ class CacheOps:
             return False, 'neither multiattach nor read-only'
         if data.get('encrypted') or volume.get('encrypted'):
             return False, 'encrypted'
+        return True, None
+
+    def check_origin(self, volume):
+        """Whether ``volume`` may be the shared origin of a fastboot image.
+
+        Stricter than :meth:`is_cacheable`: every server holds its own
+        Cinder attachment, which only a multiattach volume allows, so
+        read-only is not enough.
+
+        :returns: ``(True, None)`` or ``(False, reason)``.
+        """
+        if not self.enabled:
+            return False, 'use_cachegroup/use_cache_snapshot disabled'
+        if not is_marked_cacheable(volume):
+            return False, 'it has no %s=true metadata' % CACHEABLE_KEY
+        if not volume.get('multiattach'):
+            return False, ('it is not multiattach: a writable volume belongs '
+                           'to one server')
+        if volume.get('encrypted'):
+            return False, 'it is encrypted'
         return True, None
 
     def prepare(self, image, location):

@@ -25,16 +25,43 @@ Life cycle of a fastboot root disk:
     the origin stays connected while other disks of this host use its cache
 ``_cleanup(cleanup_instance_disks=True)``
     (delete, failed spawn) the overlay is destroyed; the cache stays
+
+A server booted from a *fastboot image* (Glance property
+``fastboot_origin_volume``, see :mod:`fastboot_nova.virt.imageops`) gets
+the same overlay without any volume mapping, which lets Nova build N of
+them in one request:
+
+``spawn``, ``_hard_reboot``
+    the server's own Cinder attachment of the origin is made (or found),
+    the origin connected once per host, the overlay made (or found)
+``_create_and_inject_local_root``
+    nothing: the image is never downloaded
+``_get_guest_disk_config('disk')``
+    ``<disk type='file'>`` on the overlay, qcow2
+``_cleanup(cleanup_instance_disks=True)``
+    overlay destroyed, attachment deleted, origin disconnected when the
+    host's last server of the cache leaves
+
+Operations that would copy or move the overlay are refused with a clear
+fault: resize and cold migration, live migration (every fastboot
+server), ``snapshot`` (createImage, shelve) and rescue from the fastboot
+image itself (fastboot-image servers). Rebuild of a fastboot-image server
+goes through destroy and spawn, so it gets a fresh overlay and attachment
+(not covered by the functional tests yet).
 """
+
+import functools
 
 from oslo_log import log as logging
 
+from nova import exception as nova_exception
 from nova.virt import block_device as driver_block_device
 from nova.virt import driver as virt_driver
 from nova.virt.libvirt import driver as libvirt_driver
 
 from fastboot_nova import conf as fastboot_conf
 from fastboot_nova.virt import cacheops
+from fastboot_nova.virt import imageops
 from fastboot_nova.virt import snapshotops
 
 LOG = logging.getLogger(__name__)
@@ -64,6 +91,12 @@ class FastBootDriver(libvirt_driver.LibvirtDriver):
         self._cacheops = cacheops.CacheOps(CONF)
         self._snapshotops = snapshotops.SnapshotOps(self._cacheops,
                                                     self._host)
+        base = libvirt_driver.LibvirtDriver
+        self._imageops = imageops.ImageOps(
+            self._cacheops, self._snapshotops, self._volume_api,
+            connect=functools.partial(base._connect_volume, self),
+            disconnect=functools.partial(base._disconnect_volume, self),
+            connector=self.get_volume_connector, host=CONF.host)
 
     # -- host ----------------------------------------------------------
 
@@ -89,6 +122,8 @@ class FastBootDriver(libvirt_driver.LibvirtDriver):
               admin_password, allocations, network_info=None,
               block_device_info=None, power_on=True, accel_info=None):
         self._mark_fastboot_root(context, instance, block_device_info)
+        if self._imageops.is_fastboot(instance):
+            self._imageops.prepare(context, instance)
         return super().spawn(
             context, instance, image_meta, injected_files, admin_password,
             allocations, network_info=network_info,
@@ -114,6 +149,128 @@ class FastBootDriver(libvirt_driver.LibvirtDriver):
             else:
                 LOG.debug('Root volume %s is not cached: %s', volume_id,
                           reason, instance=instance)
+
+    # -- fastboot image: the root disk is the overlay -------------------
+
+    def _create_and_inject_local_root(self, context, instance, disk_mapping,
+                                      booted_from_volume, suffix, disk_images,
+                                      injection_info, fallback_from_host):
+        if not suffix and self._imageops.is_fastboot(instance):
+            # spawn() made the overlay; the image is never fetched.
+            return False
+        return super()._create_and_inject_local_root(
+            context, instance, disk_mapping, booted_from_volume, suffix,
+            disk_images, injection_info, fallback_from_host)
+
+    def _get_guest_disk_config(self, instance, name, disk_mapping, flavor,
+                               image_type=None, boot_order=None):
+        conf = super()._get_guest_disk_config(
+            instance, name, disk_mapping, flavor, image_type=image_type,
+            boot_order=boot_order)
+        if name == 'disk' and self._imageops.is_fastboot(instance):
+            path = self._imageops.disk_path(instance)
+            if path is None:
+                raise nova_exception.InstanceNotReady(
+                    instance_id=instance.uuid)
+            # Bus, cache mode, QoS and boot order stay the image backend's.
+            conf.source_type = 'file'
+            conf.source_path = path
+            conf.driver_format = 'qcow2'
+        return conf
+
+    def _get_instance_disk_info_from_config(self, guest_config,
+                                            block_device_info):
+        # Overlays are the engine's, not instance-directory disks Nova may
+        # size, copy or re-create from the image.
+        disks = super()._get_instance_disk_info_from_config(
+            guest_config, block_device_info)
+        if not self._cacheops.enabled or not disks:
+            return disks
+        overlays = self._imageops.overlay_paths()
+        return [d for d in disks if d['path'] not in overlays]
+
+    def reboot(self, context, instance, network_info, reboot_type,
+               block_device_info=None, bad_volumes_callback=None,
+               accel_info=None, share_info=None):
+        if self._imageops.is_fastboot(instance):
+            # The compute manager has just deleted the server's attachment
+            # (it has no block device mapping): attach again.
+            self._imageops.prepare(context, instance)
+        return super().reboot(
+            context, instance, network_info, reboot_type,
+            block_device_info=block_device_info,
+            bad_volumes_callback=bad_volumes_callback,
+            accel_info=accel_info, share_info=share_info)
+
+    def _hard_reboot(self, context, instance, network_info, share_info,
+                     block_device_info=None, accel_info=None):
+        if self._imageops.is_fastboot(instance):
+            # Reconnects the origin after a host restart; reuses the
+            # attachment and the overlay.
+            self._imageops.prepare(context, instance)
+        return super()._hard_reboot(
+            context, instance, network_info, share_info,
+            block_device_info=block_device_info, accel_info=accel_info)
+
+    # -- operations that would copy or move the overlay ------------------
+
+    def _is_fastboot_server(self, instance, block_device_info=None):
+        if not self._cacheops.enabled:
+            return False
+        if imageops.is_fastboot_image(instance):
+            return True
+        for vol in virt_driver.block_device_info_get_mapping(
+                block_device_info):
+            if self._snapshotops.is_marked(vol.get('connection_info')):
+                return True
+        return False
+
+    @staticmethod
+    def _refusal(operation):
+        return ('%s is not supported for a fastboot server: its disk is a '
+                'host-local overlay over a shared origin volume' % operation)
+
+    def snapshot(self, context, instance, image_id, update_task_state):
+        if self._is_fastboot_server(instance):
+            raise nova_exception.Invalid(self._refusal('Snapshot'))
+        return super().snapshot(context, instance, image_id,
+                                update_task_state)
+
+    def rescue(self, context, instance, network_info, image_meta,
+               rescue_password, block_device_info, share_info):
+        # The fastboot image is a stub: rescuing from it boots nothing
+        # useful. Another rescue image works: the overlay is the second
+        # disk.
+        if (self._imageops.is_fastboot(instance) and
+                getattr(image_meta, 'id', None) == instance.image_ref):
+            raise nova_exception.InstanceNotRescuable(
+                instance_id=instance.uuid,
+                reason='a fastboot server must be rescued from another '
+                       'image than its fastboot image')
+        return super().rescue(context, instance, network_info, image_meta,
+                              rescue_password, block_device_info, share_info)
+
+    def migrate_disk_and_power_off(self, context, instance, dest, flavor,
+                                   network_info, block_device_info=None,
+                                   timeout=0, retry_interval=0):
+        if self._is_fastboot_server(instance, block_device_info):
+            raise nova_exception.InstanceFaultRollback(
+                nova_exception.ResizeError(
+                    reason=self._refusal('Resize or cold migration')))
+        return super().migrate_disk_and_power_off(
+            context, instance, dest, flavor, network_info,
+            block_device_info=block_device_info, timeout=timeout,
+            retry_interval=retry_interval)
+
+    def check_can_live_migrate_source(self, context, instance,
+                                      dest_check_data,
+                                      block_device_info=None):
+        if self._is_fastboot_server(instance, block_device_info):
+            raise nova_exception.MigrationPreCheckError(
+                reason=self._refusal('Live migration'))
+        return super().check_can_live_migrate_source(
+            context, instance, dest_check_data,
+            block_device_info=block_device_info)
 
     # -- volume hooks --------------------------------------------------
 
@@ -156,7 +313,11 @@ class FastBootDriver(libvirt_driver.LibvirtDriver):
         # are disconnected, so the last server of a cache releases the
         # origin connection.
         if cleanup_instance_disks and self._cacheops.enabled:
-            self._snapshotops.destroy_disk(instance)
+            if (imageops.is_fastboot_image(instance) or
+                    imageops.SM_VOLUME in (instance.system_metadata or {})):
+                self._imageops.release(context, instance)
+            else:
+                self._snapshotops.destroy_disk(instance)
         return super()._cleanup(
             context, instance, network_info,
             block_device_info=block_device_info, destroy_vifs=destroy_vifs,

@@ -12,14 +12,20 @@ import time
 from xml.etree import ElementTree
 
 import fixtures
+from nova import context as nova_context
+from nova import exception as nova_exception
+from nova import objects
 from nova.tests.fixtures import cinder as cinder_fixture
 from nova.tests.functional.libvirt import base as libvirt_base
+from nova.virt.libvirt import driver as libvirt_driver
 
 import fastboot_nova.conf  # noqa: F401 - registers [fastboot]
 from tests.unit import fakes
 
 DRIVER = 'fastboot.driver.FastBootDriver'
 ORIGIN_VOLUME = cinder_fixture.CinderFixture.MULTIATTACH_VOL
+#: LibvirtDriver._create_image before ServersTestBase mocks it.
+REAL_CREATE_IMAGE = libvirt_driver.LibvirtDriver._create_image
 
 
 def api_paste_config():
@@ -88,13 +94,22 @@ class FastBootTestBase(libvirt_base.ServersTestBase):
             'disconnect_volume',
             side_effect=self._fake_disconnect_volume))
 
-        # The shared volume is marked cacheable.
+        # The shared volume is marked cacheable. volume_fields adds fields
+        # to volumes; volume_owners makes volumes visible to one project
+        # only, as Cinder's project-scoped policy does (even for a project
+        # admin, as this test API's user is).
         fake_get = self.cinder.fake_get
+        self.volume_fields = {
+            ORIGIN_VOLUME: {'volume_metadata': {'fastboot_cacheable': 'true'}},
+        }
+        self.volume_owners = {}
 
         def get_volume(context, volume_id, microversion=None):
+            owner = self.volume_owners.get(volume_id)
+            if owner is not None and context.project_id != owner:
+                raise nova_exception.VolumeNotFound(volume_id=volume_id)
             volume = fake_get(context, volume_id, microversion=microversion)
-            if volume_id == ORIGIN_VOLUME:
-                volume['volume_metadata'] = {'fastboot_cacheable': 'true'}
+            volume.update(self.volume_fields.get(volume_id, {}))
             return volume
         self.useFixture(fixtures.MockPatch(
             'nova.volume.cinder.API.get', side_effect=get_volume,
@@ -165,6 +180,57 @@ class FastBootTestBase(libvirt_base.ServersTestBase):
                                                max_retries=1200)
                    for s in servers]
         return servers, time.monotonic() - start
+
+    def make_fastboot_image(self, volume_id, name='fastboot-img'):
+        """A small Glance image naming ``volume_id`` as its origin."""
+        ctxt = nova_context.get_admin_context()
+        image = self.glance.create(ctxt, {
+            'name': name, 'status': 'active', 'container_format': 'bare',
+            'disk_format': 'qcow2', 'size': 196608, 'min_ram': 0,
+            'min_disk': 0, 'is_public': True, 'visibility': 'public',
+            # The trait keeps these servers on fastboot hosts (README).
+            'properties': {
+                'fastboot_origin_volume': volume_id,
+                'trait:CUSTOM_FASTBOOT_CACHE_SNAPSHOT': 'required'}})
+        return image['id']
+
+    def boot_image(self, image_id, count, host=None, expected='ACTIVE'):
+        """Boot ``count`` servers from ``image_id`` in one request.
+
+        :returns: (servers, seconds until all reached ``expected``)
+        """
+        start = time.monotonic()
+        body = self._build_server(name='fbi', image_uuid=image_id,
+                                  networks='none')
+        body.update(min_count=count, max_count=count,
+                    return_reservation_id=True)
+        if host:
+            body['host'] = host
+        resp = self.api.api_post('/servers', {'server': body}).body
+        servers = self.api.get_servers(
+            search_opts={'reservation_id': resp['reservation_id']})
+        self.assertEqual(count, len(servers))
+        # A storm takes a while to get through the scheduler; a failure
+        # comes at once.
+        retries = 1200 if expected == 'ACTIVE' else 120
+        servers = [self._wait_for_state_change(s, expected,
+                                               max_retries=retries)
+                   for s in servers]
+        return servers, time.monotonic() - start
+
+    def faults(self, server):
+        """Messages of the server's faults, newest first."""
+        ctxt = nova_context.get_admin_context()
+        cell = objects.InstanceMapping.get_by_instance_uuid(
+            ctxt, server['id']).cell_mapping
+        with nova_context.target_cell(ctxt, cell) as cctxt:
+            faults = objects.InstanceFaultList.get_by_instance_uuids(
+                cctxt, [server['id']])
+        return [f.message for f in faults]
+
+    def attachments(self, volume_id=ORIGIN_VOLUME):
+        """The fixture's Cinder attachments of ``volume_id``, by id."""
+        return dict(self.cinder.volume_to_attachment.get(volume_id, {}))
 
     def wait_for(self, predicate, timeout=30):
         deadline = time.monotonic() + timeout

@@ -114,6 +114,24 @@ class TestFastBootBoot(base.FastBootTestBase):
         self.assertEqual([], self.disconnects)
         self._assert_fastboot([server])
 
+    def test_resize_refused(self):
+        self.flags(allow_resize_to_same_host=True)
+        self.start_compute('compute1')
+        (server,), _ = self.boot_from_origin(1)
+        engine = self.engines['compute1']
+        disk = engine.vms['nova-' + server['id']]
+        flavor = self._create_flavor(memory_mb=1024, vcpu=1, disk=2)
+        self.api.post_server_action(server['id'],
+                                    {'resize': {'flavorRef': flavor}})
+        self._wait_for_action_fail_completion(
+            server, 'resize', 'compute_resize_instance')
+        self.assertIn('Resize or cold migration is not supported for a '
+                      'fastboot server', self.faults(server)[0])
+        server = self._wait_for_state_change(server, 'ACTIVE')
+        self.assertEqual('compute1', server['OS-EXT-SRV-ATTR:host'])
+        self.assertIs(disk, engine.vms['nova-' + server['id']])
+        self._assert_fastboot([server])
+
     def test_failed_spawn_destroys_disk(self):
         self.start_compute('compute1')
         self.useFixture(fixtures.MockPatch(

@@ -1,0 +1,293 @@
+"""Servers booted from a *fastboot image*.
+
+A fastboot image is a small Glance image whose property
+``fastboot_origin_volume`` names a shared origin volume. Booting it boots
+the origin the fastboot way, and, unlike a ``source_type=volume`` mapping,
+Nova accepts ``min_count``/``max_count`` > 1 for an image: N servers are one
+request. The image's own bits are never fetched.
+
+Nova copies image properties into ``instance.system_metadata`` as
+``image_<property>`` (ImageMetaProps drops unknown properties), which is
+where the driver finds the volume. The origin must be:
+
+* visible to the server's project (``volume_api.get`` with the user's
+  context: a volume of another project is "not found");
+* ``multiattach``: every server holds its own Cinder attachment, and Cinder
+  gives a single-attach volume one attachment only;
+* cacheable: ``fastboot_cacheable=true`` metadata, not encrypted (the rules
+  of :mod:`fastboot_nova.virt.cacheops`).
+
+Anything else fails the build with ``ImageUnacceptable``: Nova sets the
+server to ERROR with that message and does not reschedule, since no host
+would do better. Host-local failures (engine, os-brick) reschedule like any
+spawn failure.
+
+State lives in Nova and in the engine, none of our own:
+
+``system_metadata['fastboot_attachment_id']``, ``['fastboot_volume_id']``,
+``['fastboot_host']``
+    the server's Cinder attachment (for delete, reboot, host restart)
+the engine
+    the overlay ``nova-<instance uuid>`` and the cache ``cinder-<volume>``,
+    whose location is where the origin is connected on this host.
+
+The origin is connected through the ordinary libvirt volume driver
+(os-brick) once per host: by the first server of a host, or after a
+restart of nova-compute; it is disconnected when the host's last server
+of the cache leaves. A per-cache lock orders connect-and-create against
+destroy-and-disconnect.
+"""
+
+from oslo_concurrency import lockutils
+from oslo_log import log as logging
+from oslo_utils import uuidutils
+
+from nova import exception as nova_exception
+
+from fastboot_nova import exception
+from fastboot_nova.storage import location as location_mod
+from fastboot_nova.virt import snapshotops
+
+LOG = logging.getLogger(__name__)
+
+#: Glance image property naming the origin volume.
+ORIGIN_PROPERTY = 'fastboot_origin_volume'
+#: Where Nova keeps it (nova.utils.get_system_metadata_from_image).
+SM_ORIGIN = 'image_' + ORIGIN_PROPERTY
+SM_ATTACHMENT = 'fastboot_attachment_id'
+SM_VOLUME = 'fastboot_volume_id'
+SM_HOST = 'fastboot_host'
+
+
+def origin_volume_id(instance):
+    """The origin volume of a fastboot-image server, else None.
+
+    :raises nova.exception.ImageUnacceptable: the property is no UUID.
+    """
+    value = (instance.system_metadata or {}).get(SM_ORIGIN)
+    if value is None:
+        return None
+    if not uuidutils.is_uuid_like(value):
+        raise nova_exception.ImageUnacceptable(
+            image_id=instance.image_ref,
+            reason='property %s must be the UUID of a volume, not %r'
+            % (ORIGIN_PROPERTY, value))
+    return value
+
+
+def is_fastboot_image(instance):
+    """Whether ``instance`` boots from a fastboot image (no validation)."""
+    return bool((instance.system_metadata or {}).get(SM_ORIGIN))
+
+
+class ImageOps:
+    """Attach, connect, disconnect and detach the origin of an image.
+
+    :param volume_api: nova.volume.cinder.API
+    :param connect: ``connect(context, connection_info, instance)``, the
+        libvirt volume driver's connect (sets ``data.device_path``)
+    :param disconnect: ``disconnect(context, connection_info, instance)``
+    :param connector: ``connector(instance)``: the host connector
+    :param host: this compute host's name
+    """
+
+    def __init__(self, cacheops, snapshotops_, volume_api, connect,
+                 disconnect, connector, host):
+        self._cacheops = cacheops
+        self._snapshotops = snapshotops_
+        self._volume_api = volume_api
+        self._connect = connect
+        self._disconnect = disconnect
+        self._connector = connector
+        self._host = host
+        #: Caches whose origin this process connected: image -> location.
+        self._connected = {}
+
+    @property
+    def enabled(self):
+        return self._cacheops.enabled
+
+    def is_fastboot(self, instance):
+        return self.enabled and is_fastboot_image(instance)
+
+    # -- spawn, hard reboot, host restart ------------------------------
+
+    def prepare(self, context, instance):
+        """Give a fastboot-image server its overlay; return its path.
+
+        Reuses the server's attachment and overlay when it has them (hard
+        reboot, power on, host restart). On failure the caller's cleanup
+        (:meth:`release`) removes what was made.
+        """
+        volume_id = origin_volume_id(instance)
+        sysmeta = instance.system_metadata
+        attachment_id = sysmeta.get(SM_ATTACHMENT)
+        if attachment_id and (sysmeta.get(SM_HOST) != self._host or
+                              sysmeta.get(SM_VOLUME) != volume_id):
+            # Evacuated or rebuilt onto another origin: that attachment is
+            # not this host's.
+            self._delete_attachment(context, instance, attachment_id)
+            attachment_id = None
+        connection_info = None
+        if attachment_id:
+            try:
+                connection_info = self._volume_api.attachment_get(
+                    context, attachment_id)['connection_info']
+            except nova_exception.VolumeAttachmentNotFound:
+                # Nova's reboot deletes the Cinder attachments it has no
+                # block device mapping for (_delete_dangling_bdms).
+                LOG.info('Attachment %s of origin %s is gone; attaching '
+                         'again', attachment_id, volume_id,
+                         instance=instance)
+        if connection_info is None:
+            connection_info = self._attach(context, instance, volume_id)
+        image = self._cacheops.image_name(volume_id)
+        with lockutils.lock('fastboot-' + image):
+            location = self._ensure_origin(context, connection_info,
+                                           instance, image)
+            connection_info['data']['device_path'] = location
+            self._snapshotops.mark(connection_info, instance, volume_id)
+            try:
+                disk = self._snapshotops.ensure_disk(connection_info,
+                                                     instance)
+            except Exception:
+                LOG.exception('fastboot cache group failed for origin %s',
+                              volume_id, instance=instance)
+                raise
+        return disk.path
+
+    def _attach(self, context, instance, volume_id):
+        try:
+            volume = self._volume_api.get(context, volume_id)
+        except nova_exception.VolumeNotFound:
+            raise self._unacceptable(
+                instance, 'origin volume %s was not found (it must exist '
+                'and be visible to project %s)'
+                % (volume_id, instance.project_id))
+        ok, reason = self._cacheops.check_origin(volume)
+        if not ok:
+            raise self._unacceptable(
+                instance, 'origin volume %s cannot be shared: %s'
+                % (volume_id, reason))
+        try:
+            attachment = self._volume_api.attachment_create(
+                context, volume_id, instance.uuid,
+                connector=self._connector(instance))
+        except nova_exception.VolumeNotFound:
+            raise self._unacceptable(
+                instance, 'origin volume %s was not found' % volume_id)
+        # Recorded at once: a failure from here on is cleaned up by
+        # release(), which reads it.
+        instance.system_metadata.update({
+            SM_ATTACHMENT: attachment['id'], SM_VOLUME: volume_id,
+            SM_HOST: self._host})
+        instance.save()
+        self._volume_api.attachment_complete(context, attachment['id'])
+        LOG.debug('Attached origin %s (attachment %s)', volume_id,
+                  attachment['id'], instance=instance)
+        return attachment['connection_info']
+
+    @staticmethod
+    def _unacceptable(instance, reason):
+        return nova_exception.ImageUnacceptable(image_id=instance.image_ref,
+                                                reason=reason)
+
+    def _ensure_origin(self, context, connection_info, instance, image):
+        """Where the cache reads the origin; connect it if needed."""
+        cached = self._find(image)
+        known = self._connected.get(image)
+        if cached is not None and cached.vms and known is not None:
+            return known
+        self._connect(context, connection_info, instance)
+        location = self._cacheops.origin_location(connection_info)
+        if not location:
+            raise exception.InvalidLocation(
+                location=location,
+                reason='the volume driver gave no device_path')
+        self._connected[image] = location
+        if cached is not None and cached.vms and (
+                cached.location != location_mod.parse(location).url):
+            # Connected at another path after a host reboot. (An idle
+            # cache is re-opened by SnapshotOps.ensure_disk.)
+            self._cacheops.engine.reparent(image, location)
+        return location
+
+    def _find(self, image):
+        for cached in self._cacheops.list_caches():
+            if cached.name == image:
+                return cached
+        return None
+
+    # -- delete, failed spawn, reschedule ------------------------------
+
+    def release(self, context, instance):
+        """Destroy the overlay, detach, and disconnect if last on the host.
+
+        Idempotent; a server that never got an attachment only loses its
+        overlay, if any.
+        """
+        sysmeta = instance.system_metadata or {}
+        volume_id = sysmeta.get(SM_VOLUME)
+        attachment_id = sysmeta.get(SM_ATTACHMENT)
+        if sysmeta.get(SM_HOST) not in (None, self._host):
+            # Another host's attachment (evacuated server): that host's
+            # cleanup does not own it either; prepare() there replaced it.
+            attachment_id = None
+        if volume_id is None:
+            self._snapshotops.destroy_disk(instance)
+            return
+        image = self._cacheops.image_name(volume_id)
+        with lockutils.lock('fastboot-' + image):
+            self._snapshotops.destroy_disk(instance)
+            cached = self._find(image)
+            if attachment_id and (cached is None or not cached.vms):
+                # The last server of this host: its attachment was
+                # connected, or this one's was (a create that failed).
+                location = (cached.location if cached is not None
+                            else self._connected.get(image))
+                self._disconnect_origin(context, instance, attachment_id,
+                                        location, image)
+        if attachment_id:
+            self._delete_attachment(context, instance, attachment_id)
+
+    def _disconnect_origin(self, context, instance, attachment_id,
+                           location, image):
+        try:
+            connection_info = self._volume_api.attachment_get(
+                context, attachment_id)['connection_info']
+        except nova_exception.VolumeAttachmentNotFound:
+            LOG.warning('Attachment %s is gone; origin of %s stays '
+                        'connected', attachment_id, image, instance=instance)
+            return
+        if location:
+            connection_info.setdefault('data', {})['device_path'] = location
+        self._disconnect(context, connection_info, instance)
+        self._connected.pop(image, None)
+        LOG.info('Disconnected origin of cache %s: no server of this host '
+                 'uses it', image, instance=instance)
+
+    def _delete_attachment(self, context, instance, attachment_id):
+        try:
+            self._volume_api.attachment_delete(context, attachment_id)
+        except nova_exception.VolumeAttachmentNotFound:
+            pass
+        for key in (SM_ATTACHMENT, SM_VOLUME, SM_HOST):
+            instance.system_metadata.pop(key, None)
+        try:
+            instance.save()
+        except nova_exception.InstanceNotFound:
+            pass
+        LOG.debug('Deleted attachment %s', attachment_id, instance=instance)
+
+    # -- libvirt -------------------------------------------------------
+
+    def disk_path(self, instance):
+        """The server's overlay, or None when it has none."""
+        name = snapshotops.SnapshotOps.disk_name(instance.uuid)
+        for disk in self._cacheops.engine.list():
+            if disk.name == name:
+                return disk.path
+        return None
+
+    def overlay_paths(self):
+        return {disk.path for disk in self._cacheops.engine.list()}

@@ -1,0 +1,267 @@
+"""Unit tests of ImageOps: the fastboot-image origin over fakes."""
+
+import os
+import types
+
+import fixtures
+from nova import exception as nova_exception
+from oslotest import base
+
+from fastboot_nova import exception
+from fastboot_nova.virt import cacheops
+from fastboot_nova.virt import imageops
+from fastboot_nova.virt import snapshotops
+from tests.unit import fakes
+
+VOLUME = '6e8a6c4c-3b53-4f6e-9a0b-0d5d1e0c9f11'
+IMAGE = 'cinder-' + VOLUME
+HOST = 'compute1'
+
+
+class FakeVolumeAPI:
+    """nova.volume.cinder.API: volumes and attachments in memory."""
+
+    def __init__(self):
+        self.volumes = {VOLUME: {
+            'id': VOLUME, 'multiattach': True,
+            'volume_metadata': {'fastboot_cacheable': 'true'}}}
+        self.attachments = {}
+        self.completed = []
+        self.calls = []
+
+    def get(self, context, volume_id):
+        self.calls.append(('get', volume_id))
+        if volume_id not in self.volumes:
+            raise nova_exception.VolumeNotFound(volume_id=volume_id)
+        return self.volumes[volume_id]
+
+    def attachment_create(self, context, volume_id, instance_uuid,
+                          connector=None):
+        self.calls.append(('attachment_create', volume_id, instance_uuid))
+        attachment_id = 'att-%d' % len(self.calls)
+        self.attachments[attachment_id] = (volume_id, instance_uuid,
+                                           connector)
+        return {'id': attachment_id,
+                'connection_info': self._info(volume_id, attachment_id)}
+
+    @staticmethod
+    def _info(volume_id, attachment_id):
+        return {'driver_volume_type': 'fake',
+                'data': {'volume_id': volume_id,
+                         'attachment_id': attachment_id}}
+
+    def attachment_complete(self, context, attachment_id):
+        self.completed.append(attachment_id)
+
+    def attachment_get(self, context, attachment_id):
+        if attachment_id not in self.attachments:
+            raise nova_exception.VolumeAttachmentNotFound(
+                attachment_id=attachment_id)
+        volume_id = self.attachments[attachment_id][0]
+        return {'id': attachment_id,
+                'connection_info': self._info(volume_id, attachment_id)}
+
+    def attachment_delete(self, context, attachment_id):
+        self.calls.append(('attachment_delete', attachment_id))
+        if attachment_id not in self.attachments:
+            raise nova_exception.VolumeAttachmentNotFound(
+                attachment_id=attachment_id)
+        del self.attachments[attachment_id]
+
+
+class FakeInstance:
+
+    def __init__(self, uuid, volume_id=VOLUME):
+        self.uuid = uuid
+        self.project_id = 'project'
+        self.image_ref = 'image-1'
+        self.system_metadata = {imageops.SM_ORIGIN: volume_id}
+        self.saves = 0
+
+    def save(self):
+        self.saves += 1
+
+
+class TestImageOps(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.origin = os.path.join(
+            self.useFixture(fixtures.TempDir()).path, 'origin.raw')
+        with open(self.origin, 'wb') as f:
+            f.truncate(1 << 20)
+        self.engine = fakes.FakeEngine()
+        conf = types.SimpleNamespace(fastboot=types.SimpleNamespace(
+            use_cachegroup=True, use_cache_snapshot=True))
+        self.cacheops = cacheops.CacheOps(conf, lambda conf: self.engine)
+        self.snapshotops = snapshotops.SnapshotOps(self.cacheops, None)
+        self.volume_api = FakeVolumeAPI()
+        self.connects = []
+        self.disconnects = []
+        self.ops = imageops.ImageOps(
+            self.cacheops, self.snapshotops, self.volume_api,
+            connect=self._connect, disconnect=self._disconnect,
+            connector=lambda instance: {'host': HOST}, host=HOST)
+
+    def _connect(self, context, connection_info, instance):
+        connection_info['data']['device_path'] = self.origin
+        self.connects.append(instance.uuid)
+
+    def _disconnect(self, context, connection_info, instance):
+        self.disconnects.append((instance.uuid,
+                                 connection_info['data']['device_path']))
+
+    def test_first_and_second_server(self):
+        one, two = FakeInstance('uuid-1'), FakeInstance('uuid-2')
+        path = self.ops.prepare('ctxt', one)
+        self.assertEqual(self.engine.vms['nova-uuid-1'].path, path)
+        self.ops.prepare('ctxt', two)
+        # One attachment each, completed, with the host connector.
+        self.assertEqual(
+            {(VOLUME, 'uuid-1', (('host', HOST),)),
+             (VOLUME, 'uuid-2', (('host', HOST),))},
+            {(v, i, tuple(c.items()))
+             for v, i, c in self.volume_api.attachments.values()})
+        self.assertEqual(sorted(self.volume_api.attachments),
+                         sorted(self.volume_api.completed))
+        # Recorded where delete and reboot find it.
+        attachment = one.system_metadata[imageops.SM_ATTACHMENT]
+        self.assertIn(attachment, self.volume_api.attachments)
+        self.assertEqual(VOLUME, one.system_metadata[imageops.SM_VOLUME])
+        self.assertEqual(HOST, one.system_metadata[imageops.SM_HOST])
+        self.assertEqual(1, one.saves)
+        # The origin was connected once for the host.
+        self.assertEqual(['uuid-1'], self.connects)
+        self.assertEqual([('create', 'nova-uuid-1', IMAGE, self.origin),
+                          ('create', 'nova-uuid-2', IMAGE, self.origin)],
+                         [c for c in self.engine.calls
+                          if c[0] == 'create'])
+
+    def test_prepare_again_reuses_everything(self):
+        one = FakeInstance('uuid-1')
+        path = self.ops.prepare('ctxt', one)
+        attachments = dict(self.volume_api.attachments)
+        self.assertEqual(path, self.ops.prepare('ctxt', one))
+        self.assertEqual(attachments, self.volume_api.attachments)
+        self.assertEqual(1, len([c for c in self.engine.calls
+                                 if c[0] == 'create']))
+        self.assertEqual(['uuid-1'], self.connects)
+
+    def test_prepare_after_restart_reconnects(self):
+        one = FakeInstance('uuid-1')
+        self.ops.prepare('ctxt', one)
+        self.ops._connected.clear()  # a new nova-compute process
+        self.ops.prepare('ctxt', one)
+        self.assertEqual(['uuid-1', 'uuid-1'], self.connects)
+
+    def test_attachment_deleted_by_nova_is_made_again(self):
+        one = FakeInstance('uuid-1')
+        self.ops.prepare('ctxt', one)
+        old = one.system_metadata[imageops.SM_ATTACHMENT]
+        self.volume_api.attachments.clear()  # _delete_dangling_bdms
+        self.ops.prepare('ctxt', one)
+        new = one.system_metadata[imageops.SM_ATTACHMENT]
+        self.assertNotEqual(old, new)
+        self.assertEqual([new], list(self.volume_api.attachments))
+
+    def _refused(self, instance):
+        e = self.assertRaises(nova_exception.ImageUnacceptable,
+                              self.ops.prepare, 'ctxt', instance)
+        self.assertEqual({}, self.volume_api.attachments)
+        self.assertEqual([], self.connects)
+        self.assertEqual({}, self.engine.vms)
+        self.assertNotIn(imageops.SM_ATTACHMENT, instance.system_metadata)
+        return str(e)
+
+    def test_not_multiattach(self):
+        self.volume_api.volumes[VOLUME]['multiattach'] = False
+        self.assertIn('cannot be shared: it is not multiattach',
+                      self._refused(FakeInstance('uuid-1')))
+
+    def test_not_marked(self):
+        self.volume_api.volumes[VOLUME]['volume_metadata'] = {}
+        self.assertIn('it has no fastboot_cacheable=true metadata',
+                      self._refused(FakeInstance('uuid-1')))
+
+    def test_encrypted(self):
+        self.volume_api.volumes[VOLUME]['encrypted'] = True
+        self.assertIn('it is encrypted',
+                      self._refused(FakeInstance('uuid-1')))
+
+    def test_not_found(self):
+        del self.volume_api.volumes[VOLUME]
+        self.assertIn('origin volume %s was not found (it must exist and be '
+                      'visible to project project)' % VOLUME,
+                      self._refused(FakeInstance('uuid-1')))
+
+    def test_property_not_uuid(self):
+        self.assertIn("property fastboot_origin_volume must be the UUID of "
+                      "a volume, not 'vol; rm -rf'",
+                      self._refused(FakeInstance('uuid-1', 'vol; rm -rf')))
+        self.assertEqual([], self.volume_api.calls)
+
+    def test_release_last_server_disconnects(self):
+        one, two = FakeInstance('uuid-1'), FakeInstance('uuid-2')
+        self.ops.prepare('ctxt', one)
+        self.ops.prepare('ctxt', two)
+        self.ops.release('ctxt', one)
+        self.assertEqual(['nova-uuid-2'], list(self.engine.vms))
+        self.assertEqual([], self.disconnects)
+        self.assertEqual(1, len(self.volume_api.attachments))
+        self.assertNotIn(imageops.SM_ATTACHMENT, one.system_metadata)
+
+        self.ops.release('ctxt', two)
+        self.assertEqual({}, self.engine.vms)
+        self.assertEqual({}, self.volume_api.attachments)
+        # Disconnected where the cache reads the origin.
+        self.assertEqual([('uuid-2', self.origin)], self.disconnects)
+        # The cache stays for the next server.
+        self.assertEqual([IMAGE], list(self.engine.images))
+
+        # Idempotent.
+        self.ops.release('ctxt', two)
+        self.assertEqual(1, len(self.disconnects))
+
+    def test_release_of_another_hosts_attachment(self):
+        one = FakeInstance('uuid-1')
+        self.ops.prepare('ctxt', one)
+        one.system_metadata[imageops.SM_HOST] = 'compute2'
+        self.ops.release('ctxt', one)
+        # The overlay is gone; the attachment is not this host's.
+        self.assertEqual({}, self.engine.vms)
+        self.assertEqual(1, len(self.volume_api.attachments))
+        self.assertEqual([], self.disconnects)
+
+    def test_evacuated_server_replaces_the_attachment(self):
+        one = FakeInstance('uuid-1')
+        self.ops.prepare('ctxt', one)
+        old = one.system_metadata[imageops.SM_ATTACHMENT]
+        one.system_metadata[imageops.SM_HOST] = 'compute2'
+        self.engine.vms.clear()
+        self.ops.prepare('ctxt', one)
+        self.assertNotIn(old, self.volume_api.attachments)
+        self.assertEqual(HOST, one.system_metadata[imageops.SM_HOST])
+
+    def test_engine_failure_then_release(self):
+        one = FakeInstance('uuid-1')
+        self.useFixture(fixtures.MockPatchObject(
+            self.engine, 'create',
+            side_effect=exception.DaemonError(reason='boom')))
+        self.assertRaises(exception.DaemonError, self.ops.prepare, 'ctxt',
+                          one)
+        # The caller's cleanup (LibvirtDriver destroy -> _cleanup).
+        self.ops.release('ctxt', one)
+        self.assertEqual({}, self.volume_api.attachments)
+        self.assertEqual([('uuid-1', self.origin)], self.disconnects)
+
+    def test_release_without_attachment(self):
+        one = FakeInstance('uuid-1')
+        self.ops.release('ctxt', one)
+        self.assertEqual([], self.disconnects)
+        self.assertEqual([], self.volume_api.calls)
+
+    def test_is_fastboot(self):
+        self.assertTrue(self.ops.is_fastboot(FakeInstance('uuid-1')))
+        plain = FakeInstance('uuid-2')
+        plain.system_metadata = {}
+        self.assertFalse(self.ops.is_fastboot(plain))
