@@ -278,6 +278,10 @@ class Storm:
         seconds = time.monotonic() - started
         if kill_parent_at is not None:
             timer.cancel()
+        for r in results:
+            if not r.ok:
+                notice.notify(self.progress, '%s failed: %s (console log %s)',
+                              r.name, r.error, r.console_log)
         return results, seconds, self.tb.delta(), killed
 
     def _kill_parent(self, killed):
@@ -380,6 +384,7 @@ def _report(storm, guest, tree, results, seconds, delta, killed):
                  'boot_seconds': (round(r.boot_seconds, 3)
                                   if r.boot_seconds is not None else None),
                  'ok': r.ok, 'checksum_ok': r.checksum_ok,
+                 'error': r.error,
                  # Its host's cache daemon was killed on purpose.
                  'on_killed_host': storm.vm_host[r.name] == victim}
                 for r in results],

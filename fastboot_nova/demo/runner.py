@@ -114,6 +114,7 @@ def _storm(conf, guest, vms, workdir, keep, progress, timeout, cleanup):
                                   if r.boot_seconds is not None else None),
                  'ok': r.ok,
                  'checksum_ok': r.checksum_ok,
+                 'error': r.error,
                  'written_bytes': written.get(r.name, 0)}
                 for r in results],
         'origin_bytes_read': origin_bytes,
