@@ -14,8 +14,9 @@ import fastboot_nova.privsep
 from fastboot_nova.privsep import dm as dm_priv
 
 MAX_PATHS = 8
-#: I/Os sent down a path before round-robin moves to the next one.
-RR_REPEAT = 16
+#: I/Os sent down a path before round-robin moves to the next one. The
+#: kernel takes nothing but 1 (it warns and uses 1 for more).
+RR_REPEAT = 1
 
 
 def multipath_table(paths, length, repeat=RR_REPEAT):

@@ -334,4 +334,3 @@ def disconnect(device):
 def connected_devices():
     """Connected ``/dev/nbdN`` devices (unprivileged, from sysfs)."""
     return sorted(d for d, used in _nbd_state().items() if used)
-
