@@ -70,6 +70,20 @@ def read_sha_with(path, at_mib, action):
     return digest.hexdigest(), None
 
 
+def timed(run, label, module, fname):
+    """Record the seconds of each call of ``module.fname`` in run.info."""
+    real = getattr(module, fname)
+
+    def wrapper(*a, **kw):
+        t = time.monotonic()
+        try:
+            return real(*a, **kw)
+        finally:
+            run.info.setdefault('seconds_' + label, []).append(
+                round(time.monotonic() - t, 2))
+    setattr(module, fname, wrapper)
+
+
 def scenario_export(run, args):
     from fastboot_nova import exception
     import fastboot_nova.privsep.dm as dm
@@ -85,6 +99,7 @@ def scenario_export(run, args):
 
     # -- parent: cache the origin and export it on two ports ---------------
     parent.add_image('img', args['origin'])
+    run.step('parent_add_image')
     exporter = dm_export.NbdExporter(parent, '127.0.0.1', ['127.0.0.1/32'])
     exp = exporter.export('img', list(PORTS))
     servers = nbd.list_servers()
@@ -94,7 +109,12 @@ def scenario_export(run, args):
 
     # -- child: two paths, one multipath device ------------------------------
     attacher = dm_multipath.MultipathAttacher()
+    for label, mod, fname in (('connect', nbd, 'connect'),
+                              ('create_multipath', mp_priv,
+                               'create_multipath')):
+        timed(run, label, mod, fname)
     mpath = attacher.attach('img', exp.paths)
+    run.step('attach')
     paths = attacher.paths('img')
     run.info['mpath_table'] = dm.table(attacher.dm_name('img')).strip()
     run.info['paths'] = paths
@@ -105,7 +125,7 @@ def scenario_export(run, args):
     run.info['status_after_read'] = status
     run.check('both_paths_active', [p['active'] for p in status] ==
               [True, True], status)
-    run.step('attach')
+    run.step('mpath_read')
 
     # -- bad input: refused, nothing built ---------------------------------
     before = (sorted(n for n, _a, _b in dm.list_devices()),
