@@ -53,9 +53,14 @@ class TestDmExport(test_dm_engine.KernelTestCase):
                                  res.returncode, res.console[-4000:]))
         self.addDetail('result', testtools.content.text_content(
             json.dumps(res.result, indent=1, sort_keys=True)))
-        print('\n[ktest-export] guest wall %.1fs, runner %.1fs, timings %s'
-              % (res.wall_seconds, res.result.get('runner_seconds', 0),
-                 res.result.get('timings')))
+        info = res.result.get('info', {})
+        print('\n[ktest-export] guest wall %.1fs, runner %.1fs, timings %s; '
+              'nbd connect %s s, create_multipath %s s, read across the '
+              'path loss %s s' % (
+                  res.wall_seconds, res.result.get('runner_seconds', 0),
+                  res.result.get('timings'), info.get('seconds_connect'),
+                  info.get('seconds_create_multipath'),
+                  info.get('failover_read_seconds')))
         self.assertIsNone(res.result.get('error'))
         checks = res.result['checks']
         failed = {k: v for k, v in checks.items() if not v[0]}
