@@ -260,6 +260,11 @@ def scenario_engine(run, args):
     run.info['dm_engine_module'] = dm_engine.__file__
 
 
+def scenario_export(run, args):
+    from tests.kernel import guest_export
+    guest_export.scenario_export(run, args)
+
+
 def main(argv):
     args = dict(a.split('=', 1) for a in argv if '=' in a)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -280,6 +285,7 @@ def main(argv):
         run.info['privsep'] = mode
         run.step('imports')
         {'engine': scenario_engine,
+         'export': scenario_export,
          'smoke': scenario_smoke}[args.get('scenario', 'engine')](run, args)
         result['ok'] = all(ok for ok, _d in run.checks.values())
     except Exception:

@@ -44,14 +44,15 @@ DEFAULT_CACHE = os.path.expanduser('~/.cache/fastboot')
 PACKAGES = ('python3', 'python3-ply', 'dmsetup', 'mount', 'kmod',
             'python3-oslo.privsep', 'python3-oslo.concurrency',
             'python3-oslo.config', 'python3-oslo.i18n',
-            'python3-oslo.utils')
+            'python3-oslo.utils', 'nbd-server', 'nbd-client')
 
 #: Modules the initramfs loads (dependencies are resolved from
 #: modules.dep). crc32c_generic: ext4 and dm-persistent-data ask the
 #: crypto API for crc32c at run time, which modules.dep does not show.
 MODULES = ('virtio_pci', 'virtio_blk', 'crc32c_generic', 'ext4',
            '9pnet_virtio', '9p', 'loop', 'dm_mod', 'dm_snapshot',
-           'dm_cache', 'dm_cache_smq')
+           'dm_cache', 'dm_cache_smq', 'nbd', 'dm_multipath',
+           'dm_round_robin')
 
 RESULT_TAG = 'FASTBOOT-KTEST-RESULT'
 DONE_TAG = 'FASTBOOT-KTEST-DONE'

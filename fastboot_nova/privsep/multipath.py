@@ -1,0 +1,110 @@
+"""Privileged dm-multipath calls: one device over several paths.
+
+A child host reaches its parent's cached image over two or more paths (one
+NBD connection per parent server); the kernel's dm-multipath target sends
+reads round-robin over the active paths, fails a path whose I/O errors and
+retries the I/O on another one. No ``queue_if_no_path``: with every path
+down a read fails at once instead of hanging.
+
+No multipathd runs: a failed path stays failed until it is reinstated
+(:func:`reinstate_path`) or the device is rebuilt.
+"""
+
+import fastboot_nova.privsep
+from fastboot_nova.privsep import dm as dm_priv
+
+MAX_PATHS = 8
+#: I/Os sent down a path before round-robin moves to the next one. The
+#: kernel takes nothing but 1 (it warns and uses 1 for more).
+RR_REPEAT = 1
+
+
+def multipath_table(paths, length, repeat=RR_REPEAT):
+    """The table of a multipath device: one round-robin group of paths."""
+    if isinstance(paths, str) or not isinstance(paths, (list, tuple)) or \
+            not 1 <= len(paths) <= MAX_PATHS:
+        raise dm_priv.InvalidDmArgument(
+            what='paths', value=paths,
+            reason='expected 1 to %d paths' % MAX_PATHS)
+    for path in paths:
+        dm_priv.check_device(path, 'path')
+    if len(set(paths)) != len(paths):
+        raise dm_priv.InvalidDmArgument(what='paths', value=paths,
+                                        reason='a path is listed twice')
+    dm_priv.check_int(length, 'length', 1, dm_priv.MAX_SECTORS)
+    dm_priv.check_int(repeat, 'repeat', 1, 1 << 20)
+    # <#features> <#hw handler args> <#groups> <first group>
+    # <selector> <#selector args> <#paths> <#path args> (<path> <repeat>)*
+    return '0 %d multipath 0 0 1 1 round-robin 0 %d 1 %s\n' % (
+        length, len(paths),
+        ' '.join('%s %d' % (p, repeat) for p in paths))
+
+
+def parse_status(text):
+    """Paths of a multipath ``dmsetup status`` line.
+
+    :returns: list of ``{'device': 'major:minor', 'active': bool,
+        'fail_count': int}``, or None if ``text`` is not a multipath
+        status.
+    """
+    f = text.split()
+    if len(f) < 4 or f[2] != 'multipath':
+        return None
+    try:
+        i = 3
+        i += 1 + int(f[i])          # features
+        i += 1 + int(f[i])          # hardware handler
+        groups = int(f[i])
+        i += 2                      # number of groups, next group
+        paths = []
+        for _group in range(groups):
+            i += 1                  # group state
+            i += 1 + int(f[i])      # selector status args
+            npaths, nargs = int(f[i]), int(f[i + 1])
+            i += 2
+            for _path in range(npaths):
+                paths.append({'device': f[i], 'active': f[i + 1] == 'A',
+                              'fail_count': int(f[i + 2])})
+                i += 3 + nargs
+    except (IndexError, ValueError):
+        return None
+    return paths
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def create_multipath(name, paths):
+    """Create multipath device ``name`` over ``paths``; return its path.
+
+    Every path must be an existing block device of the same size: they
+    are meant to be the same data seen through different routes.
+    """
+    dm_priv.check_name(name)
+    multipath_table(paths, 1)
+    sizes = set()
+    for path in paths:
+        dm_priv.check_device(path, 'path')
+        sizes.add(dm_priv.device_sectors(path))
+    if len(sizes) != 1 or 0 in sizes:
+        raise dm_priv.InvalidDmArgument(
+            what='paths', value=paths,
+            reason='the paths differ in size or are empty: %s' %
+            sorted(sizes))
+    return dm_priv._create(name, multipath_table(paths, sizes.pop()))
+
+
+def _message(name, verb, path):
+    dm_priv.check_name(name)
+    dm_priv.check_device(path, 'path', must_exist=False)
+    dm_priv._dmsetup('message', name, name, '0', verb, path)
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def fail_path(name, path):
+    """Mark ``path`` of multipath ``name`` failed (I/O moves off it)."""
+    _message(name, 'fail_path', path)
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def reinstate_path(name, path):
+    """Put a failed ``path`` of multipath ``name`` back in use."""
+    _message(name, 'reinstate_path', path)

@@ -1,0 +1,336 @@
+"""Privileged NBD calls: serve a host's cached image, connect to a parent.
+
+Parent side: :func:`start_server` runs one ``nbd-server`` process serving
+one block device read-only on one address and port. The configuration and
+the allow list are files this module writes (never command-line strings);
+the server has no authentication of its own, so it listens on the given
+address only and accepts only the listed client networks (``authfile``).
+
+Child side: :func:`connect` attaches a parent's export to a free
+``/dev/nbdN`` read-only, :func:`disconnect` detaches it.
+
+Every entrypoint checks its arguments before anything runs and runs the
+tools with argument lists. Tests replace :data:`_spawn`, :data:`_nbd_state`
+and the runner of :mod:`fastboot_nova.privsep.dm`.
+"""
+
+import contextlib
+import fcntl
+import ipaddress
+import os
+import re
+import signal
+import subprocess
+import time
+
+from fastboot_nova.i18n import _
+import fastboot_nova.privsep
+from fastboot_nova.privsep import dm as dm_priv
+
+NBD_SERVER = 'nbd-server'
+NBD_CLIENT = 'nbd-client'
+#: Configuration, allow list, pid file and log of each server.
+RUN_DIR = '/run/fastboot-nbd'
+NBD_DEV_RE = re.compile(r'^/dev/nbd[0-9]{1,4}$')
+#: Unprivileged ports only: the daemon has no CAP_NET_BIND_SERVICE.
+PORT_MIN, PORT_MAX = 1024, 65535
+MAX_ALLOWED = 64
+#: Seconds a server gets to listen after start, and to exit after SIGTERM.
+START_WAIT = STOP_WAIT = 15.0
+#: nbd-client request timeout, in seconds.
+CLIENT_TIMEOUT = 30
+TCP_LISTEN = '0A'
+
+
+class NbdFailed(dm_priv.DmCommandFailed):
+    message = _("NBD %(verb)s %(name)s failed: %(reason)s")
+
+
+def _default_spawn(argv, log_path):
+    """Run a command that daemonizes; its output goes to ``log_path``.
+
+    Not through pipes: a daemon would keep them open and the wait would
+    never end.
+    """
+    with open(log_path, 'ab') as log:
+        try:
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                                  stdout=log, stderr=subprocess.STDOUT,
+                                  timeout=60, check=False)
+        except FileNotFoundError:
+            return 127
+        except subprocess.TimeoutExpired:
+            return 124
+    return proc.returncode
+
+
+def _default_nbd_state():
+    """``{'/dev/nbdN': connected}`` for every nbd device, from sysfs."""
+    devices = {}
+    try:
+        names = os.listdir('/sys/block')
+    except OSError:
+        return devices
+    for name in names:
+        if re.fullmatch(r'nbd[0-9]{1,4}', name):
+            # The pid attribute exists while a connection is configured.
+            devices['/dev/' + name] = os.path.exists(
+                '/sys/block/%s/pid' % name)
+    return devices
+
+
+#: ``spawn(argv, log_path) -> returncode``; replaced by tests.
+_spawn = _default_spawn
+#: ``nbd_state() -> {device: connected}``; replaced by tests.
+_nbd_state = _default_nbd_state
+
+
+# -- validation (unprivileged, importable by callers) --------------------
+
+def check_address(value, what='address'):
+    try:
+        return str(ipaddress.ip_address(value))
+    except (TypeError, ValueError):
+        raise dm_priv.InvalidDmArgument(what=what, value=value,
+                                        reason='expected an IP address')
+
+
+def check_port(value):
+    return dm_priv.check_int(value, 'port', PORT_MIN, PORT_MAX)
+
+
+def check_allowed(allowed):
+    """Client networks a server accepts: a non-empty list of CIDRs."""
+    if isinstance(allowed, str) or not isinstance(allowed, (list, tuple)) \
+            or not 1 <= len(allowed) <= MAX_ALLOWED:
+        raise dm_priv.InvalidDmArgument(
+            what='allowed', value=allowed,
+            reason='expected 1 to %d client networks' % MAX_ALLOWED)
+    nets = []
+    for net in allowed:
+        try:
+            nets.append(str(ipaddress.ip_network(net, strict=False)))
+        except (TypeError, ValueError):
+            raise dm_priv.InvalidDmArgument(
+                what='allowed', value=net,
+                reason='expected an address or a network in CIDR form')
+    return nets
+
+
+def check_nbd_device(device):
+    if not isinstance(device, str) or not NBD_DEV_RE.fullmatch(device):
+        raise dm_priv.InvalidDmArgument(what='device', value=device,
+                                        reason='expected /dev/nbdN')
+    return device
+
+
+def server_config(export, device, address, port, authfile):
+    """Text of an ``nbd-server`` configuration with one read-only export.
+
+    Every value has been checked against a strict pattern, so none can
+    start a new line or section.
+    """
+    dm_priv.check_name(export)
+    dm_priv.check_device(device, must_exist=False)
+    address = check_address(address)
+    check_port(port)
+    return ('[generic]\n'
+            'listenaddr = %s\n'
+            'port = %d\n'
+            'allowlist = false\n'
+            '[%s]\n'
+            'exportname = %s\n'
+            'readonly = true\n'
+            'authfile = %s\n' % (address, port, export, device, authfile))
+
+
+def authfile_text(allowed):
+    return ''.join(n + '\n' for n in check_allowed(allowed))
+
+
+def _paths(name):
+    base = os.path.join(RUN_DIR, dm_priv.check_name(name))
+    return {k: base + '.' + k for k in ('conf', 'allow', 'pid', 'log')}
+
+
+def _read_pid(path):
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _server_alive(pid):
+    """Whether ``pid`` is a running nbd-server (not a reused pid)."""
+    if not pid:
+        return False
+    try:
+        with open('/proc/%d/comm' % pid) as f:
+            return f.read().strip() == NBD_SERVER
+    except OSError:
+        return False
+
+
+def _listening(address, port):
+    want = ipaddress.ip_address(address)
+    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+        try:
+            with open(table) as f:
+                lines = f.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state = fields[1], fields[3]
+            hexaddr, hexport = local.split(':')
+            if state != TCP_LISTEN or int(hexport, 16) != port:
+                continue
+            raw = bytes.fromhex(hexaddr)
+            # /proc shows each 32-bit word in host (little-endian) order.
+            raw = b''.join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+            if ipaddress.ip_address(raw) == want:
+                return True
+    return False
+
+
+# -- entrypoints: the parent side ----------------------------------------
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def start_server(name, device, address, port, allowed):
+    """Serve ``device`` read-only as export ``name`` on ``address:port``.
+
+    :param allowed: client addresses or networks (CIDR) the server
+        accepts; everything else is refused at connect time.
+    :returns: the server's pid.
+    """
+    paths = _paths(name)
+    dm_priv.check_device(device)
+    address = check_address(address)
+    check_port(port)
+    allow = authfile_text(allowed)
+    config = server_config(name, device, address, port, paths['allow'])
+    os.makedirs(RUN_DIR, mode=0o700, exist_ok=True)
+    if _server_alive(_read_pid(paths['pid'])):
+        raise NbdFailed(verb='start', name=name,
+                        reason='a server of that name is running')
+    if _listening(address, port):
+        raise NbdFailed(verb='start', name=name,
+                        reason='%s port %d is in use' % (address, port))
+    for key, text in (('allow', allow), ('conf', config)):
+        with open(paths[key], 'w') as f:
+            f.write(text)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(paths['pid'])
+    code = _spawn([NBD_SERVER, '-C', paths['conf'], '-p', paths['pid']],
+                  paths['log'])
+    deadline = time.monotonic() + START_WAIT
+    while True:
+        pid = _read_pid(paths['pid'])
+        if code == 0 and _server_alive(pid) and _listening(address, port):
+            return pid
+        if code != 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    if _server_alive(pid):
+        os.kill(pid, signal.SIGTERM)
+    reason = 'exit code %s' % code
+    with contextlib.suppress(OSError):
+        with open(paths['log']) as f:
+            reason += ': ' + f.read()[-500:].strip()
+    _remove_files(paths)
+    raise NbdFailed(verb='start', name=name, reason=reason)
+
+
+def _remove_files(paths):
+    for path in paths.values():
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def stop_server(name):
+    """Stop server ``name`` (and its connections); remove its files."""
+    paths = _paths(name)
+    pid = _read_pid(paths['pid'])
+    if _server_alive(pid):
+        # The server ends its per-client children on SIGTERM.
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_WAIT
+        while _server_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _server_alive(pid):
+            raise NbdFailed(verb='stop', name=name,
+                            reason='pid %d did not exit' % pid)
+    _remove_files(paths)
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def list_servers():
+    """Names of the running servers: ``[[name, pid]]``."""
+    try:
+        files = os.listdir(RUN_DIR)
+    except FileNotFoundError:
+        return []
+    result = []
+    for fname in sorted(files):
+        if fname.endswith('.pid'):
+            pid = _read_pid(os.path.join(RUN_DIR, fname))
+            if _server_alive(pid):
+                result.append([fname[:-len('.pid')], pid])
+    return result
+
+
+# -- entrypoints: the child side -----------------------------------------
+
+def _nbd_client(verb, name, *args):
+    code, out, err = dm_priv._runner([NBD_CLIENT] + list(args))
+    if code != 0:
+        raise NbdFailed(verb=verb, name=name,
+                        reason=(err or out).strip() or
+                        'exit code %s' % code)
+    return out
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def connect(address, port, export):
+    """Attach ``export`` of the server at ``address:port`` read-only.
+
+    :returns: the ``/dev/nbdN`` it now backs.
+    """
+    address = check_address(address)
+    check_port(port)
+    dm_priv.check_name(export)
+    os.makedirs(RUN_DIR, mode=0o700, exist_ok=True)
+    # One connect at a time picks a free device: two would pick the same.
+    with open(os.path.join(RUN_DIR, 'connect.lock'), 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = _nbd_state()
+        free = sorted((d for d, used in state.items() if not used),
+                      key=lambda d: int(d[len('/dev/nbd'):]))
+        if not free:
+            raise NbdFailed(verb='connect', name=export,
+                            reason='no free /dev/nbdN (is the nbd module '
+                                   'loaded?)')
+        device = free[0]
+        _nbd_client('connect', export, address, str(port), device,
+                    '-name', export, '-readonly',
+                    '-timeout', str(CLIENT_TIMEOUT))
+    return device
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def disconnect(device):
+    """Detach ``/dev/nbdN``; a device that is not connected is fine."""
+    check_nbd_device(device)
+    if not _nbd_state().get(device):
+        return False
+    _nbd_client('disconnect', device, '-d', device)
+    return True
+
+
+def connected_devices():
+    """Connected ``/dev/nbdN`` devices (unprivileged, from sysfs)."""
+    return sorted(d for d, used in _nbd_state().items() if used)

@@ -1,0 +1,218 @@
+"""Runs INSIDE the kernel-test guest: export, multipath attach, failover.
+
+One guest plays both hosts over loopback: the parent caches the origin
+(``origin``, cache device ``cache``) and exports its cache device through
+two nbd-servers (two paths); the child attaches both paths as one
+dm-multipath device and uses it as the origin of its own cache group
+(cache device ``cache2``). A server is then stopped in the middle of a
+read: the read must finish with the right data through the other path.
+"""
+
+import fcntl
+import os
+import socket
+import struct
+import time
+
+from tests.kernel import guest_runner as gr
+
+PARENT_STATE = '/var/lib/fastboot/parent'
+CHILD_STATE = '/var/lib/fastboot/child'
+PORTS = (10809, 10810)
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+
+
+def loopback_up():
+    """``ip link set lo up`` (the root file system has no iproute2)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        ifr = fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack('16sH14x', b'lo', 0))
+        flags = struct.unpack('16sH', ifr[:18])[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS,
+                    struct.pack('16sH14x', b'lo', flags | IFF_UP))
+
+
+def make_engine(state_path, cache):
+    from oslo_config import cfg
+
+    from fastboot_nova.conf import dm as dm_opts
+    from fastboot_nova.conf import fastboot as fastboot_conf
+    from fastboot_nova.storage.dm import engine as dm_engine
+
+    conf = cfg.ConfigOpts()
+    fastboot_conf.register_opts(conf)
+    dm_opts.register_opts(conf)
+    conf([], project='fastboot')
+    conf.set_override('cache_device', cache, 'fastboot_dm')
+    return dm_engine.DmEngine(conf, state_path=state_path)
+
+
+def read_sha_with(path, at_mib, action):
+    """``(sha256, error)`` of ``path``; ``action()`` after ``at_mib`` MiB.
+
+    Read in 1 MiB blocks, so the action lands in the middle of the read.
+    """
+    import hashlib
+    gr.drop_caches()
+    digest = hashlib.sha256()
+    n = 0
+    try:
+        with open(path, 'rb', buffering=0) as f:
+            while True:
+                if n == at_mib:
+                    action()
+                block = f.read(1 << 20)
+                if not block:
+                    break
+                digest.update(block)
+                n += 1
+    except OSError as e:
+        return None, '%s after %d MiB' % (e, n)
+    return digest.hexdigest(), None
+
+
+def timed(run, label, module, fname):
+    """Record the seconds of each call of ``module.fname`` in run.info."""
+    real = getattr(module, fname)
+
+    def wrapper(*a, **kw):
+        t = time.monotonic()
+        try:
+            return real(*a, **kw)
+        finally:
+            run.info.setdefault('seconds_' + label, []).append(
+                round(time.monotonic() - t, 2))
+    setattr(module, fname, wrapper)
+
+
+def scenario_export(run, args):
+    from fastboot_nova import exception
+    import fastboot_nova.privsep.dm as dm
+    import fastboot_nova.privsep.multipath as mp_priv
+    import fastboot_nova.privsep.nbd as nbd
+    from fastboot_nova.storage.dm import export as dm_export
+    from fastboot_nova.storage.dm import multipath as dm_multipath
+
+    loopback_up()
+    parent = make_engine(PARENT_STATE, args['cache'])
+    child = make_engine(CHILD_STATE, args['cache2'])
+    run.step('setup')
+
+    # -- parent: cache the origin and export it on two ports ---------------
+    parent.add_image('img', args['origin'])
+    run.step('parent_add_image')
+    exporter = dm_export.NbdExporter(parent, '127.0.0.1', ['127.0.0.1/32'])
+    exp = exporter.export('img', list(PORTS))
+    servers = nbd.list_servers()
+    run.info['servers'] = servers
+    run.check('two_servers', len(servers) == 2, servers)
+    run.step('export')
+
+    # -- child: two paths, one multipath device ------------------------------
+    attacher = dm_multipath.MultipathAttacher()
+    for label, mod, fname in (('connect', nbd, 'connect'),
+                              ('create_multipath', mp_priv,
+                               'create_multipath')):
+        timed(run, label, mod, fname)
+    mpath = attacher.attach('img', exp.paths)
+    run.step('attach')
+    paths = attacher.paths('img')
+    run.info['mpath_table'] = dm.table(attacher.dm_name('img')).strip()
+    run.info['paths'] = paths
+    run.check('two_paths', len(paths) == 2 and
+              all(p.startswith('/dev/nbd') for p in paths), paths)
+    run.check('mpath_reads_origin', gr.sha256_of(mpath) == args['sha'])
+    status = attacher.status('img')
+    run.info['status_after_read'] = status
+    run.check('both_paths_active', [p['active'] for p in status] ==
+              [True, True], status)
+    run.step('mpath_read')
+
+    # -- bad input: refused, nothing built ---------------------------------
+    before = (sorted(n for n, _a, _b in dm.list_devices()),
+              nbd.connected_devices(), nbd.list_servers())
+    errors = {}
+    for label, call in (
+            ('attach_twice', lambda: attacher.attach('img', exp.paths)),
+            ('mpath_not_block', lambda: mp_priv.create_multipath(
+                'fbmp-x', ['/etc/passwd', paths[0]])),
+            ('mpath_duplicate_path', lambda: mp_priv.create_multipath(
+                'fbmp-x', [paths[0], paths[0]])),
+            ('mpath_shell_name', lambda: mp_priv.create_multipath(
+                'x;reboot', paths)),
+            ('mpath_size_mismatch', lambda: mp_priv.create_multipath(
+                'fbmp-x', [paths[0], args['cache2']])),
+            ('server_bad_address', lambda: nbd.start_server(
+                'x', args['origin'], '0.0.0.0;id', 10811, ['127.0.0.1'])),
+            ('server_port_in_use', lambda: nbd.start_server(
+                'x', args['origin'], '127.0.0.1', PORTS[0],
+                ['127.0.0.1'])),
+            ('server_no_allowed', lambda: nbd.start_server(
+                'x', args['origin'], '127.0.0.1', 10811, [])),
+            ('connect_no_export', lambda: nbd.connect(
+                '127.0.0.1', PORTS[0], 'nosuchexport'))):
+        try:
+            call()
+        except exception.FastbootException as e:
+            errors[label] = type(e).__name__ + ': ' + str(e)
+        else:
+            errors[label] = None
+    run.info['errors'] = errors
+    run.check('bad_input_refused', all(errors.values()), errors)
+    after = (sorted(n for n, _a, _b in dm.list_devices()),
+             nbd.connected_devices(), nbd.list_servers())
+    run.check('bad_input_nothing_built', after == before, [before, after])
+    run.step('bad_input')
+
+    # -- child cache group on the multipath device, one VM -----------------
+    vm = child.create('vm1', 'img', mpath)
+    run.check('child_vm_reads_origin', gr.sha256_of(vm.path) == args['sha'])
+    gr.write_at(vm.path, b'CHILD-VM')
+    run.check('child_vm_writes_own', gr.read_at(vm.path).startswith(
+        b'CHILD-VM') and not gr.read_at(mpath).startswith(b'CHILD-VM'))
+    run.step('child_vm')
+
+    # -- failover: stop one parent server in the middle of a read ----------
+    first = exp.paths[0][2]
+    started = time.monotonic()
+    sha, err = read_sha_with(mpath, 4, lambda: nbd.stop_server(first))
+    run.info['failover_read_seconds'] = round(time.monotonic() - started, 2)
+    run.check('read_survives_path_loss', sha == args['sha'] and not err,
+              err)
+    status = attacher.status('img')
+    run.info['status_after_failover'] = status
+    run.check('one_path_failed', sorted(p['active'] for p in status) ==
+              [False, True], status)
+    gr.write_at(vm.path, b'AFTER-FO', offset=2 << 20)
+    run.check('child_vm_after_failover',
+              gr.read_at(vm.path).startswith(b'CHILD-VM') and
+              gr.read_at(vm.path, offset=2 << 20).startswith(b'AFTER-FO'))
+    # The VM's whole disk: blocks never written still read the origin.
+    sha_vm, err = read_sha_with(mpath, -1, lambda: None)
+    run.check('mpath_still_reads_origin', sha_vm == args['sha'], err)
+    run.step('failover')
+
+    # -- teardown of the child, then every path gone: errors, no hang ------
+    child.destroy('vm1')
+    child.remove_image('img')
+    second = exp.paths[1][2]
+    nbd.stop_server(second)
+    _sha, err = read_sha_with(mpath, -1, lambda: None)
+    run.info['no_path_read'] = err
+    run.check('no_path_read_fails', err is not None, err)
+    detached = attacher.detach('img')
+    run.info['detached'] = detached
+    run.check('detach_disconnects', nbd.connected_devices() == [] and
+              attacher.list() == [], nbd.connected_devices())
+    run.check('unexport_idempotent', exporter.unexport('img') == [])
+    parent.remove_image('img')
+    # Through the privsep daemon lists come back as tuples.
+    run.check('no_servers_left', not nbd.list_servers(),
+              nbd.list_servers())
+    run.check('no_dm_devices_left', not dm.list_devices(),
+              dm.list_devices())
+    run.check('no_loops_left', not gr.loops(), gr.loops())
+    run.step('teardown')
+    run.info['mpath_status_example'] = status
+    run.info['ports'] = list(PORTS)
+    run.info['used_nbd'] = detached
+    run.info['child_state'] = os.listdir(CHILD_STATE)
