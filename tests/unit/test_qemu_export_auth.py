@@ -207,6 +207,16 @@ class TestPskExports(AuthTestCase):
         self.assertFalse(self.model.running)
         self.assertFalse(self.relay_model.running)
 
+    def test_a_dead_cache_daemon_takes_the_relay_down(self):
+        # Children probe the relay's port: a relay left serving for a dead
+        # cache daemon would keep them on a parent that reads nothing.
+        self.engine.create('vm1', 'img', self.origin)
+        self.model.running = False
+        self.assertTrue(self.relay_model.running)
+        self.assertIsNone(self.engine.ensure_exports())
+        self.assertFalse(self.relay_model.running)
+        self.assertFalse(self.model.running)
+
     def test_remove_image_drops_the_relay_export(self):
         self.engine.create('vm1', 'img', self.origin)
         self.engine.destroy('vm1')

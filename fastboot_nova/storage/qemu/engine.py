@@ -188,14 +188,25 @@ class QemuEngine(base.Engine):
                                self.daemon.pid(), self.nbd_socket))
 
     def ensure_exports(self):
-        """Restart a dead export relay, with every export it had.
+        """Keep the export relay in step with the cache daemon.
 
-        Only the relay: it holds no data. A dead cache daemon is left to
-        the next engine operation or reconcile, and meanwhile children
-        read from their other sources.
+        Run by the host agent every round. A dead relay beside a live cache
+        daemon is restarted with every export it had (it holds no data). A
+        cache daemon that is gone stops the relay: children must stop
+        taking this host for a live parent and fail over. The cache daemon
+        itself is left to the next engine operation or reconcile.
         """
-        if not self.opts.export_address or self.relay.is_running() or \
-                not self.daemon.is_running():
+        if not self.opts.export_address:
+            return None
+        if self.daemon.pid() is None:
+            # Only a process that is gone: a busy monitor is no reason to
+            # take the exports away from the children.
+            if self.relay.is_running():
+                LOG.warning('The cache daemon is down: stopping the export '
+                            'relay so that children fail over')
+                self.relay.stop()
+            return None
+        if self.relay.is_running() or not self.daemon.is_running():
             return None
         with self._lock('daemon', 'relay'):
             if self.relay.is_running():
