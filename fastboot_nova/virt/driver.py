@@ -38,7 +38,7 @@ them in one request:
     nothing: the image is never downloaded
 ``_get_guest_disk_config('disk')``
     ``<disk type='file'>`` on the overlay, qcow2
-``_cleanup(cleanup_instance_disks=True)``
+``_cleanup(cleanup_instance_disks=True)``, or of a server evacuated away
     overlay destroyed, attachment deleted, origin disconnected when the
     host's last server of the cache leaves
 
@@ -47,7 +47,7 @@ fault: resize and cold migration, live migration (every fastboot
 server), ``snapshot`` (createImage, shelve) and rescue from the fastboot
 image itself (fastboot-image servers). Rebuild of a fastboot-image server
 goes through destroy and spawn, so it gets a fresh overlay and attachment
-(not covered by the functional tests yet).
+(covered by the functional tests, as are stop/start and evacuate).
 """
 
 import functools
@@ -311,8 +311,11 @@ class FastBootDriver(libvirt_driver.LibvirtDriver):
                  destroy_secrets=True):
         # The domain is gone by now. Destroy the overlay before the volumes
         # are disconnected, so the last server of a cache releases the
-        # origin connection.
-        if cleanup_instance_disks and self._cacheops.enabled:
+        # origin connection. A server evacuated from this host keeps its
+        # disks when Nova finds the instance storage shared, but the
+        # overlay is host-local: it goes too.
+        if self._cacheops.enabled and (
+                cleanup_instance_disks or self._imageops.moved_away(instance)):
             if (imageops.is_fastboot_image(instance) or
                     imageops.SM_VOLUME in (instance.system_metadata or {})):
                 self._imageops.release(context, instance)

@@ -218,7 +218,16 @@ class ImageOps:
                 return cached
         return None
 
-    # -- delete, failed spawn, reschedule ------------------------------
+    # -- delete, failed spawn, reschedule, evacuated away ---------------
+
+    def moved_away(self, instance):
+        """Whether ``instance`` now belongs to another host.
+
+        True when the source host cleans up a server evacuated from it
+        (Nova sets ``instance.host`` to the destination once the rebuild
+        there is done).
+        """
+        return instance.host not in (None, self._host)
 
     def release(self, context, instance):
         """Destroy the overlay, detach, and disconnect if last on the host.

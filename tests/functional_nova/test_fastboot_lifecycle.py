@@ -10,7 +10,9 @@ What an operator expects:
 * rebuild onto an ordinary image takes the server out of fastboot: overlay
   destroyed, attachment deleted, origin disconnected by the host's last
   fastboot server;
-* a request no host can take ends in ERROR with nothing made anywhere.
+* a request no host can take ends in ERROR with nothing made anywhere;
+* evacuate rebuilds the server on another host as a spawn does; the
+  source host, back up, destroys its overlay.
 """
 
 from nova import context as nova_context
@@ -163,3 +165,45 @@ class TestFastBootImageLifecycle(fbi.FastBootImageBase):
         self.assertEqual({}, self.cinder.volumes)
         for server in servers:
             self._delete_server(server)
+
+    def test_evacuate(self):
+        self.start_compute('compute2')
+        (first, second), _ = self.boot_image(self.image_id, 2,
+                                             host='compute1')
+        (old_attachment,) = self.attachments_of(first)
+
+        service = self.api.get_services(binary='nova-compute',
+                                        host='compute1')[0]
+        self.computes['compute1'].stop()
+        self.api.put_service(service['id'], {'forced_down': True})
+        # Nova leaves an evacuated server SHUTOFF (microversion 2.95).
+        first = self._evacuate_server(first, expected_host='compute2')
+
+        # On compute2: the origin connected, a new overlay, a new
+        # attachment; compute1's attachment of the server deleted.
+        engine2 = self.engines['compute2']
+        self.assertEqual({'nova-' + first['id']}, set(engine2.vms))
+        (attachment,) = self.attachments_of(first)
+        self.assertNotEqual(old_attachment, attachment)
+        self.assertEqual('compute2', self.sysmeta(first)['fastboot_host'])
+        # (The connect sees instance.host still compute1: Nova moves it
+        # after the spawn.)
+        self.assertEqual(2, len(self.connects))
+        disk = engine2.vms['nova-' + first['id']]
+        first = self._start_server(first)
+        self.assertIs(disk, engine2.vms['nova-' + first['id']])
+        (guest_disk,) = self.guest_disks(first)
+        self.assertEqual(disk.path, guest_disk.find('source').get('file'))
+
+        # compute1 back: the evacuated server's overlay goes; second's
+        # stays, and so does the origin it reads.
+        self.restart_compute('compute1')
+        self.api.put_service(service['id'], {'forced_down': False})
+        self.assertEqual({'nova-' + second['id']}, set(self.engine.vms))
+        self.assertEqual([], self.disconnects)
+        self.assertEqual({first['id'], second['id']},
+                         {a['instance_uuid']
+                          for a in self.attachments().values()})
+
+        self.delete_and_wait([first, second])
+        self.assert_cleaned(['compute1', 'compute2'])

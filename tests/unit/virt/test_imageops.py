@@ -265,3 +265,14 @@ class TestImageOps(base.BaseTestCase):
         plain = FakeInstance('uuid-2')
         plain.system_metadata = {}
         self.assertFalse(self.ops.is_fastboot(plain))
+
+
+class TestMovedAway(base.BaseTestCase):
+
+    def test_moved_away(self):
+        ops = imageops.ImageOps(None, None, None, None, None, None, HOST)
+        server = FakeInstance('uuid-1')
+        for host, moved in ((HOST, False), (None, False),
+                            ('compute2', True)):
+            server.host = host
+            self.assertEqual(moved, ops.moved_away(server), host)
