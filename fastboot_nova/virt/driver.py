@@ -107,6 +107,14 @@ class FastBootDriver(libvirt_driver.LibvirtDriver):
             LOG.info('fastboot cache group: %d cached volume(s), %d disk(s)',
                      len(caches), sum(len(c.vms) for c in caches))
 
+    def process_instances_at_startup(self, context, instances):
+        # The compute manager's init_host hook, with this host's servers
+        # (evacuated ones already destroyed).
+        instances = super().process_instances_at_startup(context, instances)
+        if self._cacheops.enabled:
+            self._imageops.reconcile(context, instances)
+        return instances
+
     def update_provider_tree(self, provider_tree, nodename,
                              allocations=None):
         super().update_provider_tree(provider_tree, nodename,

@@ -12,12 +12,16 @@ What an operator expects:
   fastboot server;
 * a request no host can take ends in ERROR with nothing made anywhere;
 * evacuate rebuilds the server on another host as a spawn does; the
-  source host, back up, destroys its overlay.
+  source host, back up, destroys its overlay;
+* a restarted nova-compute gives a server with an overlay but no
+  attachment a new one.
 """
 
 from nova import context as nova_context
 from nova import objects
+from oslo_utils.fixture import uuidsentinel as uuids
 
+from tests.functional_nova import base
 from tests.functional_nova import test_fastboot_image as fbi
 
 #: The glance fixture's ordinary image (ServersTestBase's default).
@@ -39,6 +43,16 @@ class TestFastBootImageLifecycle(fbi.FastBootImageBase):
             instance = objects.Instance.get_by_uuid(
                 cctxt, server['id'], expected_attrs=['system_metadata'])
         return instance.system_metadata
+
+    def drop_sysmeta(self, server, key):
+        ctxt = nova_context.get_admin_context()
+        cell = objects.InstanceMapping.get_by_instance_uuid(
+            ctxt, server['id']).cell_mapping
+        with nova_context.target_cell(ctxt, cell) as cctxt:
+            instance = objects.Instance.get_by_uuid(
+                cctxt, server['id'], expected_attrs=['system_metadata'])
+            del instance.system_metadata[key]
+            instance.save()
 
     def attachments_of(self, server):
         return {a['id'] for a in self.attachments().values()
@@ -207,3 +221,35 @@ class TestFastBootImageLifecycle(fbi.FastBootImageBase):
 
         self.delete_and_wait([first, second])
         self.assert_cleaned(['compute1', 'compute2'])
+
+    def test_restart_reattaches(self):
+        (first, second, third), _ = self.boot_image(self.image_id, 3)
+        # first: its Cinder attachment gone (a reboot that stopped after
+        # Nova deleted it); second: the record of it lost as well.
+        (lost,) = self.attachments_of(first)
+        self.cinder.fake_attachment_delete(None, lost)
+        (dropped,) = self.attachments_of(second)
+        self.cinder.fake_attachment_delete(None, dropped)
+        self.drop_sysmeta(second, 'fastboot_attachment_id')
+        (kept,) = self.attachments_of(third)
+        # An attachment of a deleted server is Nova's business, not ours.
+        stray = self.cinder.create_vol_attachment(base.ORIGIN_VOLUME,
+                                                  uuids.deleted_server)
+
+        self.restart_compute('compute1')
+
+        for server in (first, second, third):
+            (attachment,) = self.attachments_of(server)
+            self.assertEqual(attachment,
+                             self.sysmeta(server)['fastboot_attachment_id'])
+            self.assertIsNotNone(self.attachments()[attachment]['connector'])
+        self.assertEqual({kept}, self.attachments_of(third))
+        self.assertNotIn(lost, self.attachments())
+        self.assertIn(stray['id'], self.attachments())
+        # The overlays were left alone.
+        self.assertEqual(3, len(self.engine.verbs('create')))
+        self.assertEqual([], self.engine.verbs('destroy'))
+
+        self.delete_and_wait([first, second, third])
+        self.assertEqual({stray['id']}, set(self.attachments()))
+        self.assertEqual({}, self.engine.vms)
