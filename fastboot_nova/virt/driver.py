@@ -41,6 +41,8 @@ them in one request:
 ``_cleanup(cleanup_instance_disks=True)``, or of a server evacuated away
     overlay destroyed, attachment deleted, origin disconnected when the
     host's last server of the cache leaves
+``process_instances_at_startup``
+    a server with an overlay but no attachment gets one
 
 Operations that would copy or move the overlay are refused with a clear
 fault: resize and cold migration, live migration (every fastboot
