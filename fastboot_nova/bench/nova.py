@@ -1,13 +1,14 @@
 """``python -m fastboot_nova.bench.nova [--counts 20,50,100] [--quick]``.
 
 In one in-process Nova, boot N servers from one volume snapshot the stock
-way (a volume per server) and the fastboot way (one shared volume, the
-real qemu engine), for each N; print volumes created, bytes copied and
-written, time to all ACTIVE and to delete all, as fastboot/stock ratios
-(:mod:`fastboot_nova.bench.novarun`). Needs nova's functional test
-package (``nova.tests.functional``, with openstack-placement and
-wsgi-intercept: ``tox -e bench-nova`` installs them) and ``qemu-img`` and
-``qemu-storage-daemon``.
+way (a volume per server, one request) and the fastboot way (one shared
+volume, the real qemu engine; one request through a fastboot image, or
+``--fastboot-requests per-server``), for each N; print volumes created,
+bytes copied and written, time to all ACTIVE and to delete all, as
+fastboot/stock ratios (:mod:`fastboot_nova.bench.novarun`). Needs nova's
+functional test package (``nova.tests.functional``, with
+openstack-placement and wsgi-intercept: ``tox -e bench-nova`` installs
+them) and ``qemu-img`` and ``qemu-storage-daemon``.
 
 Prints the tables on stdout and progress on stderr; exits 0 when both
 modes booted every server as they must, 1 otherwise, 2 on bad arguments.
@@ -26,6 +27,9 @@ DEFAULT_COUNTS = (20, 50, 100)
 QUICK_COUNTS = (5, 10)
 MAX_COUNT = 200
 MAX_HOSTS = 2
+#: How the fastboot mode asks Nova (keys of novacloud.FASTBOOT_BOOTS, which
+#: cannot be imported before the dependency check).
+FASTBOOT_REQUESTS = ('one', 'per-server')
 TOOLS = ('qemu-img', 'qemu-storage-daemon')
 #: What the in-process cloud imports; checked before anything starts.
 NOVA_TEST_MODULES = ('placement', 'wsgi_intercept',
@@ -69,6 +73,11 @@ def parse_args(argv):
     parser.add_argument(
         '--hosts', type=int, choices=range(1, MAX_HOSTS + 1), default=1,
         help='Compute hosts (default 1).')
+    parser.add_argument(
+        '--fastboot-requests', choices=FASTBOOT_REQUESTS, default='one',
+        help='fastboot mode: N servers in one request from a fastboot '
+             'image (default), or a request per server booting from the '
+             'shared volume.')
     parser.add_argument(
         '--image', metavar='FILE',
         help='Image the volume snapshot holds (raw or qcow2); default the '
@@ -166,7 +175,8 @@ def main(argv=None, handle_signals=False):
     try:
         result = novarun.run_bench(args.counts, image, hosts=args.hosts,
                                    progress=_progress,
-                                   nova_as_is=args.nova_as_is)
+                                   nova_as_is=args.nova_as_is,
+                                   fastboot_requests=args.fastboot_requests)
     except (novacloud.BenchError, novarun.volstore.VolumeStoreError) as e:
         signum = novacloud.stop_signal()
         if signum is not None:

@@ -1,4 +1,4 @@
-"""In-process Nova for the Nova benchmark, and its two ways to boot.
+"""In-process Nova for the Nova benchmark, and its ways to boot.
 
 Importing this module imports nova's functional test package
 (``nova.tests.functional``), which monkey-patches eventlet: import it
@@ -25,12 +25,15 @@ import tempfile
 import time
 
 import fixtures
+from nova import context as nova_context
 from nova.tests.functional.libvirt import base as libvirt_base
 from oslo_config import cfg
 import testtools
 
 from fastboot_nova.bench import volstore
 from fastboot_nova.conf import fastboot as fastboot_conf
+from fastboot_nova.virt import driver
+from fastboot_nova.virt import imageops
 
 DRIVER = 'fastboot.driver.FastBootDriver'
 CACHEABLE_KEY = 'fastboot_cacheable'
@@ -84,8 +87,7 @@ def engine_conf():
 #
 # Each starts ``count`` servers named ``prefix...`` and returns the number of
 # API requests it sent; the runner waits for them. Keep them to this one
-# job, so that another way to ask Nova (one request for N fastboot servers)
-# is one function to swap in FASTBOOT_BOOT.
+# job: the fastboot mode takes one of FASTBOOT_BOOTS.
 
 def boot_stock(cloud, snapshot_id, size_gib, count, prefix):
     """Stock Nova: one multi-create request, a new volume per server."""
@@ -100,7 +102,7 @@ def boot_stock(cloud, snapshot_id, size_gib, count, prefix):
 
 
 def boot_fastboot_per_server(cloud, volume_id, count, prefix):
-    """fastboot today: one request per server on the shared volume.
+    """fastboot, a request per server booting from the shared volume.
 
     Nova refuses ``min_count`` > 1 with a ``source_type=volume`` mapping,
     multiattach or not.
@@ -116,8 +118,29 @@ def boot_fastboot_per_server(cloud, volume_id, count, prefix):
     return count
 
 
-#: The fastboot boot step the benchmark uses.
-FASTBOOT_BOOT = boot_fastboot_per_server
+def boot_fastboot_image(cloud, volume_id, count, prefix):
+    """fastboot in one request: a fastboot image over the shared volume.
+
+    The Glance image names the volume in ``fastboot_origin_volume``; Nova
+    accepts ``min_count`` = ``max_count`` = N for an image, and names the
+    servers ``prefix-1`` .. ``prefix-N``.
+    """
+    image_id = cloud.create_fastboot_image(volume_id)
+    body = cloud._build_server(name=prefix, image_uuid=image_id,
+                               networks='none')
+    body['min_count'] = body['max_count'] = count
+    cloud.api.post_server({'server': body})
+    return 1
+
+
+#: ``--fastboot-requests`` choices: how the fastboot mode asks Nova.
+FASTBOOT_BOOTS = {
+    'one': boot_fastboot_image,
+    'per-server': boot_fastboot_per_server,
+}
+
+#: The fastboot boot step the benchmark uses by default.
+FASTBOOT_BOOT = boot_fastboot_image
 
 
 # -- the cloud ---------------------------------------------------------------
@@ -156,6 +179,7 @@ class BenchCloud(libvirt_base.ServersTestBase):
             os.path.join(self.workdir, 'volumes'))
         self.shared = set()
         self.snapshots = {}
+        self.fastboot_images = set()
         self._conf = engine_conf()
 
         for name, fn in (('create', self._volume_create),
@@ -247,6 +271,25 @@ class BenchCloud(libvirt_base.ServersTestBase):
         volume['multiattach'] = True
         self.shared.add(volume['id'])
         return volume['id']
+
+    def create_fastboot_image(self, volume_id):
+        """A stub Glance image whose origin is ``volume_id`` (README)."""
+        image = self.glance.create(nova_context.get_admin_context(), {
+            'name': 'fastboot-' + volume_id, 'status': 'active',
+            'container_format': 'bare', 'disk_format': 'qcow2',
+            'size': 196608, 'min_ram': 0, 'min_disk': 0,
+            'is_public': True, 'visibility': 'public',
+            'properties': {
+                imageops.ORIGIN_PROPERTY: volume_id,
+                # Keeps the servers on fastboot hosts.
+                'trait:' + driver.TRAIT: 'required'}})
+        self.fastboot_images.add(image['id'])
+        return image['id']
+
+    def delete_fastboot_images(self):
+        ctxt = nova_context.get_admin_context()
+        while self.fastboot_images:
+            self.glance.delete(ctxt, self.fastboot_images.pop())
 
     def _volume_delete(self, ctx, volume_id):
         self.cinder.volumes.pop(volume_id, None)

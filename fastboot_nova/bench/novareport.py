@@ -97,6 +97,16 @@ def succeeded(result):
     return bool(result['runs']) and not check(result)
 
 
+def _requests_text(fastboot_requests):
+    if fastboot_requests == 'one':
+        return ('one request for all servers (min_count=max_count=N) from '
+                'a fastboot image naming the volume')
+    if fastboot_requests == 'per-server':
+        return 'one request per server booting from the volume'
+    # Results from before --fastboot-requests.
+    return 'requests as counted below'
+
+
 def render(result):
     """The human-readable tables of ``result``."""
     p = result['params']
@@ -111,7 +121,8 @@ def render(result):
                     p['volume_size_gib']),
         'stock: a new volume per server from the snapshot (one request); '
         'fastboot: one shared cacheable multiattach volume from the '
-        'snapshot, its copy counted and timed',
+        'snapshot, its copy counted and timed, then %s' % _requests_text(
+            p.get('fastboot_requests')),
         'both measured in this run; fastboot/stock below 1 means fastboot '
         'needs less',
     ]

@@ -9,7 +9,9 @@ stock
 fastboot
     one multiattach ``fastboot_cacheable`` volume made from the snapshot
     (one copy, timed with the boot), then N servers on it through
-    FastBootDriver and the real qemu engine.
+    FastBootDriver and the real qemu engine: by default in one request,
+    from a fastboot image naming the volume; ``per-server`` sends a
+    request per server booting from the volume itself.
 
 Each mode ends with every server deleted; fastboot then drops its cache
 and shared volume (not timed), so the next N starts cold too.
@@ -80,13 +82,15 @@ def measure_stock(cloud, snapshot_id, size_gib, count):
     }
 
 
-def measure_fastboot(cloud, snapshot_id, size_gib, count):
+def measure_fastboot(cloud, snapshot_id, size_gib, count, boot=None):
+    """:param boot: a boot step of novacloud (default FASTBOOT_BOOT)."""
+    boot = boot or novacloud.FASTBOOT_BOOT
     prefix = 'fastboot%d' % count
     before = cloud.store.counters()
     started = time.monotonic()
     volume_id = cloud.create_shared_volume(snapshot_id)
     sent = time.monotonic()
-    requests = novacloud.FASTBOOT_BOOT(cloud, volume_id, count, prefix)
+    requests = boot(cloud, volume_id, count, prefix)
     request_s = time.monotonic() - sent
     servers = cloud.wait_all(prefix, count, 'ACTIVE', _timeout(count))
     active = time.monotonic() - started
@@ -113,6 +117,7 @@ def measure_fastboot(cloud, snapshot_id, size_gib, count):
 
     for engine in caches:
         engine.remove_image(image)
+    cloud.delete_fastboot_images()
     cloud._volume_delete(None, volume_id)
     return {
         'servers_active': len(servers),
@@ -134,16 +139,20 @@ def measure_fastboot(cloud, snapshot_id, size_gib, count):
     }
 
 
-def run_bench(counts, image, hosts=1, progress=None, nova_as_is=False):
+def run_bench(counts, image, hosts=1, progress=None, nova_as_is=False,
+              fastboot_requests='one'):
     """Measure both modes for each N of ``counts``.
 
     :param image: the file the volume snapshot holds (raw or qcow2).
     :param progress: called with one-line messages.
+    :param fastboot_requests: a key of ``novacloud.FASTBOOT_BOOTS``:
+        ``one`` request (fastboot image) or one ``per-server``.
     :param nova_as_is: keep Nova's per-claim allocation listing (see
         :meth:`fastboot_nova.bench.novacloud.BenchCloud.test_bench`).
     :returns: the dict of :func:`fastboot_nova.bench.novareport.build_result`.
     """
     say = progress or (lambda message: None)
+    boot = novacloud.FASTBOOT_BOOTS[fastboot_requests]
     info = volstore.image_info(image)
     runs = []
     params = {}
@@ -157,7 +166,8 @@ def run_bench(counts, image, hosts=1, progress=None, nova_as_is=False):
             'volume_size_gib': size_gib,
             'snapshot_allocated_bytes': volstore.allocated_bytes(
                 cloud.store.path(snapshot_id)),
-            'fastboot_boot': novacloud.FASTBOOT_BOOT.__name__,
+            'fastboot_boot': boot.__name__,
+            'fastboot_requests': fastboot_requests,
         })
         say('cloud up (%d compute(s)), snapshot %s: %d GiB volume' % (
             hosts, snapshot_id, size_gib))
@@ -166,9 +176,11 @@ def run_bench(counts, image, hosts=1, progress=None, nova_as_is=False):
             stock = measure_stock(cloud, snapshot_id, size_gib, count)
             say('N=%d stock: %d volumes, all ACTIVE in %.1fs' % (
                 count, stock['volumes_created'], stock['active_seconds']))
-            fast = measure_fastboot(cloud, snapshot_id, size_gib, count)
-            say('N=%d fastboot: %d volume(s), all ACTIVE in %.1fs' % (
-                count, fast['volumes_created'], fast['active_seconds']))
+            fast = measure_fastboot(cloud, snapshot_id, size_gib, count,
+                                    boot=boot)
+            say('N=%d fastboot: %d volume(s), %d request(s), all ACTIVE in '
+                '%.1fs' % (count, fast['volumes_created'],
+                           fast['api_requests'], fast['active_seconds']))
             runs.append({'count': count, 'stock': stock, 'fastboot': fast})
 
     novacloud.run(plan, skip_reshape_listing=not nova_as_is)

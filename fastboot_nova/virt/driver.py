@@ -38,16 +38,18 @@ them in one request:
     nothing: the image is never downloaded
 ``_get_guest_disk_config('disk')``
     ``<disk type='file'>`` on the overlay, qcow2
-``_cleanup(cleanup_instance_disks=True)``
+``_cleanup(cleanup_instance_disks=True)``, or of a server evacuated away
     overlay destroyed, attachment deleted, origin disconnected when the
     host's last server of the cache leaves
+``process_instances_at_startup``
+    a server with an overlay but no attachment gets one
 
 Operations that would copy or move the overlay are refused with a clear
 fault: resize and cold migration, live migration (every fastboot
 server), ``snapshot`` (createImage, shelve) and rescue from the fastboot
 image itself (fastboot-image servers). Rebuild of a fastboot-image server
 goes through destroy and spawn, so it gets a fresh overlay and attachment
-(not covered by the functional tests yet).
+(covered by the functional tests, as are stop/start and evacuate).
 """
 
 import functools
@@ -106,6 +108,14 @@ class FastBootDriver(libvirt_driver.LibvirtDriver):
             caches = self._cacheops.list_caches()
             LOG.info('fastboot cache group: %d cached volume(s), %d disk(s)',
                      len(caches), sum(len(c.vms) for c in caches))
+
+    def process_instances_at_startup(self, context, instances):
+        # The compute manager's init_host hook, with this host's servers
+        # (evacuated ones already destroyed).
+        instances = super().process_instances_at_startup(context, instances)
+        if self._cacheops.enabled:
+            self._imageops.reconcile(context, instances)
+        return instances
 
     def update_provider_tree(self, provider_tree, nodename,
                              allocations=None):
@@ -311,8 +321,11 @@ class FastBootDriver(libvirt_driver.LibvirtDriver):
                  destroy_secrets=True):
         # The domain is gone by now. Destroy the overlay before the volumes
         # are disconnected, so the last server of a cache releases the
-        # origin connection.
-        if cleanup_instance_disks and self._cacheops.enabled:
+        # origin connection. A server evacuated from this host keeps its
+        # disks when Nova finds the instance storage shared, but the
+        # overlay is host-local: it goes too.
+        if self._cacheops.enabled and (
+                cleanup_instance_disks or self._imageops.moved_away(instance)):
             if (imageops.is_fastboot_image(instance) or
                     imageops.SM_VOLUME in (instance.system_metadata or {})):
                 self._imageops.release(context, instance)

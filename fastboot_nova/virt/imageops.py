@@ -120,27 +120,8 @@ class ImageOps:
         (:meth:`release`) removes what was made.
         """
         volume_id = origin_volume_id(instance)
-        sysmeta = instance.system_metadata
-        attachment_id = sysmeta.get(SM_ATTACHMENT)
-        if attachment_id and (sysmeta.get(SM_HOST) != self._host or
-                              sysmeta.get(SM_VOLUME) != volume_id):
-            # Evacuated or rebuilt onto another origin: that attachment is
-            # not this host's.
-            self._delete_attachment(context, instance, attachment_id)
-            attachment_id = None
-        connection_info = None
-        if attachment_id:
-            try:
-                connection_info = self._volume_api.attachment_get(
-                    context, attachment_id)['connection_info']
-            except nova_exception.VolumeAttachmentNotFound:
-                # Nova's reboot deletes the Cinder attachments it has no
-                # block device mapping for (_delete_dangling_bdms).
-                LOG.info('Attachment %s of origin %s is gone; attaching '
-                         'again', attachment_id, volume_id,
-                         instance=instance)
-        if connection_info is None:
-            connection_info = self._attach(context, instance, volume_id)
+        connection_info = self._ensure_attachment(context, instance,
+                                                  volume_id)
         image = self._cacheops.image_name(volume_id)
         with lockutils.lock('fastboot-' + image):
             location = self._ensure_origin(context, connection_info,
@@ -155,6 +136,64 @@ class ImageOps:
                               volume_id, instance=instance)
                 raise
         return disk.path
+
+    def _ensure_attachment(self, context, instance, volume_id):
+        """The connection info of the server's attachment, made if needed."""
+        sysmeta = instance.system_metadata
+        attachment_id = sysmeta.get(SM_ATTACHMENT)
+        if attachment_id and (sysmeta.get(SM_HOST) != self._host or
+                              sysmeta.get(SM_VOLUME) != volume_id):
+            # Evacuated or rebuilt onto another origin: that attachment is
+            # not this host's.
+            self._delete_attachment(context, instance, attachment_id)
+            attachment_id = None
+        if attachment_id:
+            try:
+                return self._volume_api.attachment_get(
+                    context, attachment_id)['connection_info']
+            except nova_exception.VolumeAttachmentNotFound:
+                # Nova's reboot deletes the Cinder attachments it has no
+                # block device mapping for (_delete_dangling_bdms).
+                LOG.info('Attachment %s of origin %s is gone; attaching '
+                         'again', attachment_id, volume_id,
+                         instance=instance)
+        return self._attach(context, instance, volume_id)
+
+    def reconcile(self, context, instances):
+        """Give each server of this host with an overlay its attachment.
+
+        Run when nova-compute starts: a server whose attachment record was
+        lost (no ``fastboot_attachment_id``) or whose Cinder attachment is
+        gone (deleted by a reboot that did not finish) gets one, so that
+        Cinder knows the origin is in use. Servers without an overlay are
+        left to their next start, deleted servers to Nova. Failures are
+        logged: they must not stop nova-compute.
+
+        :returns: the uuids of the servers given an attachment.
+        """
+        overlays = {disk.name for disk in self._cacheops.engine.list()}
+        fixed = []
+        for instance in instances:
+            if (not self.is_fastboot(instance) or
+                    instance.host != self._host or
+                    snapshotops.SnapshotOps.disk_name(instance.uuid)
+                    not in overlays):
+                continue
+            sysmeta = instance.system_metadata
+            before = sysmeta.get(SM_ATTACHMENT)
+            try:
+                self._ensure_attachment(context, instance,
+                                        origin_volume_id(instance))
+            except Exception:
+                LOG.exception('Could not check the attachment of the '
+                              'fastboot origin', instance=instance)
+                continue
+            if sysmeta.get(SM_ATTACHMENT) != before:
+                LOG.info('Attached origin %s again: attachment %s was '
+                         'missing', sysmeta.get(SM_VOLUME),
+                         before or '(none recorded)', instance=instance)
+                fixed.append(instance.uuid)
+        return fixed
 
     def _attach(self, context, instance, volume_id):
         try:
@@ -218,7 +257,16 @@ class ImageOps:
                 return cached
         return None
 
-    # -- delete, failed spawn, reschedule ------------------------------
+    # -- delete, failed spawn, reschedule, evacuated away ---------------
+
+    def moved_away(self, instance):
+        """Whether ``instance`` now belongs to another host.
+
+        True when the source host cleans up a server evacuated from it
+        (Nova sets ``instance.host`` to the destination once the rebuild
+        there is done).
+        """
+        return instance.host not in (None, self._host)
 
     def release(self, context, instance):
         """Destroy the overlay, detach, and disconnect if last on the host.

@@ -117,6 +117,7 @@ class FastBootTestBase(libvirt_base.ServersTestBase):
 
         # One engine per compute host, made when its driver first asks.
         self.engines = {}
+        self.restarts = {}
         self.useFixture(fixtures.MockPatch(
             'fastboot_nova.storage.get_engine',
             side_effect=self._get_engine))
@@ -127,10 +128,21 @@ class FastBootTestBase(libvirt_base.ServersTestBase):
 
     def _get_engine(self, conf, state_path=None, execute=None):
         host = conf.host
+        if host in self.engines:
+            # A restarted nova-compute finds its host's engine (the state
+            # file of a real one); only one driver asks at a time.
+            self.assertEqual(1, self.restarts.get(host, 0))
+            self.restarts[host] = 0
+            return self.engines[host]
         engine = self.make_engine(conf, host)
-        self.assertNotIn(host, self.engines)
         self.engines[host] = engine
         return engine
+
+    def restart_compute(self, hostname):
+        """Restart nova-compute on ``hostname``; its engine lives on."""
+        self.restarts[hostname] = 1
+        self.flags(host=hostname)
+        return self.restart_compute_service(hostname)
 
     def make_engine(self, conf, host):
         return HostEngine(conf, state_path='/fake/%s' % host)
@@ -146,10 +158,12 @@ class FastBootTestBase(libvirt_base.ServersTestBase):
     def _setup_compute_service(self):
         self.flags(compute_driver=DRIVER)
 
-    def start_compute(self, hostname='compute1', **kwargs):
+    def start_compute(self, hostname='compute1', *args, **kwargs):
         # The driver reads [DEFAULT] host when it makes its engine.
+        # (restart_compute_service passes the libvirt arguments by
+        # position.)
         self.flags(host=hostname)
-        return super().start_compute(hostname=hostname, **kwargs)
+        return super().start_compute(hostname, *args, **kwargs)
 
     # -- helpers -------------------------------------------------------
 

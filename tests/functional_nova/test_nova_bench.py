@@ -46,6 +46,9 @@ class TestNovaBenchQuick(base.BaseTestCase):
         self.assertEqual(0, rc, result)
         self.assertEqual(1, result['result_version'])
         self.assertEqual([3], result['params']['counts'])
+        self.assertEqual('one', result['params']['fastboot_requests'])
+        self.assertEqual('boot_fastboot_image',
+                         result['params']['fastboot_boot'])
         self.assertEqual(1, result['params']['volume_size_gib'])
         (run,) = result['runs']
         stock, fast = run['stock'], run['fastboot']
@@ -62,8 +65,9 @@ class TestNovaBenchQuick(base.BaseTestCase):
         self.assertEqual(1, stock['api_requests'])
         # Each copy wrote at least the image's data (4 MiB of it).
         self.assertGreaterEqual(stock['bytes_copied'], 3 * 4 * MiB)
-        # fastboot: one copy, one shared root volume, a disk per server
-        # made by the real engine.
+        # fastboot: one request (a fastboot image), one copy, one shared
+        # root volume, a disk per server made by the real engine.
+        self.assertEqual(1, fast['api_requests'])
         self.assertEqual(1, fast['volumes_created'])
         self.assertEqual(1, fast['root_volumes'])
         self.assertEqual(3, fast['fastboot_disks'])
@@ -78,3 +82,21 @@ class TestNovaBenchQuick(base.BaseTestCase):
         self.assertLess(ratios['bytes_written'], 1)
         for key in ('active_seconds', 'delete_seconds'):
             self.assertGreater(ratios[key], 0)
+
+    def test_per_server_requests(self):
+        # The older fastboot path, kept for comparison: a request per
+        # server booting from the shared volume.
+        report_path = os.path.join(self.dir, 'report.json')
+        rc = bench_nova.main(['--counts', '2', '--image', self.image,
+                              '--fastboot-requests', 'per-server',
+                              '--json', report_path])
+        with open(report_path, encoding='utf-8') as f:
+            result = json.load(f)
+        self.assertEqual(0, rc, result)
+        self.assertEqual('per-server', result['params']['fastboot_requests'])
+        (run,) = result['runs']
+        fast = run['fastboot']
+        self.assertEqual(2, fast['servers_active'])
+        self.assertEqual(2, fast['api_requests'])
+        self.assertEqual(1, fast['volumes_created'])
+        self.assertEqual(2, fast['fastboot_disks'])

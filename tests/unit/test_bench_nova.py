@@ -30,12 +30,13 @@ def sample(count=4):
     params = {'counts': [count], 'hosts': 1, 'image': '/i.raw',
               'image_format': 'raw', 'image_virtual_bytes': 256 * MiB,
               'image_allocated_bytes': 100 * MiB, 'volume_size_gib': 1,
-              'fastboot_boot': 'boot_fastboot_per_server'}
+              'fastboot_boot': 'boot_fastboot_image',
+              'fastboot_requests': 'one'}
     runs = [{'count': count,
              'stock': mode(count, count, count * 100 * MiB, active=20.0),
              'fastboot': mode(count, 1, 100 * MiB, cache=1 * MiB,
                               overlays=count * MiB, disks=count,
-                              active=5.0, requests=count)}]
+                              active=5.0, requests=1)}]
     return novareport.build_result(params, runs, 42.0)
 
 
@@ -96,6 +97,21 @@ class TestNovaReport(base.BaseTestCase):
         self.assertIn('FAILED N=4 fastboot: 0/4 servers on a fastboot disk',
                       novareport.render(result))
 
+    def test_render_says_how_fastboot_asked_nova(self):
+        result = sample(4)
+        text = novareport.render(result)
+        self.assertIn('boot step boot_fastboot_image', text)
+        self.assertIn('one request for all servers (min_count=max_count=N) '
+                      'from a fastboot image', text)
+        result['params'].update(fastboot_boot='boot_fastboot_per_server',
+                                fastboot_requests='per-server')
+        text = novareport.render(result)
+        self.assertIn('boot step boot_fastboot_per_server', text)
+        self.assertIn('one request per server booting from the volume', text)
+        # A result of an older run, without the key, still renders.
+        del result['params']['fastboot_requests']
+        self.assertIn('requests as counted below', novareport.render(result))
+
 
 class TestNovaBenchArgs(base.BaseTestCase):
 
@@ -106,9 +122,15 @@ class TestNovaBenchArgs(base.BaseTestCase):
         self.assertEqual([3, 7], bench_nova.parse_args(
             ['--quick', '--counts', '3,7']).counts)
 
+    def test_fastboot_requests(self):
+        self.assertEqual('one', bench_nova.parse_args([]).fastboot_requests)
+        self.assertEqual('per-server', bench_nova.parse_args(
+            ['--fastboot-requests', 'per-server']).fastboot_requests)
+
     def test_bad_arguments_exit_2(self):
         for argv in (['--counts', '0'], ['--counts', 'x'],
                      ['--counts', ','], ['--hosts', '3'],
+                     ['--fastboot-requests', 'two'],
                      ['--image', '/nonexistent/image.raw'],
                      ['--json', '/nonexistent/dir/r.json']):
             e = self.assertRaises(SystemExit, bench_nova.parse_args, argv)

@@ -1,7 +1,8 @@
-"""FastBootDriver refusals, without a hypervisor."""
+"""FastBootDriver refusals and cleanups, without a hypervisor."""
 
 import types
 
+import fixtures
 from nova import exception as nova_exception
 from oslotest import base
 
@@ -93,3 +94,39 @@ class TestRefusals(base.BaseTestCase):
         # Disabled on this host: LibvirtDriver decides.
         self.assertFalse(make_driver(enabled=False)._is_fastboot_server(
             self.image_server))
+
+
+class TestCleanup(base.BaseTestCase):
+    """Which cleanups destroy the overlay (LibvirtDriver._cleanup mocked)."""
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(fixtures.MockPatch(
+            'nova.virt.libvirt.driver.LibvirtDriver._cleanup'))
+        self.driver = make_driver()
+        self.released = []
+        self.driver._imageops = imageops.ImageOps(
+            self.driver._cacheops, self.driver._snapshotops, None, None,
+            None, None, 'compute1')
+        self.useFixture(fixtures.MockPatchObject(
+            self.driver._imageops, 'release',
+            side_effect=lambda ctxt, inst: self.released.append(inst.uuid)))
+
+    def cleanup(self, server, destroy_disks):
+        self.driver._cleanup('ctxt', server, [],
+                             cleanup_instance_disks=destroy_disks)
+
+    def test_which_cleanups_release(self):
+        server = instance(**{imageops.SM_ORIGIN: VOLUME})
+        # Hard reboot, power off: the overlay stays.
+        server.host = 'compute1'
+        self.cleanup(server, destroy_disks=False)
+        self.assertEqual([], self.released)
+        # Delete, failed spawn, rebuild.
+        self.cleanup(server, destroy_disks=True)
+        self.assertEqual(['uuid-1'], self.released)
+        # Evacuated to compute2, storage found shared: the overlay is
+        # host-local all the same.
+        server.host = 'compute2'
+        self.cleanup(server, destroy_disks=False)
+        self.assertEqual(['uuid-1', 'uuid-1'], self.released)

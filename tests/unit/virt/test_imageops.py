@@ -164,6 +164,41 @@ class TestImageOps(base.BaseTestCase):
         self.assertNotEqual(old, new)
         self.assertEqual([new], list(self.volume_api.attachments))
 
+    def test_reconcile(self):
+        ok, lost, gone, bare = (FakeInstance('uuid-%d' % i)
+                                for i in range(1, 5))
+        for server in (ok, lost, gone):
+            self.ops.prepare('ctxt', server)
+        elsewhere, bad = FakeInstance('uuid-5'), FakeInstance('uuid-6')
+        self.ops.prepare('ctxt', elsewhere)
+        self.ops.prepare('ctxt', bad)
+        for server in (ok, lost, gone, bare, bad):
+            server.host = HOST
+        elsewhere.host = 'compute2'  # evacuated: not this host's
+        kept = ok.system_metadata[imageops.SM_ATTACHMENT]
+        del self.volume_api.attachments[
+            lost.system_metadata.pop(imageops.SM_ATTACHMENT)]
+        del self.volume_api.attachments[
+            gone.system_metadata[imageops.SM_ATTACHMENT]]
+        del self.volume_api.attachments[
+            bad.system_metadata[imageops.SM_ATTACHMENT]]
+        bad.system_metadata[imageops.SM_ORIGIN] = 'not-a-uuid'
+        before = len(self.volume_api.attachments)
+
+        fixed = self.ops.reconcile(
+            'ctxt', [ok, lost, gone, bare, elsewhere, bad])
+
+        self.assertEqual(['uuid-2', 'uuid-3'], fixed)
+        self.assertEqual(kept, ok.system_metadata[imageops.SM_ATTACHMENT])
+        for server in (lost, gone):
+            self.assertIn(server.system_metadata[imageops.SM_ATTACHMENT],
+                          self.volume_api.attachments)
+        # No overlay (bare), another host's, a failure (bad, logged):
+        # nothing attached for them; the overlays untouched.
+        self.assertEqual(before + 2, len(self.volume_api.attachments))
+        self.assertNotIn(imageops.SM_ATTACHMENT, bare.system_metadata)
+        self.assertEqual(5, len(self.engine.vms))
+
     def _refused(self, instance):
         e = self.assertRaises(nova_exception.ImageUnacceptable,
                               self.ops.prepare, 'ctxt', instance)
@@ -265,3 +300,14 @@ class TestImageOps(base.BaseTestCase):
         plain = FakeInstance('uuid-2')
         plain.system_metadata = {}
         self.assertFalse(self.ops.is_fastboot(plain))
+
+
+class TestMovedAway(base.BaseTestCase):
+
+    def test_moved_away(self):
+        ops = imageops.ImageOps(None, None, None, None, None, None, HOST)
+        server = FakeInstance('uuid-1')
+        for host, moved in ((HOST, False), (None, False),
+                            ('compute2', True)):
+            server.host = host
+            self.assertEqual(moved, ops.moved_away(server), host)
