@@ -52,6 +52,21 @@ class DmCommandFailed(exception.FastbootException):
     message = _("dmsetup %(verb)s %(name)s failed: %(reason)s")
 
 
+class ToolMissing(DmCommandFailed):
+    message = _("%(tool)s is not installed (package %(package)s): the dm "
+                "backend cannot run without it")
+
+
+#: Executables the backend runs, and the Debian package of each.
+TOOL_PACKAGES = {'dmsetup': 'dmsetup', 'losetup': 'util-linux',
+                 'modprobe': 'kmod'}
+#: Kernel modules that provide each device-mapper target we use.
+TARGET_MODULES = {'linear': (), 'snapshot': ('dm-snapshot',),
+                  'cache': ('dm-cache', 'dm-cache-smq'),
+                  'thin-pool': ('dm-thin-pool',), 'thin': ('dm-thin-pool',)}
+MODPROBE = 'modprobe'
+
+
 def _default_runner(argv, stdin=None):
     """Run ``argv``; return ``(returncode, stdout, stderr)`` as text."""
     try:
@@ -205,9 +220,20 @@ def device_sectors(path):
 
 # -- running dmsetup -----------------------------------------------------
 
+def run_tool(argv, stdin=None):
+    """``_runner(argv)``, turning a missing executable into ToolMissing."""
+    code, out, err = _runner(argv, stdin=stdin)
+    if code == 127:
+        tool = os.path.basename(argv[0])
+        raise ToolMissing(verb=argv[1] if len(argv) > 1 else '', name='',
+                          reason='not installed', tool=tool,
+                          package=TOOL_PACKAGES.get(tool, tool))
+    return code, out, err
+
+
 def _dmsetup(verb, name, *args, stdin=None, ok_codes=(0,)):
     argv = [DMSETUP, verb] + list(args)
-    code, out, err = _runner(argv, stdin=stdin)
+    code, out, err = run_tool(argv, stdin=stdin)
     if code not in ok_codes:
         raise DmCommandFailed(verb=verb, name=name or '',
                               reason=(err or out).strip() or
@@ -216,7 +242,7 @@ def _dmsetup(verb, name, *args, stdin=None, ok_codes=(0,)):
 
 
 def _exists(name):
-    code, _out, _err = _runner([DMSETUP, 'info', name])
+    code, _out, _err = run_tool([DMSETUP, 'info', name])
     return code == 0
 
 
@@ -319,3 +345,54 @@ def wipe_header(name, length):
         raise InvalidDmArgument(what='name', value=name,
                                 reason='no such device-mapper device')
     _write_zeros(path, length)
+
+
+def _loaded_targets():
+    out = _dmsetup('targets', None)
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def _smq_available():
+    # dm-cache loads its policies on demand; dmsetup targets does not
+    # list them.
+    if os.path.isdir('/sys/module/dm_cache_smq'):
+        return True
+    try:
+        with open('/lib/modules/%s/modules.builtin' % os.uname().release) \
+                as f:
+            return any(line.strip().endswith('/dm-cache-smq.ko')
+                       for line in f)
+    except OSError:
+        return False
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def ensure_targets(targets):
+    """Load the modules of device-mapper ``targets``; return what is missing.
+
+    :param targets: names from :data:`TARGET_MODULES`.
+    :returns: sorted list of targets (``cache`` also stands for its smq
+        policy) the kernel still lacks after ``modprobe``.
+    """
+    if not isinstance(targets, (list, tuple)) or not targets or \
+            any(not isinstance(t, str) or t not in TARGET_MODULES
+                for t in targets):
+        raise InvalidDmArgument(what='targets', value=targets,
+                                reason='expected names among %s' %
+                                ', '.join(sorted(TARGET_MODULES)))
+
+    def missing():
+        loaded = _loaded_targets()
+        gone = {t for t in targets if t not in loaded}
+        if 'cache' in targets and 'cache' not in gone and \
+                not _smq_available():
+            gone.add('cache')
+        return gone
+
+    gone = missing()
+    if not gone:
+        return []
+    for module in sorted({m for t in gone for m in TARGET_MODULES[t]}):
+        # A failure shows up as a target still missing below.
+        run_tool([MODPROBE, '-q', module])
+    return sorted(missing())

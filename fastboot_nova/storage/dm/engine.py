@@ -71,6 +71,16 @@ class CacheDeviceError(exception.FastbootException):
     message = _("Cache device %(device)s is unusable: %(reason)s")
 
 
+class KernelSupportMissing(exception.FastbootException):
+    message = _("The kernel lacks the device-mapper target(s) %(targets)s "
+                "(modules %(modules)s could not be loaded): the dm backend "
+                "cannot build images")
+
+
+#: The device-mapper targets the engine builds on.
+TARGETS = ('linear', 'cache', 'snapshot')
+
+
 @dataclasses.dataclass
 class DmReconcileReport(base.ReconcileReport):
     #: VM snapshot devices re-created from their copy-on-write files.
@@ -145,6 +155,15 @@ def parse_cache_status(text):
             'promotions': int(f[12]), 'dirty': int(f[13])}
 
 
+def fsync_dir(path):
+    """Make a rename or a new file in directory ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def sparse_copy(src, dst):
     """Copy ``src`` to ``dst`` keeping holes (SEEK_DATA / SEEK_HOLE)."""
     with open(src, 'rb') as fin, open(dst, 'wb') as fout:
@@ -195,6 +214,7 @@ class DmEngine(base.Engine):
         self.cache_device = cache_device or self.opts.cache_device
         # Unprivileged helpers (none yet) would use this runner.
         self.execute = execute
+        self._kernel_ok = False
 
     # -- names, paths, locks --------------------------------------------
 
@@ -237,6 +257,18 @@ class DmEngine(base.Engine):
             live.discard(name)
             return True
         return False
+
+    def _check_kernel(self):
+        """Refuse to build anything on a kernel without our targets."""
+        if self._kernel_ok:
+            return
+        missing = fastboot_nova.privsep.dm.ensure_targets(list(TARGETS))
+        if missing:
+            modules = sorted({m for t in missing for m in
+                              fastboot_nova.privsep.dm.TARGET_MODULES[t]})
+            raise KernelSupportMissing(targets=', '.join(missing),
+                                       modules=', '.join(modules))
+        self._kernel_ok = True
 
     # -- the cache device -------------------------------------------------
 
@@ -316,6 +348,7 @@ class DmEngine(base.Engine):
     def _add_image(self, image, location):
         LOG.info('Adding image %s from %s to the cache group', image,
                  location)
+        self._check_kernel()
         sectors = self.devices.sectors(location)
         block = self.opts.cache_block_sectors
         data = _round_up(sectors, block)
@@ -382,6 +415,7 @@ class DmEngine(base.Engine):
 
     def _activate_image(self, image, entry, live):
         """Re-create a recorded image's devices, checking its origin."""
+        self._check_kernel()
         for seg_dev, _off, _len in entry['segments']:
             if not self.devices.is_block(seg_dev):
                 raise exception.OriginUnavailable(
@@ -501,6 +535,9 @@ class DmEngine(base.Engine):
         try:
             fill(tmp, image_entry)
             os.rename(tmp, cow)
+            # The VM's data will live in this file: its name must survive
+            # a power loss like the state file does.
+            fsync_dir(self.cow_dir)
             self._activate_vm(vm, self.state.read()['vms'][vm])
             with self.state.update() as st:
                 st['vms'][vm]['status'] = 'ready'
@@ -532,6 +569,7 @@ class DmEngine(base.Engine):
             with open(tmp, 'wb') as f:
                 f.truncate(cow_bytes(image_entry['virtual_size'] // SECTOR,
                                      chunk))
+                os.fsync(f.fileno())
 
         with self._vm_locks(vm):
             disk = self._new_disk(vm, image, location, fill)

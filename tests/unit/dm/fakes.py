@@ -28,6 +28,11 @@ class FakeKernel:
         self.wipes = []
         self.fail = {}
         self._next_minor = 0
+        #: Loaded device-mapper targets, and modules modprobe can load.
+        self.targets = {'linear', 'striped', 'error', 'snapshot',
+                        'snapshot-origin', 'cache', 'thin-pool', 'thin'}
+        self.smq = True
+        self.modules = {}
 
     # -- what the fixture patches in ---------------------------------------
 
@@ -58,13 +63,26 @@ class FakeKernel:
             return self._dmsetup(argv[1:], stdin)
         if argv[0] == 'losetup':
             return self._losetup(argv[1:])
-        return 127, '', 'unknown command'
+        if argv[0] == 'modprobe':
+            loads = self.modules.get(argv[-1])
+            if loads is None:
+                return 1, '', ''
+            self.targets.update(t for t in loads if t != 'smq')
+            self.smq = self.smq or 'smq' in loads
+            return 0, '', ''
+        return 127, '', '%s: executable not found' % argv[0]
+
+    def smq_available(self):
+        return self.smq
 
     # -- commands ------------------------------------------------------------
 
     def _dmsetup(self, args, stdin):
         verb = args[0]
         name = args[-1]
+        if verb == 'targets':
+            return 0, ''.join('%-16s v1.0.0\n' % t
+                              for t in sorted(self.targets)), ''
         if verb == 'ls':
             if not self.tables:
                 return 0, 'No devices found\n', ''
@@ -132,7 +150,7 @@ class FakeKernel:
     def commands(self, skip_queries=True):
         """Commands that change something (no info/ls/table/status)."""
         queries = ('dmsetup info', 'dmsetup ls', 'dmsetup table',
-                   'dmsetup status', 'losetup --list')
+                   'dmsetup status', 'dmsetup targets', 'losetup --list')
         return [c for c in self.calls
                 if not (skip_queries and c[0].startswith(queries))]
 
@@ -160,7 +178,8 @@ class PrivsepFixture(fixtures.Fixture):
         for attr, fake in (('_runner', k.run),
                            ('_is_block_device', k.is_block_device),
                            ('device_sectors', k.device_sectors),
-                           ('_write_zeros', k.write_zeros)):
+                           ('_write_zeros', k.write_zeros),
+                           ('_smq_available', k.smq_available)):
             self.useFixture(fixtures.MockPatchObject(dm_priv, attr, fake))
 
 

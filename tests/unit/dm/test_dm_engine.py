@@ -143,6 +143,70 @@ class TestCreate(DmEngineTestCase):
         self.assertEqual([], self.ours())
         self.assertEqual({}, self.engine.state.read()['images'])
 
+    def test_missing_target_module_builds_nothing(self):
+        self.kernel.targets.discard('cache')
+        e = self.assertRaises(dm_engine.KernelSupportMissing,
+                              self.engine.create, 'vm1', 'img', ORIGIN)
+        self.assertIn('target(s) cache', str(e))
+        self.assertIn('dm-cache, dm-cache-smq', str(e))
+        # modprobe was tried, with an argument list, and nothing built.
+        self.assertEqual([('modprobe -q dm-cache', None),
+                          ('modprobe -q dm-cache-smq', None)],
+                         self.kernel.commands())
+        self.assertEqual([], self.ours())
+        self.assertEqual([], os.listdir(self.engine.cow_dir))
+        st = self.engine.state.read()
+        self.assertEqual(({}, {}), (st['images'], st['vms']))
+
+    def test_missing_smq_policy_is_missing_cache(self):
+        self.kernel.smq = False
+        self.assertRaises(dm_engine.KernelSupportMissing,
+                          self.engine.create, 'vm1', 'img', ORIGIN)
+        self.assertEqual([], self.ours())
+
+    def test_target_module_loaded_on_demand(self):
+        self.kernel.targets.discard('snapshot')
+        self.kernel.modules['dm-snapshot'] = ('snapshot',)
+        self.engine.create('vm1', 'img', ORIGIN)
+        self.assertEqual(('modprobe -q dm-snapshot', None),
+                         self.kernel.commands()[0])
+
+    def test_missing_dmsetup(self):
+        self.kernel.fail['dmsetup'] = (127, 'dmsetup: executable not found')
+        e = self.assertRaises(dm_priv.ToolMissing, self.engine.create,
+                              'vm1', 'img', ORIGIN)
+        self.assertEqual('dmsetup is not installed (package dmsetup): the '
+                         'dm backend cannot run without it', str(e))
+        self.assertEqual({}, self.engine.state.read()['images'])
+
+    def test_missing_losetup_drops_the_vm(self):
+        self.kernel.fail['losetup --find'] = (127, 'not found')
+        e = self.assertRaises(dm_priv.ToolMissing, self.engine.create,
+                              'vm1', 'img', ORIGIN)
+        self.assertIn('losetup is not installed (package util-linux)',
+                      str(e))
+        self.assertEqual({}, self.engine.state.read()['vms'])
+        self.assertEqual([], os.listdir(self.engine.cow_dir))
+
+    def test_shell_metacharacters_refused(self):
+        for bad in ('vm;reboot', 'vm$(id)', 'vm`id`', 'vm|x', 'vm&', 'a b',
+                    'vm>x', "vm'", 'vm"', 'vm\n', '-vm', 'vm*'):
+            self.assertRaises(exception.InvalidName, self.engine.create,
+                              bad, 'img', ORIGIN)
+            self.assertRaises(exception.InvalidName, self.engine.create,
+                              'vm1', bad, ORIGIN)
+        for bad in ('/dev/vdb$(id)', '/dev/vdb`id`', '/dev/vd b',
+                    '/dev/vdb|x', '/dev/../etc/passwd'):
+            self.assertRaises(exception.InvalidLocation, self.engine.create,
+                              'vm1', 'img', bad)
+        self.assertEqual([], self.kernel.calls)
+
+    def test_origin_gone_before_create(self):
+        del self.kernel.host_devices[ORIGIN]
+        self.assertRaises(exception.InvalidLocation, self.engine.create,
+                          'vm1', 'img', ORIGIN)
+        self.assertEqual([], self.ours())
+
     def test_cache_failure_rolls_back_everything(self):
         self.kernel.fail['dmsetup create %scache-img' % self.p] = (
             1, 'device-mapper: reload ioctl failed: Invalid argument')

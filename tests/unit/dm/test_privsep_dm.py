@@ -146,6 +146,30 @@ class TestDm(PrivsepTestCase):
         self.assertEqual('dmsetup create o failed: reload ioctl failed',
                          str(e))
 
+    def test_ensure_targets(self):
+        self.assertEqual([], dm.ensure_targets(['linear', 'cache']))
+        self.assertEqual([('dmsetup targets', None)], self.kernel.calls)
+
+    def test_ensure_targets_loads_modules(self):
+        self.kernel.targets -= {'thin-pool', 'thin'}
+        self.kernel.modules['dm-thin-pool'] = ('thin-pool', 'thin')
+        self.assertEqual([], dm.ensure_targets(['thin-pool', 'thin']))
+        self.assertIn(('modprobe -q dm-thin-pool', None), self.kernel.calls)
+
+    def test_ensure_targets_reports_missing(self):
+        self.kernel.targets.discard('snapshot')
+        self.assertEqual(['snapshot'], dm.ensure_targets(['snapshot']))
+
+    def test_ensure_targets_refuses_unknown(self):
+        for bad in (['era'], ['cache;x'], [], 'cache', None, [['cache']]):
+            self.assertRaises(dm.InvalidDmArgument, dm.ensure_targets, bad)
+        self.assertEqual([], self.kernel.calls)
+
+    def test_missing_tool(self):
+        self.kernel.fail['dmsetup'] = (127, 'dmsetup: executable not found')
+        e = self.assertRaises(dm.ToolMissing, dm.list_devices)
+        self.assertIn('package dmsetup', str(e))
+
     def test_list_devices_empty(self):
         self.assertEqual([], dm.list_devices())
 
