@@ -87,11 +87,14 @@ def report(result, out=sys.stdout):
     for kind, label in (('seq', 'sequential 1 MiB'),
                         ('rand4k', 'random 4 KiB')):
         s = e[kind]
-        w('%-17s raw origin %8.2f MB/s | cache+snapshot cold %8.2f (x%s) '
-          'warm %8.2f (x%s)\n' % (label, s['raw_mbs'], s['cold_mbs'],
-                                  _r(s['cold_mbs'], s['raw_mbs']),
-                                  s['warm_mbs'],
-                                  _r(s['warm_mbs'], s['raw_mbs'])))
+        w('%-17s raw origin %8.2f MB/s | cache+snapshot cold %8.2f (x%s, '
+          'hits %s) warm %8.2f (x%s, hits %s, after %d warm-up passes)\n'
+          % (label, s['raw_mbs'], s['cold_mbs'],
+             _r(s['cold_mbs'], s['raw_mbs']), s['cold_hit_ratio'],
+             s['warm_mbs'], _r(s['warm_mbs'], s['raw_mbs']),
+             s['warm_hit_ratio'], s['warm_up_passes']))
+    w('(dm-cache smq promotes blocks read again, in the background, not on '
+      'a first miss)\n')
     w('\ndm-snapshot (P, sparse file + loop) vs dm-thin (external origin), '
       'both over the same dm-cache\n')
     cs, ct = c['create_snapshot'], c['create_thin']

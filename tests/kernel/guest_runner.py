@@ -321,7 +321,8 @@ def origin_disappears(run, args, eng):
         read_at(d.path, 32 << 20, 1 << 20)
     except OSError as e:
         run.info['outage_uncached_read'] = str(e)
-        run.check('outage_uncached_read_fails', e.errno == errno.EIO, e)
+        run.check('outage_uncached_read_fails', e.errno == errno.EIO,
+                  str(e))
     else:
         run.check('outage_uncached_read_fails', False,
                   'an uncached read returned data with the origin gone')
@@ -517,7 +518,8 @@ def main(argv):
         print(result['error'], flush=True)
     result.update(checks=run.checks, timings=run.timings, info=run.info,
                   runner_seconds=round(time.monotonic() - started, 3))
-    print('%s %s' % (RESULT_TAG, json.dumps(result, sort_keys=True)),
+    print('%s %s' % (RESULT_TAG, json.dumps(result, sort_keys=True,
+                                            default=str)),
           flush=True)
     if args.get('stop') == 'kill':
         # The host kills QEMU on this line: no sync, no unmount.
