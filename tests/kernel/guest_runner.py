@@ -9,6 +9,8 @@ on the kernel command line):
   without dm-cache), ``persist1`` / ``persist2`` (two boots on the same
   disks; ``stop=clean`` deactivates, ``stop=kill`` has the host kill QEMU
   after the result line) or ``bench`` (:mod:`tests.kernel.guest_bench`);
+- ``type``: ``[fastboot_dm] snapshot_type``, ``thin`` (default) or
+  ``snapshot``;
 - ``privsep``: ``daemon`` (default: the real privsep-helper daemon, uid 0
   with CAP_SYS_ADMIN only) or ``inproc`` (client mode off);
 - ``origin``, ``origin2``, ``cache``, ``small`` (a cache device too
@@ -111,6 +113,10 @@ def make_engine(args, state_path=STATE_PATH):
     dm_opts.register_opts(conf)
     conf([], project='fastboot')
     conf.set_override('cache_device', args['cache'], 'fastboot_dm')
+    conf.set_override('snapshot_type', args.get('type', 'thin'),
+                      'fastboot_dm')
+    # The state disk is 256 MiB.
+    conf.set_override('thin_pool_size_mib', 96, 'fastboot_dm')
     return dm_engine.DmEngine(conf, state_path=state_path)
 
 
@@ -152,6 +158,8 @@ def scenario_engine(run, args):
     d1 = eng.create('vm1', 'img', args['origin'])
     run.step('create_vm1_and_image')
     expected = sorted(eng._image_devices('img') + [eng.dm_name('vm', 'vm1')])
+    if args.get('type', 'thin') == 'thin':
+        expected = sorted(expected + [eng.dm_name('pool', 'thin')])
     run.check('devices_after_add', ours(prefix) == expected, ours(prefix))
     cache_table = dm.table(eng.dm_name('cache', 'img'))
     run.info['cache_table'] = cache_table.strip()

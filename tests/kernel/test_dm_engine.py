@@ -121,6 +121,7 @@ class TestDmEngine(KernelTestCase):
 
     def test_engine_in_guest(self):
         res = self.boot(scenario='engine', privsep='daemon')
+        self.assertIn(' thin ', res.result['info']['vm1_table'])
         checks = res.result['checks']
         for name in ('devices_after_add', 'cache_target', 'vm1_sees_own',
                      'vm2_sees_own', 'vm1_persisted', 'vm2_persisted',
@@ -131,6 +132,14 @@ class TestDmEngine(KernelTestCase):
                      'outage_snapshot_valid', 'outage_over_reads_origin',
                      'outage_over_vm_data', 'no_dm_devices_left'):
             self.assertIn(name, checks)
+
+
+class TestDmEngineSnapshotType(KernelTestCase):
+
+    def test_engine_in_guest_with_dm_snapshot(self):
+        res = self.boot(scenario='engine', type='snapshot', privsep='inproc')
+        self.assertIn(' snapshot ', res.result['info']['vm1_table'])
+        self.assertIn('outage_snapshot_valid', res.result['checks'])
 
 
 class TestDmMissingModule(KernelTestCase):

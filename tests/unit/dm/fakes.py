@@ -1,6 +1,7 @@
 """A recording fake of dmsetup and losetup for the dm backend tests."""
 
 import json
+import os
 import re
 
 import fixtures
@@ -33,6 +34,8 @@ class FakeKernel:
                         'snapshot-origin', 'cache', 'thin-pool', 'thin'}
         self.smq = True
         self.modules = {}
+        #: Thin volume ids in each pool's metadata: pool -> set.
+        self.thin_ids = {}
 
     # -- what the fixture patches in ---------------------------------------
 
@@ -45,6 +48,8 @@ class FakeKernel:
     def device_sectors(self, path):
         if path in self.host_devices:
             return self.host_devices[path]
+        if path in self.loops:
+            return os.path.getsize(self.loops[path]) // 512
         name = path[len('/dev/mapper/'):]
         return sum(int(line.split()[1])
                    for line in self.tables[name].splitlines())
@@ -79,6 +84,8 @@ class FakeKernel:
 
     def _dmsetup(self, args, stdin):
         verb = args[0]
+        if verb == 'message':
+            return self._message(args[1], args[3:])
         name = args[-1]
         if verb == 'targets':
             return 0, ''.join('%-16s v1.0.0\n' % t
@@ -121,8 +128,29 @@ class FakeKernel:
                 return 0, ('0 %s cache 8 20/2048 %s 5/1024 7 3 0 0 0 5 0 '
                            '1 writethrough 2 migration_threshold 2048 smq '
                            '0 rw -\n' % (line[1], line[6])), ''
+            if line[2] == 'thin':
+                return 0, '0 %s thin 256 255\n' % line[1], ''
             return 0, '0 %s %s\n' % (line[1], line[2]), ''
         return 1, '', 'unknown verb %s' % verb
+
+    def _message(self, pool, words):
+        if pool not in self.tables or ' thin-pool ' not in \
+                self.tables[pool]:
+            return 1, '', 'Device %s not found' % pool
+        ids = self.thin_ids.setdefault(pool, set())
+        verb, dev_id = words[0], int(words[1])
+        if verb in ('create_thin', 'create_snap'):
+            if dev_id in ids or (verb == 'create_snap' and
+                                 int(words[2]) not in ids):
+                return 1, '', 'device-mapper: message ioctl failed: ' \
+                              'File exists'
+            ids.add(dev_id)
+        elif verb == 'delete':
+            if dev_id not in ids:
+                return 1, '', 'device-mapper: message ioctl failed: ' \
+                              'No data available'
+            ids.discard(dev_id)
+        return 0, '', ''
 
     def _losetup(self, args):
         if args[0] == '--find':

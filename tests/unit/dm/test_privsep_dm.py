@@ -170,6 +170,50 @@ class TestDm(PrivsepTestCase):
         e = self.assertRaises(dm.ToolMissing, dm.list_devices)
         self.assertIn('package dmsetup', str(e))
 
+    def test_thin_pool_and_volume(self):
+        self.kernel.host_devices['/dev/vdd'] = 1000
+        self.kernel.host_devices['/dev/vde'] = 8
+        dm.create_thin_pool('pool', '/dev/vde', '/dev/vdd', 128, 1)
+        dm.thin_message('pool', 'create_thin', 7)
+        dm.thin_message('pool', 'create_snap', 8, 7)
+        dm.create_thin('t7', 'pool', 7, ORIGIN)
+        dm.thin_message('pool', 'delete', 8)
+        self.assertEqual([
+            ('dmsetup create pool',
+             '0 896 thin-pool /dev/vde /dev/vdd 128 1 1 '
+             'error_if_no_space\n'),
+            ('dmsetup message pool 0 create_thin 7', None),
+            ('dmsetup message pool 0 create_snap 8 7', None),
+            ('dmsetup create t7',
+             '0 131072 thin /dev/mapper/pool 7 /dev/vdb\n'),
+            ('dmsetup message pool 0 delete 8', None),
+        ], [c for c in self.kernel.calls if not c[0].startswith(
+            'dmsetup info')])
+
+    def test_thin_arguments(self):
+        self.kernel.host_devices['/dev/vdd'] = 1000
+        for args in ((ORIGIN, '/dev/vdd', 100, 1),
+                     (ORIGIN, '/dev/vdd', 192, 1),
+                     (ORIGIN, '/dev/vdd', 128, 100),
+                     (ORIGIN, '/dev/vdd', 128, -1),
+                     ('/dev/vdd', '/dev/vdd', 128, 1),
+                     (ORIGIN, '/dev/vdd;x', 128, 1)):
+            self.assertRaises(dm.InvalidDmArgument, dm.create_thin_pool,
+                              'pool', *args)
+        for args in (('create_thin', -1), ('create_thin', 1 << 24),
+                     ('create_thin', True), ('create_thin', '1'),
+                     ('create_thin', 1, 2), ('create_snap', 1),
+                     ('delete; rm', 1), ('trim', 1)):
+            self.assertRaises(dm.InvalidDmArgument, dm.thin_message,
+                              'pool', *args)
+        self.assertRaises(dm.InvalidDmArgument, dm.thin_message, 'p ool',
+                          'delete', 1)
+        for args in (('pool', -1, ORIGIN), ('pool', 1, '/etc/passwd'),
+                     ('po/ol', 1, ORIGIN)):
+            self.assertRaises(dm.InvalidDmArgument, dm.create_thin, 't',
+                              *args)
+        self.assertEqual([], self.kernel.calls)
+
     def test_list_devices_empty(self):
         self.assertEqual([], dm.list_devices())
 
