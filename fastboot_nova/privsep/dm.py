@@ -436,18 +436,27 @@ def _loaded_targets():
     return {line.split()[0] for line in out.splitlines() if line.strip()}
 
 
+def _module_on_disk(module):
+    """Whether the running kernel has ``module`` built in or installed."""
+    if os.path.isdir('/sys/module/' + module.replace('-', '_')):
+        return True
+    pattern = re.compile(r'/%s\.ko(\.[a-z]+)?$' % re.escape(module))
+    for index in ('modules.builtin', 'modules.dep'):
+        try:
+            with open('/lib/modules/%s/%s' % (os.uname().release,
+                                               index)) as f:
+                if any(pattern.search(line.split(':', 1)[0].strip())
+                       for line in f):
+                    return True
+        except OSError:
+            continue
+    return False
+
+
 def _smq_available():
     # dm-cache loads its policies on demand; dmsetup targets does not
     # list them.
-    if os.path.isdir('/sys/module/dm_cache_smq'):
-        return True
-    try:
-        with open('/lib/modules/%s/modules.builtin' % os.uname().release) \
-                as f:
-            return any(line.strip().endswith('/dm-cache-smq.ko')
-                       for line in f)
-    except OSError:
-        return False
+    return _module_on_disk('dm-cache-smq')
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
@@ -456,7 +465,10 @@ def ensure_targets(targets):
 
     :param targets: names from :data:`TARGET_MODULES`.
     :returns: sorted list of targets (``cache`` also stands for its smq
-        policy) the kernel still lacks after ``modprobe``.
+        policy) the kernel lacks: not loaded after ``modprobe`` and not
+        installed either. ``modprobe`` needs CAP_SYS_MODULE, which the
+        privsep daemon does not have; an installed module is loaded by the
+        kernel itself when a table first uses its target.
     """
     if not isinstance(targets, (list, tuple)) or not targets or \
             any(not isinstance(t, str) or t not in TARGET_MODULES
@@ -479,4 +491,5 @@ def ensure_targets(targets):
     for module in sorted({m for t in gone for m in TARGET_MODULES[t]}):
         # A failure shows up as a target still missing below.
         run_tool([MODPROBE, '-q', module])
-    return sorted(missing())
+    return sorted(t for t in missing()
+                  if not all(_module_on_disk(m) for m in TARGET_MODULES[t]))

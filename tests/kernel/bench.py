@@ -73,26 +73,37 @@ def _r(a, b):
 
 def report(result, out=sys.stdout):
     info = result['info']
-    e = info['engine']
     c = info['compare']
     w = out.write
     w('dm backend benchmark (in a TCG guest: figures are only relative; '
       'compare the ratios, not the absolute numbers)\n')
     w('origin %d MiB, K=%d VMs, guest wall %.1f s\n\n' % (
         info['origin_mib'], info['k'], result['guest_wall_s']))
-    w('DmEngine.create per VM: mean %.3f s over VMs 2..K (first, with the '
-      'image: %.3f s; K-th: %.3f s)\n' % (
-          e['create_mean_s'], e['create_first_with_image_s'],
-          e['create_last_s']))
-    for kind, label in (('seq', 'sequential 1 MiB'),
-                        ('rand4k', 'random 4 KiB')):
-        s = e[kind]
-        w('%-17s raw origin %8.2f MB/s | cache+snapshot cold %8.2f (x%s, '
-          'hits %s) warm %8.2f (x%s, hits %s, after %d warm-up passes)\n'
-          % (label, s['raw_mbs'], s['cold_mbs'],
-             _r(s['cold_mbs'], s['raw_mbs']), s['cold_hit_ratio'],
-             s['warm_mbs'], _r(s['warm_mbs'], s['raw_mbs']),
-             s['warm_hit_ratio'], s['warm_up_passes']))
+    for kind in ('thin', 'snapshot'):
+        e = info['engine'][kind]
+        w('DmEngine, snapshot_type = %s\n' % kind)
+        w('  create per VM: mean %.3f s over VMs 2..K (first, with the '
+          'image: %.3f s; K-th: %.3f s)\n' % (
+              e['create_mean_s'], e['create_first_with_image_s'],
+              e['create_last_s']))
+        for key, label in (('seq', 'sequential 1 MiB'),
+                           ('rand4k', 'random 4 KiB')):
+            s = e[key]
+            w('  %-16s raw origin %8.2f MB/s | cache+%s cold %8.2f (x%s, '
+              'hits %s) warm %8.2f (x%s, hits %s, after %d warm-up '
+              'passes)\n' % (label, s['raw_mbs'], kind, s['cold_mbs'],
+                             _r(s['cold_mbs'], s['raw_mbs']),
+                             s['cold_hit_ratio'], s['warm_mbs'],
+                             _r(s['warm_mbs'], s['raw_mbs']),
+                             s['warm_hit_ratio'], s['warm_up_passes']))
+    t, n = info['engine']['thin'], info['engine']['snapshot']
+    w('thin/snapshot: create x%s, seq cold x%s warm x%s, rand cold x%s '
+      'warm x%s\n' % (_r(t['create_mean_s'], n['create_mean_s']),
+                      _r(t['seq']['cold_mbs'], n['seq']['cold_mbs']),
+                      _r(t['seq']['warm_mbs'], n['seq']['warm_mbs']),
+                      _r(t['rand4k']['cold_mbs'], n['rand4k']['cold_mbs']),
+                      _r(t['rand4k']['warm_mbs'],
+                         n['rand4k']['warm_mbs'])))
     w('(dm-cache smq promotes blocks read again, in the background, not on '
       'a first miss)\n')
     w('\ndm-snapshot (P, sparse file + loop) vs dm-thin (external origin), '

@@ -3,9 +3,9 @@
 Started by ``guest_runner.py scenario=bench``. Two parts, each with its
 baseline measured in the same boot:
 
-1. the real :class:`DmEngine`: per-VM create time, and O_DIRECT sequential
-   and 4 KiB random read throughput through cache + snapshot, cold and
-   warm, against the raw origin device;
+1. the real :class:`DmEngine`, once per ``snapshot_type``: per-VM create
+   time, and O_DIRECT sequential and 4 KiB random read throughput through
+   cache + VM volume, cold and warm, against the raw origin device;
 2. the two per-VM copy-on-write designs over the same dm-cache, built with
    plain ``dmsetup`` (the harness owns this throwaway guest): a persistent
    dm-snapshot on a sparse file per VM, and a thin volume with the cache
@@ -157,8 +157,9 @@ def _ratio(a, b):
 
 # -- part 1: the engine ----------------------------------------------------
 
-def engine_part(run, args, k, size, count):
-    eng = gr.make_engine(args)
+def engine_part(run, args, k, size, count, kind):
+    eng = gr.make_engine(dict(args, type=kind),
+                         state_path=gr.STATE_PATH + '-' + kind)
     origin = args['origin']
     res = {}
     offsets = rand_offsets(size, count, 'rand')
@@ -223,7 +224,8 @@ def engine_part(run, args, k, size, count):
                      'warm_up_passes': passes, 'count': count,
                      'cache': cache_counts()}
     eng.destroy('vm1')
-    run.info['engine'] = res
+    eng.remove_image('img')
+    run.info.setdefault('engine', {})[kind] = res
     return eng
 
 
@@ -458,8 +460,9 @@ def scenario_bench(run, args):
     size = _sectors(args['origin']) * 512
     run.info['k'] = k
     run.info['origin_mib'] = size // MIB
-    eng = engine_part(run, args, k, size, count)
-    run.step('engine')
+    for kind in ('thin', 'snapshot'):
+        eng = engine_part(run, args, k, size, count, kind)
+        run.step('engine_' + kind)
     compare_part(run, args, eng, k, size, count)
     run.check('clean_at_end', not _dm('ls').strip() or
               'No devices' in _dm('ls'), _dm('ls'))

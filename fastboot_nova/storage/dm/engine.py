@@ -614,31 +614,35 @@ class DmEngine(base.Engine):
         if name in self._live():
             return name
         with self._lock('pool', POOL):
-            if name in self._live():
-                return name
-            pool = self.state.read().get('dm', {}).get('pool')
-            if pool is None:
-                self._check_kernel()
-                pool = self._make_pool_files(self.opts.thin_block_sectors)
-                with self.state.update() as st:
-                    st.setdefault('dm', {})['pool'] = pool
-                    st['dm'].setdefault('next_thin_id', 0)
-            for path in (pool['meta'], pool['data']):
-                if not os.path.isfile(path):
-                    raise exception.StateError(
-                        path=path, reason='the thin-pool file is missing')
-            loops = [self._pool_loop(pool['meta']),
-                     self._pool_loop(pool['data'])]
-            blocks = pool['data_bytes'] // (pool['block_sectors'] * SECTOR)
-            try:
-                fastboot_nova.privsep.dm.create_thin_pool(
-                    name, loops[0], loops[1], pool['block_sectors'],
-                    blocks // 10)
-            except BaseException:
-                for dev in loops:
-                    with contextlib.suppress(exception.FastbootException):
-                        fastboot_nova.privsep.loop.detach(dev)
-                raise
+            return self._ensure_pool_locked()
+
+    def _ensure_pool_locked(self):
+        name = self.dm_name('pool', POOL)
+        if name in self._live():
+            return name
+        pool = self.state.read().get('dm', {}).get('pool')
+        if pool is None:
+            self._check_kernel()
+            pool = self._make_pool_files(self.opts.thin_block_sectors)
+            with self.state.update() as st:
+                st.setdefault('dm', {})['pool'] = pool
+                st['dm'].setdefault('next_thin_id', 0)
+        for path in (pool['meta'], pool['data']):
+            if not os.path.isfile(path):
+                raise exception.StateError(
+                    path=path, reason='the thin-pool file is missing')
+        loops = [self._pool_loop(pool['meta']),
+                 self._pool_loop(pool['data'])]
+        blocks = pool['data_bytes'] // (pool['block_sectors'] * SECTOR)
+        try:
+            fastboot_nova.privsep.dm.create_thin_pool(
+                name, loops[0], loops[1], pool['block_sectors'],
+                blocks // 10)
+        except BaseException:
+            for dev in loops:
+                with contextlib.suppress(exception.FastbootException):
+                    fastboot_nova.privsep.loop.detach(dev)
+            raise
         return name
 
     def _deactivate_pool(self, live=None):
@@ -663,9 +667,10 @@ class DmEngine(base.Engine):
         if vm in self.state.read()['vms'] or \
                 os.path.lexists(self._cow_path(vm)):
             raise exception.VmExists(vm=vm)
-        with self._lock('image', image):
+        with self._lock('image', image), self._lock('pool', POOL):
             self._ensure_image(image, location)
-            pool = self._ensure_pool()
+            # Recorded under the pool lock: an idle check now sees it.
+            pool = self._ensure_pool_locked()
             with self.state.update() as st:
                 dev_id = st['dm'].get('next_thin_id', 0)
                 st['dm']['next_thin_id'] = dev_id + 1

@@ -34,6 +34,8 @@ class FakeKernel:
                         'snapshot-origin', 'cache', 'thin-pool', 'thin'}
         self.smq = True
         self.modules = {}
+        #: Modules installed but not loaded (the kernel loads them).
+        self.on_disk = set()
         #: Thin volume ids in each pool's metadata: pool -> set.
         self.thin_ids = {}
 
@@ -79,6 +81,9 @@ class FakeKernel:
 
     def smq_available(self):
         return self.smq
+
+    def module_on_disk(self, module):
+        return module in self.on_disk
 
     # -- commands ------------------------------------------------------------
 
@@ -207,7 +212,8 @@ class PrivsepFixture(fixtures.Fixture):
                            ('_is_block_device', k.is_block_device),
                            ('device_sectors', k.device_sectors),
                            ('_write_zeros', k.write_zeros),
-                           ('_smq_available', k.smq_available)):
+                           ('_smq_available', k.smq_available),
+                           ('_module_on_disk', k.module_on_disk)):
             self.useFixture(fixtures.MockPatchObject(dm_priv, attr, fake))
 
 

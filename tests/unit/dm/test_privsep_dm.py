@@ -9,6 +9,9 @@ from tests.unit.dm import fakes
 ORIGIN = '/dev/vdb'
 SSD = '/dev/nvme0n1p2'
 
+#: Before the fixture replaces it.
+REAL_MODULE_ON_DISK = dm._module_on_disk
+
 
 class PrivsepTestCase(testtools.TestCase):
 
@@ -159,6 +162,16 @@ class TestDm(PrivsepTestCase):
     def test_ensure_targets_reports_missing(self):
         self.kernel.targets.discard('snapshot')
         self.assertEqual(['snapshot'], dm.ensure_targets(['snapshot']))
+
+    def test_ensure_targets_installed_module_is_enough(self):
+        # modprobe fails (no CAP_SYS_MODULE); the kernel loads an
+        # installed module itself when a table uses the target.
+        self.kernel.targets -= {'thin-pool', 'thin'}
+        self.kernel.on_disk.add('dm-thin-pool')
+        self.assertEqual([], dm.ensure_targets(['thin-pool', 'thin']))
+
+    def test_module_on_disk(self):
+        self.assertFalse(REAL_MODULE_ON_DISK('dm-no-such-module'))
 
     def test_ensure_targets_refuses_unknown(self):
         for bad in (['era'], ['cache;x'], [], 'cache', None, [['cache']]):
