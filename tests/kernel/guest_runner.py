@@ -273,6 +273,8 @@ def scenario_engine(run, args):
         cache_too_small(run, args)
     if args.get('origin2'):
         origin_disappears(run, args, eng2)
+    if args.get('type', 'thin') == 'thin':
+        pool_full(run, args)
     run.check('no_dm_devices_left', not dm.list_devices(),
               dm.list_devices())
     run.check('no_loops_left', not loops(), loops())
@@ -352,6 +354,52 @@ def origin_disappears(run, args, eng):
     eng.remove_image('img5')
     _dmsetup('remove', 'ktest-lun')
     run.step('origin_disappears')
+
+
+def _write_mib(path, start_mib, mib):
+    """Write ``mib`` MiB from ``start_mib``; return (MiB done, errno)."""
+    import mmap
+    buf = mmap.mmap(-1, 1 << 20)  # page-aligned, for O_DIRECT
+    buf.write(b'\x5a' * (1 << 20))
+    fd = os.open(path, os.O_WRONLY | os.O_DIRECT)
+    done = 0
+    try:
+        for i in range(mib):
+            os.pwritev(fd, [buf], (start_mib + i) << 20)
+            done += 1
+        os.fsync(fd)
+    except OSError as e:
+        return done, e.errno
+    finally:
+        os.close(fd)
+    return done, None
+
+
+def pool_full(run, args):
+    """VMs fill the thin-pool: writes fail with ENOSPC, no data is lost."""
+    import fastboot_nova.privsep.dm as dm
+
+    eng = make_engine(args, state_path=STATE_PATH + '-full')
+    eng.conf.set_override('thin_pool_size_mib', 64, 'fastboot_dm')
+    a = eng.create('vma', 'img', args['origin'])
+    b = eng.create('vmb', 'img', args['origin'])
+    write_at(a.path, b'VMA-DATA')
+    run.check('pool_full_first_fits', _write_mib(a.path, 8, 40) == (40, None))
+    done, err = _write_mib(b.path, 8, 40)
+    run.info['pool_full'] = {'written_mib': done,
+                             'errno': errno.errorcode.get(err, err),
+                             'pool': dm.status(eng.dm_name('pool', 'thin'))}
+    run.check('pool_full_enospc', err == errno.ENOSPC and done < 40,
+              run.info['pool_full'])
+    run.check('pool_full_data_kept', read_at(a.path).startswith(b'VMA-DATA')
+              and read_at(b.path, 8 << 20, 4096) == b'\x5a' * 4096)
+    for vm in ('vma', 'vmb'):
+        status = dm.status(eng.dm_name('vm', vm))
+        run.check('pool_full_%s_active' % vm, 'Fail' not in status, status)
+    eng.destroy('vma')
+    eng.destroy('vmb')
+    eng.remove_image('img')
+    run.step('pool_full')
 
 
 def scenario_nomodule(run, args):

@@ -130,7 +130,8 @@ class TestDmEngine(KernelTestCase):
                      'cache_too_small_nothing_built',
                      'outage_uncached_read_fails', 'outage_vm_data_readable',
                      'outage_snapshot_valid', 'outage_over_reads_origin',
-                     'outage_over_vm_data', 'no_dm_devices_left'):
+                     'outage_over_vm_data', 'pool_full_enospc',
+                     'pool_full_data_kept', 'no_dm_devices_left'):
             self.assertIn(name, checks)
 
 
