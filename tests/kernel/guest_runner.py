@@ -54,6 +54,9 @@ class Run:
         now = time.monotonic()
         self.timings[name] = round(now - self._t, 3)
         self._t = now
+        # Progress on the console: shows where a slow or hung run is.
+        print('ktest step %s %.1fs' % (name, self.timings[name]),
+              flush=True)
 
 
 def drop_caches():

@@ -54,8 +54,9 @@ one run, dm-snapshot against dm-thin over the same cache):
 - throughput: dm-snapshot splits every I/O into chunks (8 KiB by
   default), dm-thin into blocks (64 KiB): sequential reads and first
   writes are several times faster through thin;
-- scale: both create a VM in a constant time per VM (the 50th as fast as
-  the 1st), since nothing writes to the origin.
+- scale: neither slows down as VMs of one image accumulate (the K-th VM
+  is created about as fast as the 1st), since nothing writes to the
+  origin: there is no snapshot-origin target to fan writes out.
 
 What thin costs: its block is at least 64 KiB, so small random first
 writes take up to 16 times the space they take with 4 KiB snapshot
