@@ -61,8 +61,9 @@ one run, dm-snapshot against dm-thin over the same cache):
 
 What thin costs: its block is at least 64 KiB, so scattered 4 KiB first
 writes took 14 MiB of pool per MiB written (dm-snapshot: 2 MiB), and the
-pool is a fixed-size, fully allocated file (``thin_pool_size_mib``). ``snapshot_type = snapshot`` stays selectable;
-the type of each VM is recorded, so a change applies to new VMs only.
+pool is a fixed-size, fully allocated file (``thin_pool_size_mib``).
+``snapshot_type = snapshot`` stays selectable; the type of each VM is
+recorded, so a change applies to new VMs only.
 
 Every privileged call goes through ``fastboot_nova.privsep.dm`` and
 ``fastboot_nova.privsep.loop``.
