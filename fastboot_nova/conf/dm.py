@@ -29,12 +29,43 @@ dm_opts = [
                help=_('dm-cache mode. VMs write to their own snapshots, '
                       'never to the cache, and writeback could lose data: '
                       'it is not offered.')),
+    cfg.StrOpt('snapshot_type',
+               default='thin',
+               choices=[('thin', _('one dm-thin volume per VM in a '
+                                   'thin-pool, the image cache as its '
+                                   'external read-only origin')),
+                        ('snapshot', _('one persistent dm-snapshot per VM, '
+                                       'its copy-on-write store a sparse '
+                                       'file'))],
+               help=_('How each VM gets its private copy-on-write layer. '
+                      'thin: a full pool makes writes fail with ENOSPC '
+                      'until it is grown, and an origin read error fails '
+                      'one write; with snapshot either one invalidates the '
+                      'VM\'s snapshot and its data is lost. The type of a '
+                      'VM is fixed when it is created.')),
+    cfg.IntOpt('thin_pool_size_mib',
+               default=20480,
+               min=64,
+               help=_('Size of the thin-pool data file '
+                      '(<state_path>/thin/pool.data), allocated in full '
+                      'when the pool is first made, so that running out '
+                      'of it is an orderly ENOSPC and never a file system '
+                      'error. Holds the blocks every VM of the host has '
+                      'written.')),
+    cfg.IntOpt('thin_block_sectors',
+               default=128,
+               min=128,
+               max=2 * 1024 * 1024,
+               help=_('dm-thin block size in 512-byte sectors (a multiple '
+                      'of 128): the unit a first VM write copies from the '
+                      'origin and allocates.')),
     cfg.IntOpt('snapshot_chunk_sectors',
                default=16,
                min=8,
                max=1024 * 1024,
                help=_('dm-snapshot chunk size in 512-byte sectors (a power '
-                      'of two): the unit a VM write copies.')),
+                      'of two): the unit a VM write copies '
+                      '(snapshot_type = snapshot).')),
 ]
 
 

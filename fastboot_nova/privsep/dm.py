@@ -37,6 +37,11 @@ CACHE_MODES = ('writethrough', 'passthrough', 'writeback')
 CACHE_BLOCK_MIN, CACHE_BLOCK_MAX = 64, 1 << 21
 #: dm-snapshot: power of two, 8 sectors (4 KiB) to 2^20 sectors.
 CHUNK_MIN, CHUNK_MAX = 8, 1 << 20
+#: dm-thin: multiple of 128 sectors (64 KiB), at most 2^21 (1 GiB).
+THIN_BLOCK_MIN, THIN_BLOCK_MAX = 128, 1 << 21
+#: Thin device ids are 24 bits.
+THIN_ID_MAX = (1 << 24) - 1
+THIN_MESSAGES = ('create_thin', 'create_snap', 'delete')
 #: A table may hold at most this many linear segments.
 MAX_SEGMENTS = 256
 #: Bytes :func:`wipe_header` may zero.
@@ -50,6 +55,21 @@ class InvalidDmArgument(exception.FastbootException):
 
 class DmCommandFailed(exception.FastbootException):
     message = _("dmsetup %(verb)s %(name)s failed: %(reason)s")
+
+
+class ToolMissing(DmCommandFailed):
+    message = _("%(tool)s is not installed (package %(package)s): the dm "
+                "backend cannot run without it")
+
+
+#: Executables the backend runs, and the Debian package of each.
+TOOL_PACKAGES = {'dmsetup': 'dmsetup', 'losetup': 'util-linux',
+                 'modprobe': 'kmod'}
+#: Kernel modules that provide each device-mapper target we use.
+TARGET_MODULES = {'linear': (), 'snapshot': ('dm-snapshot',),
+                  'cache': ('dm-cache', 'dm-cache-smq'),
+                  'thin-pool': ('dm-thin-pool',), 'thin': ('dm-thin-pool',)}
+MODPROBE = 'modprobe'
 
 
 def _default_runner(argv, stdin=None):
@@ -192,6 +212,38 @@ def cache_table(metadata_dev, cache_dev, origin_dev, block_sectors, mode,
         length, metadata_dev, cache_dev, origin_dev, block_sectors, mode)
 
 
+def thin_pool_table(metadata_dev, data_dev, block_sectors,
+                    low_water_blocks, length):
+    """The table of a thin-pool that errors (ENOSPC) when it is full."""
+    check_device(metadata_dev, 'metadata_dev')
+    check_device(data_dev, 'data_dev')
+    if metadata_dev == data_dev:
+        raise InvalidDmArgument(what='data_dev', value=data_dev,
+                                reason='it is the metadata device')
+    check_int(block_sectors, 'block_sectors', THIN_BLOCK_MIN,
+              THIN_BLOCK_MAX)
+    if block_sectors % THIN_BLOCK_MIN:
+        raise InvalidDmArgument(what='block_sectors', value=block_sectors,
+                                reason='expected a multiple of 128')
+    check_int(length, 'length', block_sectors, MAX_SECTORS)
+    check_int(low_water_blocks, 'low_water_blocks', 0,
+              length // block_sectors)
+    # error_if_no_space: a full pool fails writes at once instead of
+    # queueing them (and hanging the VMs) for no_space_timeout.
+    return '0 %d thin-pool %s %s %d %d 1 error_if_no_space\n' % (
+        length // block_sectors * block_sectors, metadata_dev, data_dev,
+        block_sectors, low_water_blocks)
+
+
+def thin_table(pool_dev, dev_id, origin_dev, length):
+    """The table of thin volume ``dev_id`` with an external origin."""
+    check_device(pool_dev, 'pool_dev')
+    check_device(origin_dev, 'origin_dev')
+    check_int(dev_id, 'dev_id', 0, THIN_ID_MAX)
+    check_int(length, 'length', 1, MAX_SECTORS)
+    return '0 %d thin %s %d %s\n' % (length, pool_dev, dev_id, origin_dev)
+
+
 def device_sectors(path):
     """Size of block device ``path`` in 512-byte sectors, from sysfs."""
     st = os.stat(path)
@@ -205,9 +257,20 @@ def device_sectors(path):
 
 # -- running dmsetup -----------------------------------------------------
 
+def run_tool(argv, stdin=None):
+    """``_runner(argv)``, turning a missing executable into ToolMissing."""
+    code, out, err = _runner(argv, stdin=stdin)
+    if code == 127:
+        tool = os.path.basename(argv[0])
+        raise ToolMissing(verb=argv[1] if len(argv) > 1 else '', name='',
+                          reason='not installed', tool=tool,
+                          package=TOOL_PACKAGES.get(tool, tool))
+    return code, out, err
+
+
 def _dmsetup(verb, name, *args, stdin=None, ok_codes=(0,)):
     argv = [DMSETUP, verb] + list(args)
-    code, out, err = _runner(argv, stdin=stdin)
+    code, out, err = run_tool(argv, stdin=stdin)
     if code not in ok_codes:
         raise DmCommandFailed(verb=verb, name=name or '',
                               reason=(err or out).strip() or
@@ -216,7 +279,7 @@ def _dmsetup(verb, name, *args, stdin=None, ok_codes=(0,)):
 
 
 def _exists(name):
-    code, _out, _err = _runner([DMSETUP, 'info', name])
+    code, _out, _err = run_tool([DMSETUP, 'info', name])
     return code == 0
 
 
@@ -265,6 +328,53 @@ def create_cache(name, metadata_dev, cache_dev, origin_dev, block_sectors,
     check_device(origin_dev, 'origin_dev')
     table = cache_table(metadata_dev, cache_dev, origin_dev, block_sectors,
                         mode, device_sectors(origin_dev))
+    return _create(name, table)
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def create_thin_pool(name, metadata_dev, data_dev, block_sectors,
+                     low_water_blocks):
+    """Create thin-pool ``name`` over the whole of ``data_dev``.
+
+    A metadata device whose first block is zero is formatted; one holding
+    pool metadata is opened as it is, with every thin volume in it.
+    """
+    check_name(name)
+    check_device(data_dev, 'data_dev')
+    table = thin_pool_table(metadata_dev, data_dev, block_sectors,
+                            low_water_blocks, device_sectors(data_dev))
+    return _create(name, table)
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def thin_message(pool, verb, dev_id, origin_id=None):
+    """Send ``create_thin``, ``create_snap`` or ``delete`` to a pool."""
+    check_name(pool)
+    if verb not in THIN_MESSAGES:
+        raise InvalidDmArgument(what='verb', value=verb,
+                                reason='expected one of %s' %
+                                ', '.join(THIN_MESSAGES))
+    args = [verb, str(check_int(dev_id, 'dev_id', 0, THIN_ID_MAX))]
+    if verb == 'create_snap':
+        args.append(str(check_int(origin_id, 'origin_id', 0, THIN_ID_MAX)))
+    elif origin_id is not None:
+        raise InvalidDmArgument(what='origin_id', value=origin_id,
+                                reason='only create_snap takes one')
+    _dmsetup('message', pool, pool, '0', *args)
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def create_thin(name, pool, dev_id, origin_dev):
+    """Create thin volume ``name`` (id ``dev_id`` of ``pool``).
+
+    ``origin_dev`` is its external read-only origin: blocks the volume
+    never wrote read from there, and nothing ever writes to it.
+    """
+    check_name(name)
+    check_name(pool)
+    check_device(origin_dev, 'origin_dev')
+    table = thin_table('/dev/mapper/' + pool, dev_id, origin_dev,
+                       device_sectors(origin_dev))
     return _create(name, table)
 
 
@@ -319,3 +429,67 @@ def wipe_header(name, length):
         raise InvalidDmArgument(what='name', value=name,
                                 reason='no such device-mapper device')
     _write_zeros(path, length)
+
+
+def _loaded_targets():
+    out = _dmsetup('targets', None)
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def _module_on_disk(module):
+    """Whether the running kernel has ``module`` built in or installed."""
+    if os.path.isdir('/sys/module/' + module.replace('-', '_')):
+        return True
+    pattern = re.compile(r'/%s\.ko(\.[a-z]+)?$' % re.escape(module))
+    for index in ('modules.builtin', 'modules.dep'):
+        try:
+            with open('/lib/modules/%s/%s' % (os.uname().release,
+                                               index)) as f:
+                if any(pattern.search(line.split(':', 1)[0].strip())
+                       for line in f):
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def _smq_available():
+    # dm-cache loads its policies on demand; dmsetup targets does not
+    # list them.
+    return _module_on_disk('dm-cache-smq')
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def ensure_targets(targets):
+    """Load the modules of device-mapper ``targets``; return what is missing.
+
+    :param targets: names from :data:`TARGET_MODULES`.
+    :returns: sorted list of targets (``cache`` also stands for its smq
+        policy) the kernel lacks: not loaded after ``modprobe`` and not
+        installed either. ``modprobe`` needs CAP_SYS_MODULE, which the
+        privsep daemon does not have; an installed module is loaded by the
+        kernel itself when a table first uses its target.
+    """
+    if not isinstance(targets, (list, tuple)) or not targets or \
+            any(not isinstance(t, str) or t not in TARGET_MODULES
+                for t in targets):
+        raise InvalidDmArgument(what='targets', value=targets,
+                                reason='expected names among %s' %
+                                ', '.join(sorted(TARGET_MODULES)))
+
+    def missing():
+        loaded = _loaded_targets()
+        gone = {t for t in targets if t not in loaded}
+        if 'cache' in targets and 'cache' not in gone and \
+                not _smq_available():
+            gone.add('cache')
+        return gone
+
+    gone = missing()
+    if not gone:
+        return []
+    for module in sorted({m for t in gone for m in TARGET_MODULES[t]}):
+        # A failure shows up as a target still missing below.
+        run_tool([MODPROBE, '-q', module])
+    return sorted(t for t in missing()
+                  if not all(_module_on_disk(m) for m in TARGET_MODULES[t]))

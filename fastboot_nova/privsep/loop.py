@@ -46,7 +46,7 @@ def check_loop(device):
 
 
 def _losetup(verb, name, *args):
-    code, out, err = dm_priv._runner([LOSETUP] + list(args))
+    code, out, err = dm_priv.run_tool([LOSETUP] + list(args))
     if code != 0:
         raise LoopFailed(verb=verb, name=name,
                          reason=(err or out).strip() or

@@ -5,25 +5,34 @@ with the source tree on /src (read-only 9p) and the state disk on
 /var/lib/fastboot. Arguments are ``key=value`` (from ``ktest.key=value``
 on the kernel command line):
 
-- ``scenario``: ``engine`` (default) or ``smoke``;
+- ``scenario``: ``engine`` (default), ``smoke``, ``nomodule`` (booted
+  without dm-cache), ``persist1`` / ``persist2`` (two boots on the same
+  disks; ``stop=clean`` deactivates, ``stop=kill`` has the host kill QEMU
+  after the result line) or ``bench`` (:mod:`tests.kernel.guest_bench`);
+- ``type``: ``[fastboot_dm] snapshot_type``, ``thin`` (default) or
+  ``snapshot``;
 - ``privsep``: ``daemon`` (default: the real privsep-helper daemon, uid 0
   with CAP_SYS_ADMIN only) or ``inproc`` (client mode off);
-- ``origin``, ``origin2``, ``cache``: block devices;
+- ``origin``, ``origin2``, ``cache``, ``small`` (a cache device too
+  small for the origin): block devices;
 - ``sha``, ``sha2``: sha256 of the two origins.
 
 Prints one line ``FASTBOOT-KTEST-RESULT {json}``; every check is recorded
 as ``checks[name] = [ok, detail]`` so the host test can show all of them.
 """
 
+import errno
 import hashlib
 import json
 import logging
 import os
+import subprocess
 import sys
 import time
 import traceback
 
 RESULT_TAG = 'FASTBOOT-KTEST-RESULT'
+KILL_TAG = 'FASTBOOT-KTEST-KILL-NOW'
 STATE_PATH = '/var/lib/fastboot/state'
 OFFSET = 1 << 20
 BLOCK = 4096
@@ -45,6 +54,9 @@ class Run:
         now = time.monotonic()
         self.timings[name] = round(now - self._t, 3)
         self._t = now
+        # Progress on the console: shows where a slow or hung run is.
+        print('ktest step %s %.1fs' % (name, self.timings[name]),
+              flush=True)
 
 
 def drop_caches():
@@ -92,7 +104,7 @@ def loops():
     return fastboot_nova.privsep.loop.list_attached()
 
 
-def make_engine(args):
+def make_engine(args, state_path=STATE_PATH):
     from oslo_config import cfg
 
     from fastboot_nova.conf import dm as dm_opts
@@ -104,7 +116,11 @@ def make_engine(args):
     dm_opts.register_opts(conf)
     conf([], project='fastboot')
     conf.set_override('cache_device', args['cache'], 'fastboot_dm')
-    return dm_engine.DmEngine(conf, state_path=STATE_PATH)
+    conf.set_override('snapshot_type', args.get('type', 'thin'),
+                      'fastboot_dm')
+    # The state disk is 256 MiB.
+    conf.set_override('thin_pool_size_mib', 96, 'fastboot_dm')
+    return dm_engine.DmEngine(conf, state_path=state_path)
 
 
 def scenario_smoke(run, args):
@@ -145,6 +161,8 @@ def scenario_engine(run, args):
     d1 = eng.create('vm1', 'img', args['origin'])
     run.step('create_vm1_and_image')
     expected = sorted(eng._image_devices('img') + [eng.dm_name('vm', 'vm1')])
+    if args.get('type', 'thin') == 'thin':
+        expected = sorted(expected + [eng.dm_name('pool', 'thin')])
     run.check('devices_after_add', ours(prefix) == expected, ours(prefix))
     cache_table = dm.table(eng.dm_name('cache', 'img'))
     run.info['cache_table'] = cache_table.strip()
@@ -254,6 +272,12 @@ def scenario_engine(run, args):
         eng2.destroy('vm4')
         eng2.remove_image('img2')
         run.step('second_origin')
+    if args.get('small'):
+        cache_too_small(run, args)
+    if args.get('origin2'):
+        origin_disappears(run, args, eng2)
+    if args.get('type', 'thin') == 'thin':
+        pool_full(run, args)
     run.check('no_dm_devices_left', not dm.list_devices(),
               dm.list_devices())
     run.check('no_loops_left', not loops(), loops())
@@ -263,6 +287,266 @@ def scenario_engine(run, args):
 def scenario_export(run, args):
     from tests.kernel import guest_export
     guest_export.scenario_export(run, args)
+
+
+def cache_too_small(run, args):
+    """A cache device smaller than the image: refused, nothing built."""
+    from fastboot_nova import exception
+    import fastboot_nova.privsep.dm as dm
+
+    eng = make_engine(dict(args, cache=args['small']),
+                      state_path=STATE_PATH + '-small')
+    before = dm.list_devices()
+    try:
+        eng.create('vm1', 'img', args['origin'])
+    except exception.CacheFull as e:
+        run.info['cache_too_small'] = str(e)
+        run.check('cache_too_small_refused', True)
+    else:
+        run.check('cache_too_small_refused', False, 'created')
+    st = eng.state.read()
+    run.check('cache_too_small_nothing_built',
+              dm.list_devices() == before and st['images'] == {} and
+              st['vms'] == {} and os.listdir(eng.cow_dir) == [] and
+              not loops(), [dm.list_devices(), st, loops()])
+    run.step('cache_too_small')
+
+
+def _dmsetup(*argv, stdin=None):
+    # The test harness plays the storage network here, with plain dmsetup.
+    subprocess.run(['dmsetup'] + list(argv), input=stdin, text=True,
+                   check=True, capture_output=True)
+
+
+def origin_disappears(run, args, eng):
+    """The origin fails under a running VM, then comes back.
+
+    The origin is a dm-linear "LUN" the harness swaps for an error target:
+    what a SAN path loss looks like to the host.
+    """
+    import fastboot_nova.privsep.dm as dm
+
+    sectors = dm.device_sectors(args['origin2'])
+    lun_table = '0 %d linear %s 0\n' % (sectors, args['origin2'])
+    _dmsetup('create', 'ktest-lun', stdin=lun_table)
+    lun = '/dev/mapper/ktest-lun'
+    d = eng.create('vm5', 'img5', lun)
+    write_at(d.path, b'VM5-DATA')
+    _dmsetup('suspend', 'ktest-lun')
+    _dmsetup('load', 'ktest-lun', stdin='0 %d error\n' % sectors)
+    _dmsetup('resume', 'ktest-lun')
+    try:
+        read_at(d.path, 32 << 20, 1 << 20)
+    except OSError as e:
+        run.info['outage_uncached_read'] = str(e)
+        run.check('outage_uncached_read_fails', e.errno == errno.EIO,
+                  str(e))
+    else:
+        run.check('outage_uncached_read_fails', False,
+                  'an uncached read returned data with the origin gone')
+    run.check('outage_vm_data_readable',
+              read_at(d.path).startswith(b'VM5-DATA'))
+    status = dm.status(eng.dm_name('vm', 'vm5'))
+    run.check('outage_snapshot_valid', 'Invalid' not in status, status)
+    _dmsetup('suspend', 'ktest-lun')
+    _dmsetup('load', 'ktest-lun', stdin=lun_table)
+    _dmsetup('resume', 'ktest-lun')
+    run.check('outage_over_reads_origin',
+              read_at(d.path, 32 << 20, 1 << 20) ==
+              read_at(args['origin2'], 32 << 20, 1 << 20))
+    run.check('outage_over_vm_data',
+              read_at(d.path).startswith(b'VM5-DATA'))
+    run.info['outage_cache_status'] = dm.status(
+        eng.dm_name('cache', 'img5')).strip()
+    eng.destroy('vm5')
+    eng.remove_image('img5')
+    _dmsetup('remove', 'ktest-lun')
+    run.step('origin_disappears')
+
+
+def _write_mib(path, start_mib, mib):
+    """Write ``mib`` MiB from ``start_mib``; return (MiB done, errno)."""
+    import mmap
+    buf = mmap.mmap(-1, 1 << 20)  # page-aligned, for O_DIRECT
+    buf.write(b'\x5a' * (1 << 20))
+    fd = os.open(path, os.O_WRONLY | os.O_DIRECT)
+    done = 0
+    try:
+        for i in range(mib):
+            os.pwritev(fd, [buf], (start_mib + i) << 20)
+            done += 1
+        os.fsync(fd)
+    except OSError as e:
+        return done, e.errno
+    finally:
+        os.close(fd)
+    return done, None
+
+
+def pool_full(run, args):
+    """VMs fill the thin-pool: writes fail with ENOSPC, no data is lost."""
+    import fastboot_nova.privsep.dm as dm
+
+    eng = make_engine(args, state_path=STATE_PATH + '-full')
+    eng.conf.set_override('thin_pool_size_mib', 64, 'fastboot_dm')
+    a = eng.create('vma', 'img', args['origin'])
+    b = eng.create('vmb', 'img', args['origin'])
+    write_at(a.path, b'VMA-DATA')
+    run.check('pool_full_first_fits', _write_mib(a.path, 8, 40) == (40, None))
+    done, err = _write_mib(b.path, 8, 40)
+    run.info['pool_full'] = {'written_mib': done,
+                             'errno': errno.errorcode.get(err, err),
+                             'pool': dm.status(eng.dm_name('pool', 'thin'))}
+    run.check('pool_full_enospc', err == errno.ENOSPC and done < 40,
+              run.info['pool_full'])
+    run.check('pool_full_data_kept', read_at(a.path).startswith(b'VMA-DATA')
+              and read_at(b.path, 8 << 20, 4096) == b'\x5a' * 4096)
+    for vm in ('vma', 'vmb'):
+        status = dm.status(eng.dm_name('vm', vm))
+        run.check('pool_full_%s_active' % vm, 'Fail' not in status, status)
+    eng.destroy('vma')
+    eng.destroy('vmb')
+    eng.remove_image('img')
+    run.step('pool_full')
+
+
+def scenario_nomodule(run, args):
+    """Booted without dm-cache: a clear error, nothing built."""
+    import fastboot_nova.privsep.dm as dm
+    from fastboot_nova.storage.dm import engine as dm_engine
+
+    targets = subprocess.run(['dmsetup', 'targets'], capture_output=True,
+                             text=True).stdout
+    run.info['targets'] = targets.split()
+    run.check('no_cache_target', 'cache' not in targets.split(), targets)
+    eng = make_engine(args)
+    try:
+        eng.create('vm1', 'img', args['origin'])
+    except dm_engine.KernelSupportMissing as e:
+        run.info['error'] = str(e)
+        run.check('clear_error', 'cache' in str(e), str(e))
+    else:
+        run.check('clear_error', False, 'created without dm-cache')
+    st = eng.state.read()
+    run.check('nothing_built', not dm.list_devices() and not loops() and
+              st['images'] == {} and st['vms'] == {} and
+              os.listdir(eng.cow_dir) == [],
+              [dm.list_devices(), loops(), st])
+
+
+#: What the persistence scenarios write, by round: vm -> [(offset, seed,
+#: length)]. Round 2 also overwrites a block vm2 wrote in round 1.
+PERSIST_WRITES = {
+    1: {'vm1': [(OFFSET, 'vm1-a', BLOCK), (8 << 20, 'vm1-b', 1 << 20)],
+        'vm2': [(OFFSET, 'vm2-a', BLOCK), (40 << 20, 'vm2-b', 64 << 10)]},
+    2: {'vm1': [(16 << 20, 'vm1-c', 256 << 10)],
+        'vm2': [(OFFSET, 'vm2-c', BLOCK)]},
+}
+PERSIST_VMS = ('vm1', 'vm2')
+
+
+def _pattern(seed, length):
+    import random
+    return random.Random(seed).randbytes(length)
+
+
+def _writes(vm, rounds):
+    return [w for r in range(1, rounds + 1) for w in PERSIST_WRITES[r][vm]]
+
+
+def _write_round(eng, rnd):
+    for vm in PERSIST_VMS:
+        fd = os.open(eng.dm_path(eng.dm_name('vm', vm)), os.O_WRONLY)
+        try:
+            for off, seed, length in PERSIST_WRITES[rnd][vm]:
+                os.pwrite(fd, _pattern(seed, length), off)
+            # Flushed: this is the data that must survive a power loss.
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _verify(path, origin, writes):
+    """None if ``path`` reads as ``origin`` with ``writes`` applied."""
+    drop_caches()
+    with open(path, 'rb', buffering=0) as f, \
+            open(origin, 'rb', buffering=0) as o:
+        size = o.seek(0, os.SEEK_END)
+        o.seek(0)
+        pos = 0
+        while pos < size:
+            got = f.read(1 << 20)
+            want = bytearray(o.read(1 << 20))
+            for off, seed, length in writes:
+                lo, hi = max(off, pos), min(off + length, pos + len(want))
+                if lo < hi:
+                    data = _pattern(seed, length)
+                    want[lo - pos:hi - pos] = data[lo - off:hi - off]
+            if got != bytes(want):
+                return 'differs at %d' % pos
+            pos += len(want)
+    return None
+
+
+def _check_round(run, eng, args, rounds, label):
+    for vm in PERSIST_VMS:
+        problem = _verify(eng.dm_path(eng.dm_name('vm', vm)),
+                          args['origin'], _writes(vm, rounds))
+        run.check('%s_%s' % (vm, label), problem is None, problem)
+
+
+def scenario_persist1(run, args):
+    """First boot: two VMs write and flush; then a clean or killed stop."""
+    eng = make_engine(args)
+    for vm in PERSIST_VMS:
+        eng.create(vm, 'img', args['origin'])
+    _write_round(eng, 1)
+    _check_round(run, eng, args, 1, 'written')
+    run.info['used_blocks'] = eng.cache_stats('img')['used_blocks']
+    run.check('cache_used', run.info['used_blocks'] > 0, run.info)
+    if args.get('stop') == 'clean':
+        # What an orderly host shutdown does: the caches close cleanly.
+        eng.deactivate()
+        run.check('deactivated', not ours(eng.prefix), ours(eng.prefix))
+    run.step('persist1')
+
+
+def scenario_persist2(run, args):
+    """A later boot on the same disks: a fresh engine finds everything.
+
+    ``expect=warm|cold`` is what the cache must be after ``reconcile``;
+    ``rounds`` how many rounds of writes the VMs must hold. With
+    ``stop=kill`` the VMs then write the next round before the host kills
+    the guest.
+    """
+    rounds = int(args.get('rounds', 1))
+    eng = make_engine(args)
+    run.check('nothing_active', not ours(eng.prefix), ours(eng.prefix))
+    report = eng.reconcile()
+    run.info['reconcile'] = {k: v for k, v in vars(report).items() if v}
+    run.check('restored', report.restored_images == ['img'] and
+              report.restored_vms == list(PERSIST_VMS) and
+              not report.failed_images and not report.missing_disks,
+              run.info['reconcile'])
+    stats = eng.cache_stats('img')
+    run.info['cache_after_reconcile'] = stats
+    if args.get('expect') == 'warm':
+        run.check('cache_warm', stats['used_blocks'] == int(args['used']),
+                  [stats, args['used']])
+    else:
+        # Cold: no block of the old cache is trusted, none is dirty.
+        run.check('cache_cold', stats['used_blocks'] == 0 and
+                  stats['dirty'] == 0, stats)
+    _check_round(run, eng, args, rounds, 'data_survived')
+    run.check('cache_reads_origin',
+              sha256_of(eng.dm_path(eng.dm_name('cache', 'img'))) ==
+              args['sha'])
+    run.check('reconcile_idempotent', eng.reconcile().clean)
+    if args.get('stop') == 'kill':
+        _write_round(eng, rounds + 1)
+        _check_round(run, eng, args, rounds + 1, 'round%d' % (rounds + 1))
+        run.check('round%d_written' % (rounds + 1), True)
+    run.step('persist2')
 
 
 def main(argv):
@@ -284,17 +568,28 @@ def main(argv):
                                   group='fastboot_sys_admin')
         run.info['privsep'] = mode
         run.step('imports')
+        from tests.kernel import guest_bench
         {'engine': scenario_engine,
          'export': scenario_export,
-         'smoke': scenario_smoke}[args.get('scenario', 'engine')](run, args)
+         'smoke': scenario_smoke,
+         'nomodule': scenario_nomodule,
+         'persist1': scenario_persist1,
+         'persist2': scenario_persist2,
+         'bench': guest_bench.scenario_bench,
+         }[args.get('scenario', 'engine')](run, args)
         result['ok'] = all(ok for ok, _d in run.checks.values())
     except Exception:
         result['error'] = traceback.format_exc()
         print(result['error'], flush=True)
     result.update(checks=run.checks, timings=run.timings, info=run.info,
                   runner_seconds=round(time.monotonic() - started, 3))
-    print('%s %s' % (RESULT_TAG, json.dumps(result, sort_keys=True)),
+    print('%s %s' % (RESULT_TAG, json.dumps(result, sort_keys=True,
+                                            default=str)),
           flush=True)
+    if args.get('stop') == 'kill':
+        # The host kills QEMU on this line: no sync, no unmount.
+        print(KILL_TAG, flush=True)
+        time.sleep(3600)
     return 0 if result['ok'] else 1
 
 

@@ -27,6 +27,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 
 from fastboot_nova.demo import guest as demo_guest
@@ -51,8 +52,8 @@ PACKAGES = ('python3', 'python3-ply', 'dmsetup', 'mount', 'kmod',
 #: crypto API for crc32c at run time, which modules.dep does not show.
 MODULES = ('virtio_pci', 'virtio_blk', 'crc32c_generic', 'ext4',
            '9pnet_virtio', '9p', 'loop', 'dm_mod', 'dm_snapshot',
-           'dm_cache', 'dm_cache_smq', 'nbd', 'dm_multipath',
-           'dm_round_robin')
+           'dm_cache', 'dm_cache_smq', 'dm_thin_pool', 'nbd',
+           'dm_multipath', 'dm_round_robin')
 
 RESULT_TAG = 'FASTBOOT-KTEST-RESULT'
 DONE_TAG = 'FASTBOOT-KTEST-DONE'
@@ -67,7 +68,13 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 exec </dev/console >/dev/console 2>&1
 fail() { echo "@DONE@ init-error: $*"; poweroff -f; }
+# ktest.skipmod=a.ko,b.ko leaves modules out: the missing-module tests.
+skip=
+for a in $(cat /proc/cmdline); do
+    case "$a" in ktest.skipmod=*) skip=",${a#ktest.skipmod=}," ;; esac
+done
 for m in $(cat /etc/fastboot-modules); do
+    case "$skip" in *",$m,"*) continue ;; esac
     insmod "/lib/modules/$m" 2>/dev/null || grep -q "^${m%.ko} " \
         /proc/modules || fail "insmod $m"
 done
@@ -342,15 +349,21 @@ class RunResult:
     returncode: int
 
 
-def make_state_disk(path, size_mib=256):
+def make_state_disk(path, size_mib=256, journal=False):
+    """An ext4 state disk; ``journal`` for tests that kill the guest."""
     with open(path, 'wb') as f:
         f.truncate(size_mib << 20)
-    demo_guest._run(['mkfs.ext4', '-q', '-F', '-O', '^has_journal', path])
+    features = ['-O', 'has_journal' if journal else '^has_journal']
+    demo_guest._run(['mkfs.ext4', '-q', '-F'] + features + [path])
 
 
 def run(guest, source_dir, disks, args, accel='tcg', memory_mib=512,
-        timeout=300, console_log=None):
+        timeout=300, console_log=None, kill_on=None):
     """Boot the guest; return the JSON its runner printed.
+
+    :param kill_on: a console string; when the guest prints it, QEMU is
+        killed at once (SIGKILL): a host losing power, as far as the
+        guest's page cache and devices are concerned.
 
     :param disks: list of ``(path, serial)``; the first is the state disk
         (ext4, /dev/vdb), the others follow as vdc, vdd...
@@ -375,11 +388,24 @@ def run(guest, source_dir, disks, args, accel='tcg', memory_mib=512,
              'readonly=on' % source_dir,
              '-device', 'virtio-9p-pci,fsdev=src,mount_tag=src']
     started = time.monotonic()
-    proc = subprocess.run(argv, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          timeout=timeout, check=False)
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    lines = []
+    try:
+        for raw in proc.stdout:
+            line = raw.decode('utf-8', 'replace')
+            lines.append(line)
+            if kill_on and kill_on in line:
+                proc.kill()
+                break
+        proc.wait()
+    finally:
+        timer.cancel()
+        proc.stdout.close()
     wall = time.monotonic() - started
-    console = proc.stdout.decode('utf-8', 'replace')
+    console = ''.join(lines)
     if console_log:
         with open(console_log, 'w') as f:
             f.write(console)

@@ -21,6 +21,7 @@ import time
 
 import testtools
 
+from tests.kernel import guest_runner
 from tests.kernel import kguest
 
 ENABLE_ENV = 'FASTBOOT_KERNEL_TESTS'
@@ -28,6 +29,7 @@ SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 ORIGIN_MIB = 64
 CACHE_MIB = 128
+SMALL_MIB = 16
 
 
 def _write_origin(path, mib, seed):
@@ -62,29 +64,34 @@ class KernelTestCase(testtools.TestCase):
         if os.environ.get('FASTBOOT_KTEST_KEEP') != '1':
             self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         self.state = os.path.join(self.tmp, 'state.ext4')
-        kguest.make_state_disk(self.state)
+        # Journaled: the persistence tests kill the guest.
+        kguest.make_state_disk(self.state, journal=True)
         self.origin = os.path.join(self.tmp, 'origin1.raw')
         self.sha = _write_origin(self.origin, ORIGIN_MIB, 'origin-1')
         self.origin2 = os.path.join(self.tmp, 'origin2.raw')
         self.sha2 = _write_origin(self.origin2, ORIGIN_MIB, 'origin-2')
+        self.small = os.path.join(self.tmp, 'small.raw')
+        with open(self.small, 'wb') as f:
+            f.truncate(SMALL_MIB << 20)
         self.cache = os.path.join(self.tmp, 'cache.raw')
         with open(self.cache, 'wb') as f:
             # Garbage, not zeros: a cache that trusted stale metadata or
             # served unmapped blocks would show it.
             f.write(random.Random('cache').randbytes(CACHE_MIB << 20))
 
-    def boot(self, **args):
+    def boot(self, kill_on=None, **args):
         # Disk order is the guest's device order: vdb state, vdc origin,
-        # vdd cache, vde second origin.
+        # vdd cache, vde second origin, vdf a cache too small for vdc.
         disks = [(self.state, 'state'), (self.origin, 'origin1'),
-                 (self.cache, 'cache0'), (self.origin2, 'origin2')]
+                 (self.cache, 'cache0'), (self.origin2, 'origin2'),
+                 (self.small, 'small0')]
         args = dict({'origin': '/dev/vdc', 'cache': '/dev/vdd',
-                     'origin2': '/dev/vde', 'sha': self.sha,
-                     'sha2': self.sha2}, **args)
+                     'origin2': '/dev/vde', 'small': '/dev/vdf',
+                     'sha': self.sha, 'sha2': self.sha2}, **args)
         log = os.path.join(self.tmp, 'console.log')
         res = kguest.run(self.guest, SOURCE_DIR, disks,
                          ['%s=%s' % kv for kv in sorted(args.items())],
-                         console_log=log)
+                         console_log=log, kill_on=kill_on)
         self.addDetail('console', testtools.content.text_content(
             res.console[-20000:]))
         self.assertIsNotNone(res.result, 'no result on the console (QEMU '
@@ -114,9 +121,61 @@ class TestDmEngine(KernelTestCase):
 
     def test_engine_in_guest(self):
         res = self.boot(scenario='engine', privsep='daemon')
+        self.assertIn(' thin ', res.result['info']['vm1_table'])
         checks = res.result['checks']
         for name in ('devices_after_add', 'cache_target', 'vm1_sees_own',
                      'vm2_sees_own', 'vm1_persisted', 'vm2_persisted',
                      'teardown_clean', 'new_origin_no_stale_blocks',
-                     'no_dm_devices_left'):
+                     'cache_too_small_refused',
+                     'cache_too_small_nothing_built',
+                     'outage_uncached_read_fails', 'outage_vm_data_readable',
+                     'outage_snapshot_valid', 'outage_over_reads_origin',
+                     'outage_over_vm_data', 'pool_full_enospc',
+                     'pool_full_data_kept', 'no_dm_devices_left'):
+            self.assertIn(name, checks)
+
+
+class TestDmEngineSnapshotType(KernelTestCase):
+
+    def test_engine_in_guest_with_dm_snapshot(self):
+        res = self.boot(scenario='engine', type='snapshot', privsep='inproc')
+        self.assertIn(' snapshot ', res.result['info']['vm1_table'])
+        self.assertIn('outage_snapshot_valid', res.result['checks'])
+
+
+class TestDmMissingModule(KernelTestCase):
+
+    def test_no_dm_cache_module(self):
+        # The guest boots without dm-cache and has no modules to load on
+        # demand: the engine must say so and build nothing.
+        res = self.boot(scenario='nomodule', privsep='inproc',
+                        skipmod='dm-cache.ko,dm-cache-smq.ko')
+        self.assertIn('clear_error', res.result['checks'])
+        self.assertIn('nothing_built', res.result['checks'])
+
+
+class TestDmHostReboot(KernelTestCase):
+    """VM data and state across host reboots, clean and unclean.
+
+    Three boots on the same state, origin and cache disks: VMs write and
+    the host stops cleanly; a fresh engine after the reboot restores both
+    VMs with a warm cache, they write more and the host is killed (QEMU
+    SIGKILL: no sync, no unmount); a fresh engine after that restores both
+    with everything that was flushed, and a cold cache.
+    """
+
+    def test_clean_then_unclean_reboot(self):
+        first = self.boot(scenario='persist1', stop='clean',
+                          privsep='inproc')
+        used = first.result['info']['used_blocks']
+        second = self.boot(scenario='persist2', expect='warm', used=used,
+                           rounds=1, stop='kill', privsep='inproc',
+                           kill_on=guest_runner.KILL_TAG)
+        self.assertIn('cache_warm', second.result['checks'])
+        self.assertIn('round2_written', second.result['checks'])
+        third = self.boot(scenario='persist2', expect='cold', rounds=2,
+                          privsep='inproc')
+        checks = third.result['checks']
+        for name in ('restored', 'cache_cold', 'vm1_data_survived',
+                     'vm2_data_survived', 'cache_reads_origin'):
             self.assertIn(name, checks)

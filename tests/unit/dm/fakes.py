@@ -1,6 +1,7 @@
 """A recording fake of dmsetup and losetup for the dm backend tests."""
 
 import json
+import os
 import re
 
 import fixtures
@@ -28,6 +29,15 @@ class FakeKernel:
         self.wipes = []
         self.fail = {}
         self._next_minor = 0
+        #: Loaded device-mapper targets, and modules modprobe can load.
+        self.targets = {'linear', 'striped', 'error', 'snapshot',
+                        'snapshot-origin', 'cache', 'thin-pool', 'thin'}
+        self.smq = True
+        self.modules = {}
+        #: Modules installed but not loaded (the kernel loads them).
+        self.on_disk = set()
+        #: Thin volume ids in each pool's metadata: pool -> set.
+        self.thin_ids = {}
 
     # -- what the fixture patches in ---------------------------------------
 
@@ -40,6 +50,8 @@ class FakeKernel:
     def device_sectors(self, path):
         if path in self.host_devices:
             return self.host_devices[path]
+        if path in self.loops:
+            return os.path.getsize(self.loops[path]) // 512
         name = path[len('/dev/mapper/'):]
         return sum(int(line.split()[1])
                    for line in self.tables[name].splitlines())
@@ -58,13 +70,31 @@ class FakeKernel:
             return self._dmsetup(argv[1:], stdin)
         if argv[0] == 'losetup':
             return self._losetup(argv[1:])
-        return 127, '', 'unknown command'
+        if argv[0] == 'modprobe':
+            loads = self.modules.get(argv[-1])
+            if loads is None:
+                return 1, '', ''
+            self.targets.update(t for t in loads if t != 'smq')
+            self.smq = self.smq or 'smq' in loads
+            return 0, '', ''
+        return 127, '', '%s: executable not found' % argv[0]
+
+    def smq_available(self):
+        return self.smq
+
+    def module_on_disk(self, module):
+        return module in self.on_disk
 
     # -- commands ------------------------------------------------------------
 
     def _dmsetup(self, args, stdin):
         verb = args[0]
+        if verb == 'message':
+            return self._message(args[1], args[3:])
         name = args[-1]
+        if verb == 'targets':
+            return 0, ''.join('%-16s v1.0.0\n' % t
+                              for t in sorted(self.targets)), ''
         if verb == 'ls':
             if not self.tables:
                 return 0, 'No devices found\n', ''
@@ -103,8 +133,29 @@ class FakeKernel:
                 return 0, ('0 %s cache 8 20/2048 %s 5/1024 7 3 0 0 0 5 0 '
                            '1 writethrough 2 migration_threshold 2048 smq '
                            '0 rw -\n' % (line[1], line[6])), ''
+            if line[2] == 'thin':
+                return 0, '0 %s thin 256 255\n' % line[1], ''
             return 0, '0 %s %s\n' % (line[1], line[2]), ''
         return 1, '', 'unknown verb %s' % verb
+
+    def _message(self, pool, words):
+        if pool not in self.tables or ' thin-pool ' not in \
+                self.tables[pool]:
+            return 1, '', 'Device %s not found' % pool
+        ids = self.thin_ids.setdefault(pool, set())
+        verb, dev_id = words[0], int(words[1])
+        if verb in ('create_thin', 'create_snap'):
+            if dev_id in ids or (verb == 'create_snap' and
+                                 int(words[2]) not in ids):
+                return 1, '', 'device-mapper: message ioctl failed: ' \
+                              'File exists'
+            ids.add(dev_id)
+        elif verb == 'delete':
+            if dev_id not in ids:
+                return 1, '', 'device-mapper: message ioctl failed: ' \
+                              'No data available'
+            ids.discard(dev_id)
+        return 0, '', ''
 
     def _losetup(self, args):
         if args[0] == '--find':
@@ -132,7 +183,7 @@ class FakeKernel:
     def commands(self, skip_queries=True):
         """Commands that change something (no info/ls/table/status)."""
         queries = ('dmsetup info', 'dmsetup ls', 'dmsetup table',
-                   'dmsetup status', 'losetup --list')
+                   'dmsetup status', 'dmsetup targets', 'losetup --list')
         return [c for c in self.calls
                 if not (skip_queries and c[0].startswith(queries))]
 
@@ -160,7 +211,9 @@ class PrivsepFixture(fixtures.Fixture):
         for attr, fake in (('_runner', k.run),
                            ('_is_block_device', k.is_block_device),
                            ('device_sectors', k.device_sectors),
-                           ('_write_zeros', k.write_zeros)):
+                           ('_write_zeros', k.write_zeros),
+                           ('_smq_available', k.smq_available),
+                           ('_module_on_disk', k.module_on_disk)):
             self.useFixture(fixtures.MockPatchObject(dm_priv, attr, fake))
 
 

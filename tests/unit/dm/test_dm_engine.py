@@ -23,6 +23,8 @@ META = 10240                     # 4 MiB + 32 B per block, 1 MiB aligned
 
 class DmEngineTestCase(testtools.TestCase):
 
+    snapshot_type = 'snapshot'
+
     def setUp(self):
         super().setUp()
         self.priv = self.useFixture(fakes.PrivsepFixture(
@@ -35,6 +37,8 @@ class DmEngineTestCase(testtools.TestCase):
         dm_opts.register_opts(self.conf)
         self.conf([])
         self.conf.set_override('cache_device', SSD, 'fastboot_dm')
+        self.conf.set_override('snapshot_type', self.snapshot_type,
+                               'fastboot_dm')
         self.devices = fakes.FakeDevices(self.kernel)
         self.engine = self.new_engine()
         self.p = self.engine.prefix
@@ -142,6 +146,70 @@ class TestCreate(DmEngineTestCase):
                           'img', ORIGIN)
         self.assertEqual([], self.ours())
         self.assertEqual({}, self.engine.state.read()['images'])
+
+    def test_missing_target_module_builds_nothing(self):
+        self.kernel.targets.discard('cache')
+        e = self.assertRaises(dm_engine.KernelSupportMissing,
+                              self.engine.create, 'vm1', 'img', ORIGIN)
+        self.assertIn('target(s) cache', str(e))
+        self.assertIn('dm-cache, dm-cache-smq', str(e))
+        # modprobe was tried, with an argument list, and nothing built.
+        self.assertEqual([('modprobe -q dm-cache', None),
+                          ('modprobe -q dm-cache-smq', None)],
+                         self.kernel.commands())
+        self.assertEqual([], self.ours())
+        self.assertEqual([], os.listdir(self.engine.cow_dir))
+        st = self.engine.state.read()
+        self.assertEqual(({}, {}), (st['images'], st['vms']))
+
+    def test_missing_smq_policy_is_missing_cache(self):
+        self.kernel.smq = False
+        self.assertRaises(dm_engine.KernelSupportMissing,
+                          self.engine.create, 'vm1', 'img', ORIGIN)
+        self.assertEqual([], self.ours())
+
+    def test_target_module_loaded_on_demand(self):
+        self.kernel.targets.discard('snapshot')
+        self.kernel.modules['dm-snapshot'] = ('snapshot',)
+        self.engine.create('vm1', 'img', ORIGIN)
+        self.assertEqual(('modprobe -q dm-snapshot', None),
+                         self.kernel.commands()[0])
+
+    def test_missing_dmsetup(self):
+        self.kernel.fail['dmsetup'] = (127, 'dmsetup: executable not found')
+        e = self.assertRaises(dm_priv.ToolMissing, self.engine.create,
+                              'vm1', 'img', ORIGIN)
+        self.assertEqual('dmsetup is not installed (package dmsetup): the '
+                         'dm backend cannot run without it', str(e))
+        self.assertEqual({}, self.engine.state.read()['images'])
+
+    def test_missing_losetup_drops_the_vm(self):
+        self.kernel.fail['losetup --find'] = (127, 'not found')
+        e = self.assertRaises(dm_priv.ToolMissing, self.engine.create,
+                              'vm1', 'img', ORIGIN)
+        self.assertIn('losetup is not installed (package util-linux)',
+                      str(e))
+        self.assertEqual({}, self.engine.state.read()['vms'])
+        self.assertEqual([], os.listdir(self.engine.cow_dir))
+
+    def test_shell_metacharacters_refused(self):
+        for bad in ('vm;reboot', 'vm$(id)', 'vm`id`', 'vm|x', 'vm&', 'a b',
+                    'vm>x', "vm'", 'vm"', 'vm\n', '-vm', 'vm*'):
+            self.assertRaises(exception.InvalidName, self.engine.create,
+                              bad, 'img', ORIGIN)
+            self.assertRaises(exception.InvalidName, self.engine.create,
+                              'vm1', bad, ORIGIN)
+        for bad in ('/dev/vdb$(id)', '/dev/vdb`id`', '/dev/vd b',
+                    '/dev/vdb|x', '/dev/../etc/passwd'):
+            self.assertRaises(exception.InvalidLocation, self.engine.create,
+                              'vm1', 'img', bad)
+        self.assertEqual([], self.kernel.calls)
+
+    def test_origin_gone_before_create(self):
+        del self.kernel.host_devices[ORIGIN]
+        self.assertRaises(exception.InvalidLocation, self.engine.create,
+                          'vm1', 'img', ORIGIN)
+        self.assertEqual([], self.ours())
 
     def test_cache_failure_rolls_back_everything(self):
         self.kernel.fail['dmsetup create %scache-img' % self.p] = (
@@ -333,3 +401,140 @@ class TestHelpers(testtools.TestCase):
         with open(src, 'rb') as a, open(dst, 'rb') as b:
             self.assertEqual(a.read(), b.read())
         self.assertLess(os.stat(dst).st_blocks * 512, 1 << 20)
+
+
+class TestThin(DmEngineTestCase):
+
+    snapshot_type = 'thin'
+
+    def setUp(self):
+        super().setUp()
+        self.conf.set_override('thin_pool_size_mib', 64, 'fastboot_dm')
+        self.pool = '%spool-thin' % self.p
+        self.meta, self.data = self.engine._pool_files()
+
+    def test_first_create_builds_pool_and_volume(self):
+        disk = self.engine.create('vm1', 'img', ORIGIN)
+        p = self.p
+        self.assertEqual('/dev/mapper/%svm-vm1' % p, disk.path)
+        self.assertEqual([
+            ('losetup --find --show --nooverlap %s' % self.meta, None),
+            ('losetup --find --show --nooverlap %s' % self.data, None),
+            ('dmsetup create %s' % self.pool,
+             '0 131072 thin-pool /dev/loop0 /dev/loop1 128 102 1 '
+             'error_if_no_space\n'),
+            ('dmsetup message %s 0 create_thin 0' % self.pool, None),
+            ('dmsetup create %svm-vm1' % p,
+             '0 131072 thin /dev/mapper/%s 0 /dev/mapper/%scache-img\n' %
+             (self.pool, p)),
+        ], self.kernel.commands()[5:])
+        # Allocated in full, not sparse: a full pool is the pool's ENOSPC.
+        st = os.stat(self.data)
+        self.assertEqual(64 << 20, st.st_size)
+        self.assertGreaterEqual(st.st_blocks * 512, 64 << 20)
+        entry = self.engine.state.read()
+        self.assertEqual({'image': 'img', 'type': 'thin', 'thin_id': 0,
+                          'path': disk.path, 'status': 'ready'},
+                         {k: v for k, v in entry['vms']['vm1'].items()
+                          if k != 'created_at'})
+        self.assertEqual(1, entry['dm']['next_thin_id'])
+        self.assertEqual([], os.listdir(self.engine.cow_dir))
+        self.assertEqual(256 * 512, self.engine.list()[0].written_bytes)
+
+    def test_second_vm_only_adds_a_volume(self):
+        self.engine.create('vm1', 'img', ORIGIN)
+        del self.kernel.calls[:]
+        self.engine.create('vm2', 'img', ORIGIN)
+        self.assertEqual(['dmsetup message %s 0 create_thin 1' % self.pool,
+                          'dmsetup create %svm-vm2' % self.p],
+                         [c for c, _ in self.kernel.commands()])
+
+    def test_destroy_deletes_the_volume_and_idles_the_pool(self):
+        self.engine.create('vm1', 'img', ORIGIN)
+        self.engine.create('vm2', 'img', ORIGIN)
+        self.engine.destroy('vm1')
+        self.assertEqual({1}, self.kernel.thin_ids[self.pool])
+        self.assertIn(self.pool, self.kernel.tables)
+        self.engine.destroy('vm2')
+        self.assertEqual(set(), self.kernel.thin_ids[self.pool])
+        self.assertNotIn(self.pool, self.kernel.tables)
+        self.assertEqual({}, self.kernel.loops)
+        self.assertEqual({}, self.engine.state.read()['vms'])
+
+    def test_clone_is_a_thin_snapshot(self):
+        self.engine.create('vm1', 'img', ORIGIN)
+        del self.kernel.calls[:]
+        disk = self.engine.clone('vm1', 'vm2')
+        p = self.p
+        self.assertEqual([
+            ('dmsetup remove --retry %svm-vm1' % p, None),
+            ('dmsetup message %s 0 create_snap 1 0' % self.pool, None),
+            ('dmsetup create %svm-vm2' % p,
+             '0 131072 thin /dev/mapper/%s 1 /dev/mapper/%scache-img\n' %
+             (self.pool, p)),
+            ('dmsetup create %svm-vm1' % p,
+             '0 131072 thin /dev/mapper/%s 0 /dev/mapper/%scache-img\n' %
+             (self.pool, p)),
+        ], self.kernel.commands())
+        self.assertEqual('vm2', disk.name)
+
+    def test_volume_failure_rolls_back(self):
+        self.kernel.fail['dmsetup create %svm-vm1' % self.p] = (
+            1, 'thin: Couldn\'t open thin internal device')
+        self.assertRaises(dm_priv.DmCommandFailed, self.engine.create,
+                          'vm1', 'img', ORIGIN)
+        self.assertEqual(set(), self.kernel.thin_ids[self.pool])
+        self.assertEqual({}, self.engine.state.read()['vms'])
+        del self.kernel.fail['dmsetup create %svm-vm1' % self.p]
+        self.engine.create('vm1', 'img', ORIGIN)
+        self.assertEqual({1}, self.kernel.thin_ids[self.pool])
+
+    def test_double_create_builds_nothing(self):
+        self.engine.create('vm1', 'img', ORIGIN)
+        del self.kernel.calls[:]
+        self.assertRaises(exception.VmExists, self.engine.create, 'vm1',
+                          'img', ORIGIN)
+        self.assertEqual([], self.kernel.commands())
+        self.assertEqual({0}, self.kernel.thin_ids[self.pool])
+
+    def test_missing_thin_target(self):
+        self.kernel.targets -= {'thin-pool', 'thin'}
+        e = self.assertRaises(dm_engine.KernelSupportMissing,
+                              self.engine.create, 'vm1', 'img', ORIGIN)
+        self.assertIn('thin, thin-pool', str(e))
+        self.assertEqual([], self.ours())
+
+    def test_deactivate_and_reconcile(self):
+        self.engine.create('vm1', 'img', ORIGIN)
+        self.engine.create('vm2', 'img', ORIGIN)
+        self.engine.deactivate()
+        self.assertEqual([], self.ours())
+        self.assertEqual({}, self.kernel.loops)
+        report = self.new_engine().reconcile()
+        self.assertEqual(['vm1', 'vm2'], report.restored_vms)
+        self.assertIn(self.pool, self.kernel.tables)
+        self.assertIn(' thin /dev/mapper/%s 1 ' % self.pool,
+                      self.kernel.tables['%svm-vm2' % self.p])
+        self.assertTrue(self.new_engine().reconcile().clean)
+
+    def test_reconcile_drops_an_interrupted_create(self):
+        self.engine.create('vm1', 'img', ORIGIN)
+        with self.engine.state.update() as st:
+            st['vms']['vm1']['status'] = 'creating'
+        self.kernel.tables.pop('%svm-vm1' % self.p)
+        report = self.new_engine().reconcile()
+        self.assertEqual(['vm1'], report.dropped_vms)
+        self.assertEqual(set(), self.kernel.thin_ids[self.pool])
+        self.assertNotIn(self.pool, self.kernel.tables)
+
+    def test_old_entries_are_snapshots(self):
+        self.conf.set_override('snapshot_type', 'snapshot', 'fastboot_dm')
+        self.new_engine().create('vm1', 'img', ORIGIN)
+        self.conf.set_override('snapshot_type', 'thin', 'fastboot_dm')
+        engine = self.new_engine()
+        engine.create('vm2', 'img', ORIGIN)
+        self.assertIn(' snapshot ', self.kernel.tables['%svm-vm1' % self.p])
+        self.assertIn(' thin ', self.kernel.tables['%svm-vm2' % self.p])
+        engine.destroy('vm1')
+        engine.destroy('vm2')
+        self.assertEqual([], os.listdir(engine.cow_dir))

@@ -9,6 +9,9 @@ from tests.unit.dm import fakes
 ORIGIN = '/dev/vdb'
 SSD = '/dev/nvme0n1p2'
 
+#: Before the fixture replaces it.
+REAL_MODULE_ON_DISK = dm._module_on_disk
+
 
 class PrivsepTestCase(testtools.TestCase):
 
@@ -145,6 +148,84 @@ class TestDm(PrivsepTestCase):
                               [(ORIGIN, 0, 8)])
         self.assertEqual('dmsetup create o failed: reload ioctl failed',
                          str(e))
+
+    def test_ensure_targets(self):
+        self.assertEqual([], dm.ensure_targets(['linear', 'cache']))
+        self.assertEqual([('dmsetup targets', None)], self.kernel.calls)
+
+    def test_ensure_targets_loads_modules(self):
+        self.kernel.targets -= {'thin-pool', 'thin'}
+        self.kernel.modules['dm-thin-pool'] = ('thin-pool', 'thin')
+        self.assertEqual([], dm.ensure_targets(['thin-pool', 'thin']))
+        self.assertIn(('modprobe -q dm-thin-pool', None), self.kernel.calls)
+
+    def test_ensure_targets_reports_missing(self):
+        self.kernel.targets.discard('snapshot')
+        self.assertEqual(['snapshot'], dm.ensure_targets(['snapshot']))
+
+    def test_ensure_targets_installed_module_is_enough(self):
+        # modprobe fails (no CAP_SYS_MODULE); the kernel loads an
+        # installed module itself when a table uses the target.
+        self.kernel.targets -= {'thin-pool', 'thin'}
+        self.kernel.on_disk.add('dm-thin-pool')
+        self.assertEqual([], dm.ensure_targets(['thin-pool', 'thin']))
+
+    def test_module_on_disk(self):
+        self.assertFalse(REAL_MODULE_ON_DISK('dm-no-such-module'))
+
+    def test_ensure_targets_refuses_unknown(self):
+        for bad in (['era'], ['cache;x'], [], 'cache', None, [['cache']]):
+            self.assertRaises(dm.InvalidDmArgument, dm.ensure_targets, bad)
+        self.assertEqual([], self.kernel.calls)
+
+    def test_missing_tool(self):
+        self.kernel.fail['dmsetup'] = (127, 'dmsetup: executable not found')
+        e = self.assertRaises(dm.ToolMissing, dm.list_devices)
+        self.assertIn('package dmsetup', str(e))
+
+    def test_thin_pool_and_volume(self):
+        self.kernel.host_devices['/dev/vdd'] = 1000
+        self.kernel.host_devices['/dev/vde'] = 8
+        dm.create_thin_pool('pool', '/dev/vde', '/dev/vdd', 128, 1)
+        dm.thin_message('pool', 'create_thin', 7)
+        dm.thin_message('pool', 'create_snap', 8, 7)
+        dm.create_thin('t7', 'pool', 7, ORIGIN)
+        dm.thin_message('pool', 'delete', 8)
+        self.assertEqual([
+            ('dmsetup create pool',
+             '0 896 thin-pool /dev/vde /dev/vdd 128 1 1 '
+             'error_if_no_space\n'),
+            ('dmsetup message pool 0 create_thin 7', None),
+            ('dmsetup message pool 0 create_snap 8 7', None),
+            ('dmsetup create t7',
+             '0 131072 thin /dev/mapper/pool 7 /dev/vdb\n'),
+            ('dmsetup message pool 0 delete 8', None),
+        ], [c for c in self.kernel.calls if not c[0].startswith(
+            'dmsetup info')])
+
+    def test_thin_arguments(self):
+        self.kernel.host_devices['/dev/vdd'] = 1000
+        for args in ((ORIGIN, '/dev/vdd', 100, 1),
+                     (ORIGIN, '/dev/vdd', 192, 1),
+                     (ORIGIN, '/dev/vdd', 128, 100),
+                     (ORIGIN, '/dev/vdd', 128, -1),
+                     ('/dev/vdd', '/dev/vdd', 128, 1),
+                     (ORIGIN, '/dev/vdd;x', 128, 1)):
+            self.assertRaises(dm.InvalidDmArgument, dm.create_thin_pool,
+                              'pool', *args)
+        for args in (('create_thin', -1), ('create_thin', 1 << 24),
+                     ('create_thin', True), ('create_thin', '1'),
+                     ('create_thin', 1, 2), ('create_snap', 1),
+                     ('delete; rm', 1), ('trim', 1)):
+            self.assertRaises(dm.InvalidDmArgument, dm.thin_message,
+                              'pool', *args)
+        self.assertRaises(dm.InvalidDmArgument, dm.thin_message, 'p ool',
+                          'delete', 1)
+        for args in (('pool', -1, ORIGIN), ('pool', 1, '/etc/passwd'),
+                     ('po/ol', 1, ORIGIN)):
+            self.assertRaises(dm.InvalidDmArgument, dm.create_thin, 't',
+                              *args)
+        self.assertEqual([], self.kernel.calls)
 
     def test_list_devices_empty(self):
         self.assertEqual([], dm.list_devices())
