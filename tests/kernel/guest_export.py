@@ -43,6 +43,8 @@ def make_engine(state_path, cache):
     dm_opts.register_opts(conf)
     conf([], project='fastboot')
     conf.set_override('cache_device', cache, 'fastboot_dm')
+    # The state disk of this guest is small: a 64 MiB thin-pool fits it.
+    conf.set_override('thin_pool_size_mib', 64, 'fastboot_dm')
     return dm_engine.DmEngine(conf, state_path=state_path)
 
 
