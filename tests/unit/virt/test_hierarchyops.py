@@ -119,8 +119,11 @@ class TestHierarchyOps(base.BaseTestCase):
         self.assertTrue(beats.wait(30))
         ops.hierarchy.stop()
         self.assertFalse(thread.is_alive())
-        # A second start is possible after a stop; a second stop is no-op.
-        ops.hierarchy.stop()
+        ops.hierarchy.stop()  # a second stop is a no-op
+        # Started again (nova-compute restarted in one process): a new loop.
+        ops.hierarchy.start('cmp1')
+        self.assertIsNot(thread, ops.hierarchy._thread)
+        self.assertTrue(ops.hierarchy._thread.is_alive())
 
     def test_idle_cache_reopened_at_the_origin_follows_its_parent_again(self):
         ops = self.cacheops(coordinator_url='http://c:9870/v1')
