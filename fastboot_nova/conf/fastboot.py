@@ -122,6 +122,7 @@ engine_opts = [
     cfg.StrOpt('host_name',
                sample_default='<the host name>',
                help=_('Name of this host in the coordinator. Defaults to '
+                      'Nova\'s [DEFAULT] host under nova-compute, else to '
                       'the host name.')),
     cfg.StrOpt('failure_domain',
                help=_('Failure domain of this host (a rack or availability '

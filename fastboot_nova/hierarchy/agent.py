@@ -132,6 +132,24 @@ class HostAgent:
         self._join(volume, image.export_url)
         return image
 
+    def join(self, volume, export_url=None):
+        """Join the tree of ``volume``, already cached on this host.
+
+        Never raises for the coordinator: unreachable, the cache reads from
+        the origin and a later ``check`` joins again.
+        """
+        self._join(volume, export_url)
+
+    def rejoin(self, volume):
+        """Join again after the cache's sources were reset under the agent.
+
+        What this process remembers following no longer holds; the engine
+        is asked again (see ``_follow``).
+        """
+        with self._lock:
+            self.following.pop(volume, None)
+        self._join(volume)
+
     def _join(self, volume, export_url=None):
         if export_url is None:
             export_url = self._export_url(volume)

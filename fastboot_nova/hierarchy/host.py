@@ -18,8 +18,10 @@ EVENTS_FILE = 'reparent-events.jsonl'
 FOLLOW_LOCK_FILE = 'coordinator-follow.lock'
 
 
-def host_name(conf):
-    return conf.fastboot.host_name or socket.gethostname().split('.')[0]
+def host_name(conf, default=None):
+    """``[fastboot] host_name``, else ``default`` (Nova's host), else ours."""
+    return (conf.fastboot.host_name or default or
+            socket.gethostname().split('.')[0])
 
 
 def _token_path(engine):
@@ -43,8 +45,12 @@ def save_token(engine, token):
     os.replace(path + '.tmp', path)
 
 
-def make_agent(conf, engine, session=None):
-    """The agent of this host, or None without ``coordinator_url``."""
+def make_agent(conf, engine, session=None, host=None):
+    """The agent of this host, or None without ``coordinator_url``.
+
+    :param host: the host's name when ``[fastboot] host_name`` is unset
+        (nova-compute passes its ``[DEFAULT] host``).
+    """
     opts = conf.fastboot
     if not opts.coordinator_url:
         return None
@@ -53,7 +59,7 @@ def make_agent(conf, engine, session=None):
             'hierarchical attaching needs [fastboot] export_address: child '
             'hosts read this host\'s caches over NBD on that address')
     client = client_mod.CoordinatorClient(
-        opts.coordinator_url, host_name(conf),
+        opts.coordinator_url, host_name(conf, host),
         secret=opts.coordinator_secret, token=load_token(engine),
         session=session)
     return agent_mod.HostAgent(

@@ -30,6 +30,7 @@ from oslo_log import log as logging
 from oslo_utils import strutils
 
 from fastboot_nova import storage
+from fastboot_nova.virt import hierarchyops
 
 LOG = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class CacheOps:
         self._engine_factory = engine_factory or storage.get_engine
         self._engine = None
         self._engine_lock = threading.Lock()
+        self.hierarchy = hierarchyops.HierarchyOps(conf, self)
 
     @property
     def enabled(self):
@@ -129,8 +131,9 @@ class CacheOps:
                     LOG.debug('Re-opening origin %s of idle cache %s',
                               location, image)
                     self.engine.reparent(image, location)
+                    self.hierarchy.rejoin(image)
                 return cached
-        return None
+        return self.hierarchy.attach(image, location)
 
     def users(self, image):
         """Names of this host's disks on ``image``."""

@@ -108,6 +108,11 @@ class FastBootDriver(libvirt_driver.LibvirtDriver):
             caches = self._cacheops.list_caches()
             LOG.info('fastboot cache group: %d cached volume(s), %d disk(s)',
                      len(caches), sum(len(c.vms) for c in caches))
+            self._cacheops.hierarchy.start(host)
+
+    def cleanup_host(self, host):
+        self._cacheops.hierarchy.stop()
+        super().cleanup_host(host)
 
     def process_instances_at_startup(self, context, instances):
         # The compute manager's init_host hook, with this host's servers
