@@ -15,12 +15,14 @@
 # Environment:
 #   FASTBOOT_MARIADB_DIR   state directory (default /tmp/fastboot-mariadb):
 #                          data/, mariadbd.sock, mariadbd.pid, mariadbd.log
-#   FASTBOOT_MARIADB_PORT  TCP port on 127.0.0.1 (default 33306)
+#   FASTBOOT_MARIADB_PORT  TCP port on 127.0.0.1 (default 13306: below the
+#                          ephemeral range, where an outgoing connection can
+#                          hold the port and the bind fails)
 
 set -euo pipefail
 
 DIR=${FASTBOOT_MARIADB_DIR:-/tmp/fastboot-mariadb}
-PORT=${FASTBOOT_MARIADB_PORT:-33306}
+PORT=${FASTBOOT_MARIADB_PORT:-13306}
 DATADIR=$DIR/data
 SOCKET=$DIR/mariadbd.sock
 PIDFILE=$DIR/mariadbd.pid

@@ -18,12 +18,14 @@
 #   FASTBOOT_POSTGRESQL_DIR   state directory (default
 #                             /tmp/fastboot-postgresql): data/, the socket,
 #                             postgres.log
-#   FASTBOOT_POSTGRESQL_PORT  TCP port on 127.0.0.1 (default 55432)
+#   FASTBOOT_POSTGRESQL_PORT  TCP port on 127.0.0.1 (default 15432: below
+#                             the ephemeral range, where an outgoing
+#                             connection can hold the port and the bind fails)
 
 set -euo pipefail
 
 DIR=${FASTBOOT_POSTGRESQL_DIR:-/tmp/fastboot-postgresql}
-PORT=${FASTBOOT_POSTGRESQL_PORT:-55432}
+PORT=${FASTBOOT_POSTGRESQL_PORT:-15432}
 DATADIR=$DIR/data
 PIDFILE=$DATADIR/postmaster.pid
 LOG=$DIR/postgres.log

@@ -52,14 +52,14 @@ MYSQL = Backend(
     dialect='mysql', url_env='FASTBOOT_MYSQL_URL',
     require_env='FASTBOOT_REQUIRE_MYSQL',
     example='mysql+pymysql://openstack_citest:openstack_citest@'
-            '127.0.0.1:33306/',
+            '127.0.0.1:13306/',
     script='tools/start-mariadb.sh', tox_env='functional-mysql')
 
 POSTGRESQL = Backend(
     dialect='postgresql', url_env='FASTBOOT_POSTGRESQL_URL',
     require_env='FASTBOOT_REQUIRE_POSTGRESQL',
     example='postgresql+psycopg2://openstack_citest:openstack_citest@'
-            '127.0.0.1:55432/openstack_citest',
+            '127.0.0.1:15432/openstack_citest',
     script='tools/start-postgresql.sh', tox_env='functional-postgresql')
 
 
