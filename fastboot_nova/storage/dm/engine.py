@@ -999,6 +999,9 @@ class DmEngine(base.Engine):
             return
         if entry['image'] in report.failed_images:
             return
+        self._restore_vm(vm, entry, name, live, report)
+
+    def _restore_vm(self, vm, entry, name, live, report):
         try:
             self._activate_vm(vm, entry)
         except exception.FastbootException as e:
@@ -1025,14 +1028,7 @@ class DmEngine(base.Engine):
         expected.add(name)
         if name in live or entry['image'] in report.failed_images:
             return
-        try:
-            self._activate_vm(vm, entry)
-        except exception.FastbootException as e:
-            LOG.error('Could not restore the disk of VM %s: %s', vm, e.msg)
-            report.missing_disks.append(vm)
-        else:
-            report.restored_vms.append(vm)
-            live.add(name)
+        self._restore_vm(vm, entry, name, live, report)
 
     def _remove_orphans(self, live, expected, report):
         def order(name):
