@@ -25,6 +25,16 @@ engine_opts = [
                        'persistent copy-on-write snapshot over the cached '
                        'origin as its root disk, instead of a full copy of '
                        'the volume.')),
+    cfg.BoolOpt('keep_idle_caches',
+                default=False,
+                help=_('Keep a volume\'s cache on the host after its last '
+                       'server there is gone, warm for the next boot storm '
+                       '(its origin is still disconnected and re-opened on '
+                       'next use). By default the cache is removed with its '
+                       'last user, freeing its space; with a coordinator '
+                       'the host first leaves the volume\'s tree, and '
+                       'child hosts reading from it move to another '
+                       'source.')),
     cfg.StrOpt('backend',
                default='qemu',
                choices=[('qemu', _('Userspace: one qemu-storage-daemon per '

@@ -150,6 +150,21 @@ class HostAgent:
             self.following.pop(volume, None)
         self._join(volume)
 
+    def leave(self, volume):
+        """Stop serving and following ``volume``: its cache goes away.
+
+        The coordinator then assigns this host's children another source.
+        Never raises for the coordinator: one that missed it finds out
+        when the children cannot reach the export.
+        """
+        with self._lock:
+            self.following.pop(volume, None)
+        try:
+            self.client.drop_cache(volume)
+        except client_mod.CoordinatorError as e:
+            LOG.warning('Could not tell the coordinator that the cache of '
+                        '%s is gone: %s', volume, e.msg)
+
     def _join(self, volume, export_url=None):
         if export_url is None:
             export_url = self._export_url(volume)
@@ -246,8 +261,13 @@ class HostAgent:
             LOG.error('Could not restore the exports to other hosts: %s',
                       e.msg)
         # What the engine holds is the truth: caches added by other
-        # processes (``fastboot create``) join here too.
-        for image in self.engine.list_images():
+        # processes (``fastboot create``) join here too, and caches
+        # removed by them (``fastboot image remove``) leave.
+        images = self.engine.list_images()
+        held = {image.name for image in images}
+        for volume in [v for v in self.following if v not in held]:
+            self.leave(volume)
+        for image in images:
             volume = image.name
             parents = self.following.get(volume)
             if volume not in self.following:

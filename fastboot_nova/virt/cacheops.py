@@ -20,8 +20,9 @@ A server is booted "the fastboot way" when all of these hold:
 Everything else is attached exactly as LibvirtDriver does it.
 
 The cache of a volume is named ``cinder-<volume id>``: every server of the
-host booted from that volume shares it. It outlives the servers: the next
-server on the host finds it warm.
+host booted from that volume shares it. It goes with its last server on the
+host (before the origin is disconnected), unless ``[fastboot]
+keep_idle_caches`` keeps it warm for the next server.
 """
 
 import threading
@@ -29,6 +30,7 @@ import threading
 from oslo_log import log as logging
 from oslo_utils import strutils
 
+from fastboot_nova import exception
 from fastboot_nova import storage
 from fastboot_nova.virt import hierarchyops
 
@@ -134,6 +136,38 @@ class CacheOps:
                     self.hierarchy.rejoin(image)
                 return cached
         return self.hierarchy.attach(image, location)
+
+    def remove_if_idle(self, image):
+        """Remove the cache of ``image`` when no disk of this host uses it.
+
+        Called before the origin is disconnected, since the cache reads
+        from it. Never raises for the engine: a cache that cannot be
+        removed now stays, and is re-opened on next use like a kept one.
+
+        :returns: whether the cache was removed.
+        """
+        if self._conf.fastboot.keep_idle_caches:
+            return False
+        cached = next((c for c in self.engine.list_images()
+                       if c.name == image), None)
+        if cached is None or cached.vms:
+            return False
+        # Leave the tree first, so the coordinator moves child hosts to
+        # another source before this one goes away.
+        self.hierarchy.leave(image)
+        try:
+            self.engine.remove_image(image)
+        except exception.ImageInUse:
+            # A disk was made on it meanwhile; the agent's next round
+            # joins the tree again.
+            return False
+        except exception.ImageNotFound:
+            return False
+        except exception.FastbootException as e:
+            LOG.warning('Could not remove idle cache %s: %s', image, e.msg)
+            return False
+        LOG.info('Removed cache %s: no server of this host uses it', image)
+        return True
 
     def users(self, image):
         """Names of this host's disks on ``image``."""

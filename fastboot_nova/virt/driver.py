@@ -316,6 +316,7 @@ class FastBootDriver(libvirt_driver.LibvirtDriver):
                 LOG.debug('Keeping origin of cache %s connected', image,
                           instance=instance)
                 return
+            self._cacheops.remove_if_idle(image)
         super()._disconnect_volume(
             context, connection_info, instance, encryption=encryption,
             destroy_secrets=destroy_secrets, force=force)

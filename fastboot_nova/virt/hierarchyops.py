@@ -104,6 +104,11 @@ class HierarchyOps:
         self.agent.join(image, cached.export_url)
         return cached
 
+    def leave(self, image):
+        """Leave the tree of ``image``: its cache is about to go."""
+        if self.agent is not None:
+            self.agent.leave(image)
+
     def rejoin(self, image):
         """Follow the tree again: the cache was re-pointed at its origin.
 

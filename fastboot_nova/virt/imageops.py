@@ -288,6 +288,8 @@ class ImageOps:
         with lockutils.lock('fastboot-' + image):
             self._snapshotops.destroy_disk(instance)
             cached = self._find(image)
+            if cached is not None and not cached.vms:
+                self._cacheops.remove_if_idle(image)
             if attachment_id and (cached is None or not cached.vms):
                 # The last server of this host: its attachment was
                 # connected, or this one's was (a create that failed).

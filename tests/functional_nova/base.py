@@ -46,7 +46,8 @@ class HostEngine(fakes.FakeEngine):
 
     def __getattribute__(self, name):
         attr = super().__getattribute__(name)
-        if name in ('create', 'destroy', 'list', 'list_images', 'reparent'):
+        if name in ('create', 'destroy', 'list', 'list_images', 'reparent',
+                    'add_image', 'remove_image'):
             lock = super().__getattribute__('_lock')
 
             def locked(*args, **kwargs):

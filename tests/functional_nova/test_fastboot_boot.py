@@ -51,8 +51,11 @@ class TestFastBootBoot(base.FastBootTestBase):
         for host, uuids in by_host.items():
             engine = self.engines[host]
             self.assertEqual({}, engine.vms)
-            # The cache stays for the next server of the host.
-            self.assertEqual([image], sorted(engine.images))
+            # The cache went with the host's last server, before its
+            # origin was disconnected.
+            self.assertEqual({}, engine.images)
+            self.assertEqual([('remove_image', image)],
+                             engine.verbs('remove_image'))
             self.assertEqual({'nova-' + u for u in uuids},
                              {c[1] for c in engine.verbs('destroy')})
             # The origin was disconnected once: by the host's last server.
@@ -85,7 +88,21 @@ class TestFastBootBoot(base.FastBootTestBase):
     def test_boot_50(self):
         self._boot_and_delete(50)
 
-    def test_cache_outlives_servers(self):
+    def test_cache_goes_with_last_server(self):
+        self.start_compute('compute1')
+        first, _ = self.boot_from_origin(2)
+        self.delete_all(first)
+        for server in first:
+            self._wait_until_deleted(server)
+        engine = self.engines['compute1']
+        self.assertEqual({}, engine.images)
+        second, _ = self.boot_from_origin(1)
+        self._assert_fastboot(second, creates=3)
+        # The new server made a new cache (a cold one).
+        self.assertEqual([], engine.verbs('reparent'))
+
+    def test_kept_cache_outlives_servers(self):
+        self.flags(keep_idle_caches=True, group='fastboot')
         self.start_compute('compute1')
         first, _ = self.boot_from_origin(2)
         self.delete_all(first)
@@ -146,11 +163,11 @@ class TestFastBootBoot(base.FastBootTestBase):
         engine = self.engines['compute1']
         # The build fails after the disk was made; Nova's cleanup destroys
         # it (the server goes to ERROR through the conductor).
-        self.wait_for(lambda: engine.verbs('destroy'))
+        self.wait_for(lambda: engine.verbs('remove_image'))
         self.assertEqual(1, len(engine.verbs('create')))
+        self.assertEqual(1, len(engine.verbs('destroy')))
         self.assertEqual({}, engine.vms)
-        self.assertEqual(['cinder-' + base.ORIGIN_VOLUME],
-                         sorted(engine.images))
+        self.assertEqual({}, engine.images)
 
 
 class TestNotFastBoot(base.FastBootTestBase):

@@ -79,8 +79,10 @@ class FastBootImageBase(base.FastBootTestBase):
         for host in hosts:
             engine = self.engines[host]
             self.assertEqual({}, engine.vms)
-            # The cache stays for the next server of the host.
-            self.assertEqual([IMAGE], sorted(engine.images))
+            # The cache went with the host's last server.
+            self.assertEqual({}, engine.images)
+            self.assertEqual([('remove_image', IMAGE)],
+                             engine.verbs('remove_image'))
         self.assertEqual({}, self.attachments())
         # Disconnected once per host, by its last server.
         self.assertEqual(sorted(hosts),
@@ -121,6 +123,41 @@ class TestFastBootImage(FastBootImageBase):
         self.assertEqual(['compute1', 'compute2'], sorted(by_host))
         self.delete_and_wait(servers)
         self.assert_cleaned(['compute1', 'compute2'])
+
+    def test_cache_removed_before_origin_disconnected(self):
+        self.start_compute('compute1')
+        servers, _ = self.boot_image(self.image_id, 2)
+        engine = self.engines['compute1']
+        disconnects_seen = []
+        remove_image = engine.remove_image
+
+        def recording_remove_image(image):
+            disconnects_seen.append(len(self.disconnects))
+            return remove_image(image)
+        engine.remove_image = recording_remove_image
+        self.delete_and_wait(servers)
+        # Once, by the last server, while the origin was still connected.
+        self.assertEqual([0], disconnects_seen)
+        self.assert_cleaned(['compute1'])
+
+    def test_keep_idle_caches(self):
+        self.flags(keep_idle_caches=True, group='fastboot')
+        self.start_compute('compute1')
+        servers, _ = self.boot_image(self.image_id, 2)
+        self.delete_and_wait(servers)
+        engine = self.engines['compute1']
+        self.assertEqual([IMAGE], sorted(engine.images))
+        self.assertEqual([], engine.verbs('remove_image'))
+        self.assertEqual({}, self.attachments())
+        # The origin is disconnected all the same.
+        self.assertEqual(['compute1'], [h for h, _ in self.disconnects])
+        # The next server finds the cache and re-opens it on its new
+        # origin connection.
+        (server,), _ = self.boot_image(self.image_id, 1)
+        self.assertEqual([IMAGE], sorted(engine.images))
+        self.assertEqual({'nova-' + server['id']}, set(engine.vms))
+        self.assertIn(('reparent', IMAGE, self.origin),
+                      engine.verbs('reparent'))
 
     def test_ordinary_image_is_fetched(self):
         # The control for assert_no_image_fetched: an image without the

@@ -11,7 +11,8 @@ from oslotest import base
 from fastboot_nova.conf import fastboot
 from fastboot_nova.conf import opts
 
-EXPECTED_OPTS = {'use_cachegroup', 'use_cache_snapshot', 'backend',
+EXPECTED_OPTS = {'use_cachegroup', 'use_cache_snapshot', 'keep_idle_caches',
+                 'backend',
                  'state_path', 'cache_cluster_size', 'cache_size_limit',
                  'export_address', 'export_auth', 'export_psk_file',
                  'export_psk_identity', 'export_port_min', 'export_port_max',
@@ -41,6 +42,7 @@ class TestListOpts(base.BaseTestCase):
         self.assertEqual('/var/lib/fastboot', conf.fastboot.state_path)
         self.assertFalse(conf.fastboot.use_cachegroup)
         self.assertFalse(conf.fastboot.use_cache_snapshot)
+        self.assertFalse(conf.fastboot.keep_idle_caches)
 
 
 class TestEntryPoint(base.BaseTestCase):

@@ -54,6 +54,10 @@ class FakeClient:
         self._check()
         self.calls.append(('report', volume, parent))
 
+    def drop_cache(self, volume):
+        self._check()
+        self.calls.append(('drop', volume))
+
     def parents(self, volume):
         self._check()
         return self.assignment
@@ -95,6 +99,25 @@ class TestHostAgent(base.BaseTestCase):
             self.engine, client, '10.0.0.9',
             probe=lambda url: self.alive[url], events_path=self.events,
             **kwargs)
+
+    def test_leave_drops_the_cache_at_the_coordinator(self):
+        self.agent.attach('img', self.origin)
+        self.agent.leave('img')
+        self.assertEqual(('drop', 'img'), self.client.calls[-1])
+        self.assertNotIn('img', self.agent.following)
+        # Coordinator down: a warning, nothing raised.
+        self.client.down = True
+        self.agent.leave('img')
+
+    def test_cache_removed_by_another_process_leaves_the_tree(self):
+        self.agent.attach('img', self.origin)
+        self.engine.remove_image('img')  # ``fastboot image remove``
+        self.agent.check()
+        self.assertIn(('drop', 'img'), self.client.calls)
+        self.assertEqual({}, self.agent.following)
+        # Once: the next round has nothing to leave.
+        self.agent.check()
+        self.assertEqual(1, self.client.calls.count(('drop', 'img')))
 
     def test_attach_reports_and_follows_the_assignment(self):
         self.client.assignment = parents(('p1', P1), ('p2', P2), None)

@@ -140,6 +140,38 @@ class TestHierarchyOps(base.BaseTestCase):
                           if c[0] == 'reparent'])
         self.assertEqual((P1,), self.parents_of(IMAGE))
 
+    def test_idle_cache_leaves_the_tree_then_goes(self):
+        ops = self.cacheops(coordinator_url='http://c:9870/v1')
+        ops.hierarchy.start('cmp1')
+        ops.prepare(IMAGE, self.origin)
+        self.engine.create('nova-1', IMAGE, self.origin)
+        # In use: kept.
+        self.assertFalse(ops.remove_if_idle(IMAGE))
+        self.engine.destroy('nova-1')
+        self.assertTrue(ops.remove_if_idle(IMAGE))
+        self.assertEqual([], self.engine.list_images())
+        self.assertIn(('drop', IMAGE), self.client.calls)
+        self.assertNotIn(IMAGE, ops.hierarchy.agent.following)
+        # Gone already: nothing to do.
+        self.assertFalse(ops.remove_if_idle(IMAGE))
+
+    def test_keep_idle_caches(self):
+        ops = self.cacheops(keep_idle_caches=True)
+        ops.engine.add_image(IMAGE, self.origin)
+        self.assertFalse(ops.remove_if_idle(IMAGE))
+        self.assertEqual([IMAGE],
+                         [i.name for i in self.engine.list_images()])
+
+    def test_idle_cache_engine_failure_keeps_it(self):
+        ops = self.cacheops()
+        ops.engine.add_image(IMAGE, self.origin)
+        self.useFixture(fixtures.MockPatchObject(
+            self.engine, 'remove_image',
+            side_effect=exception.DaemonError(reason='daemon gone')))
+        self.assertFalse(ops.remove_if_idle(IMAGE))
+        self.assertIn('Could not remove idle cache %s' % IMAGE,
+                      self.log.output)
+
     def test_coordinator_down_reads_from_the_origin(self):
         self.client.down = True
         ops = self.cacheops(coordinator_url='http://c:9870/v1')

@@ -92,7 +92,8 @@ class TestImageOps(base.BaseTestCase):
             f.truncate(1 << 20)
         self.engine = fakes.FakeEngine()
         conf = types.SimpleNamespace(fastboot=types.SimpleNamespace(
-            use_cachegroup=True, use_cache_snapshot=True))
+            use_cachegroup=True, use_cache_snapshot=True,
+            keep_idle_caches=False, coordinator_url=None))
         self.cacheops = cacheops.CacheOps(conf, lambda conf: self.engine)
         self.snapshotops = snapshotops.SnapshotOps(self.cacheops, None)
         self.volume_api = FakeVolumeAPI()
@@ -250,8 +251,11 @@ class TestImageOps(base.BaseTestCase):
         self.assertEqual({}, self.volume_api.attachments)
         # Disconnected where the cache reads the origin.
         self.assertEqual([('uuid-2', self.origin)], self.disconnects)
-        # The cache stays for the next server.
-        self.assertEqual([IMAGE], list(self.engine.images))
+        # The cache went first, while its origin was connected.
+        self.assertEqual({}, self.engine.images)
+        calls = [c[0] for c in self.engine.calls
+                 if c[0] in ('destroy', 'remove_image')]
+        self.assertEqual(['destroy', 'remove_image'], calls[-2:])
 
         # Idempotent.
         self.ops.release('ctxt', two)
