@@ -25,10 +25,20 @@ dm_opts = [
                       'origin.')),
     cfg.StrOpt('cache_mode',
                default='writethrough',
-               choices=['writethrough', 'passthrough'],
-               help=_('dm-cache mode. VMs write to their own snapshots, '
-                      'never to the cache, and writeback could lose data: '
-                      'it is not offered.')),
+               choices=[('writethrough', _('every write reaches the origin '
+                                           'before it completes (safe)')),
+                        ('passthrough', _('the cache only serves blocks it '
+                                          'holds; nothing is promoted')),
+                        ('writeback', _('explicit opt-in, NOT recommended: '
+                                        'a write completes in the cache '
+                                        'device only, and is lost with it '
+                                        'until written back'))],
+               help=_('dm-cache mode. VMs write to their own copy-on-write '
+                      'layers, never through the cache, so writeback gains '
+                      'nothing today; it stays selectable for a cache '
+                      'device trusted like the origin, logs a warning for '
+                      'every image cached with it, and applies to images '
+                      'added after the change.')),
     cfg.StrOpt('snapshot_type',
                default='thin',
                choices=[('thin', _('one dm-thin volume per VM in a '

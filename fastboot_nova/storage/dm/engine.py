@@ -395,6 +395,11 @@ class DmEngine(base.Engine):
     def _add_image(self, image, location):
         LOG.info('Adding image %s from %s to the cache group', image,
                  location)
+        if self.opts.cache_mode == 'writeback':
+            LOG.warning('Image %s: dm-cache in writeback mode ([fastboot_dm] '
+                        'cache_mode): a write acknowledged by the cache is '
+                        'lost if the cache device %s is', image,
+                        self.cache_device)
         self._check_kernel()
         sectors = self.devices.sectors(location)
         block = self.opts.cache_block_sectors

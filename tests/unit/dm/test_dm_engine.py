@@ -87,6 +87,24 @@ class TestCreate(DmEngineTestCase):
                          st['images']['img']['cache'])
         self.assertEqual('ready', st['vms']['vm1']['status'])
 
+    def test_writeback_only_when_configured_and_warned(self):
+        log = self.useFixture(fixtures.FakeLogger(level='WARNING'))
+        self.engine.create('vm1', 'img', ORIGIN)
+        self.assertNotIn('writeback', log.output)
+        self.conf.set_override('cache_mode', 'writeback', 'fastboot_dm')
+        self.engine.create('vm2', 'img2', ORIGIN2)
+        p = self.p
+        self.assertIn(('dmsetup create %scache-img2' % p,
+                       f'0 131072 cache /dev/mapper/{p}cmeta-img2 '
+                       f'/dev/mapper/{p}cdata-img2 /dev/mapper/{p}origin-img2 '
+                       '128 1 writeback smq 0\n'), self.kernel.commands())
+        self.assertIn('Image img2: dm-cache in writeback mode', log.output)
+        # The image cached before keeps its mode.
+        st = self.engine.state.read()
+        self.assertEqual('writethrough', st['images']['img']['cache']['mode'])
+        self.assertRaises(ValueError, self.conf.set_override, 'cache_mode',
+                          'writearound', 'fastboot_dm')
+
     def test_second_vm_only_adds_a_snapshot(self):
         self.engine.create('vm1', 'img', ORIGIN)
         del self.kernel.calls[:]
