@@ -250,6 +250,9 @@ def scenario_engine(run, args):
     run.check('clone_has_data', read_at(d3.path).startswith(b'VM1-DATA'))
     run.step('clone')
 
+    if args.get('origin2'):
+        add_remove_under_io(run, args, eng2, d1.path)
+
     # -- teardown, then no stale blocks for a new origin --------------------
     for vm in ('vm1', 'vm2', 'vm3'):
         eng2.destroy(vm)
@@ -282,6 +285,74 @@ def scenario_engine(run, args):
               dm.list_devices())
     run.check('no_loops_left', not loops(), loops())
     run.info['dm_engine_module'] = dm_engine.__file__
+
+
+def _direct_reader(path, stop, out):
+    """Read ``path`` in 64 KiB O_DIRECT blocks until ``stop``."""
+    import mmap
+    buf = mmap.mmap(-1, 1 << 16)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    size = os.lseek(fd, 0, os.SEEK_END)
+    pos, last, gaps = 0, time.monotonic(), []
+    try:
+        while not stop.is_set():
+            os.preadv(fd, [buf], pos)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+            pos = (pos + len(buf)) % size
+            out['reads'] = len(gaps)
+    except OSError as e:
+        out['error'] = str(e)
+    finally:
+        os.close(fd)
+    gaps.sort()
+    out['median_gap_s'] = gaps[len(gaps) // 2] if gaps else None
+    out['max_gap_s'] = gaps[-1] if gaps else None
+
+
+def add_remove_under_io(run, args, eng, vm_disk):
+    """Add and remove another origin while a VM of ``img`` reads.
+
+    Each image has its own devices, so ``img``'s tables are never
+    reloaded and its reader keeps going; the gaps are reported, not
+    asserted (TCG timing).
+    """
+    import threading
+
+    import fastboot_nova.privsep.dm as dm
+    img_devices = eng._image_devices('img')
+    tables = {n: dm.table(n) for n in img_devices}
+    stop, out = threading.Event(), {'reads': 0}
+    reader = threading.Thread(target=_direct_reader,
+                              args=(vm_disk, stop, out))
+    reader.start()
+    try:
+        time.sleep(1)
+        rounds = []
+        for i in range(2):
+            before = out['reads']
+            t0 = time.monotonic()
+            d = eng.create('vmx%d' % i, 'imgx', args['origin2'])
+            ok = sha256_of(d.path) == args['sha2']
+            eng.destroy('vmx%d' % i)
+            eng.remove_image('imgx')
+            rounds.append({'seconds': round(time.monotonic() - t0, 3),
+                           'reads_meanwhile': out['reads'] - before,
+                           'data_ok': ok})
+    finally:
+        stop.set()
+        reader.join()
+    run.info['add_remove_under_io'] = dict(out, rounds=rounds)
+    run.check('other_origin_added_and_removed_under_io',
+              all(r['data_ok'] for r in rounds) and
+              'imgx' not in eng.state.read()['images'], rounds)
+    run.check('reader_never_failed', 'error' not in out, out)
+    run.check('reader_kept_reading',
+              all(r['reads_meanwhile'] > 0 for r in rounds), rounds)
+    run.check('img_tables_untouched',
+              {n: dm.table(n) for n in img_devices} == tables)
+    run.step('add_remove_under_io')
 
 
 def scenario_export(run, args):

@@ -297,6 +297,19 @@ class TestLifecycle(DmEngineTestCase):
         self.assertRaises(exception.ImageNotFound, self.engine.remove_image,
                           'img')
 
+    def test_add_and_remove_leave_other_images_alone(self):
+        # Each image has its own devices: adding or removing one never
+        # reloads or suspends another's, so its I/O does not stall.
+        before = dict(self.kernel.tables)
+        del self.kernel.calls[:]
+        self.engine.create('vm2', 'img2', ORIGIN2)
+        self.engine.destroy('vm2')
+        self.engine.remove_image('img2')
+        touched = [c for c, _ in self.kernel.commands()
+                   if '-img ' in c + ' ' or c.endswith('-vm1')]
+        self.assertEqual([], touched)
+        self.assertEqual(before, self.kernel.tables)
+
     def test_new_origin_on_a_freed_slice_starts_wiped(self):
         self.engine.destroy('vm1')
         self.engine.remove_image('img')
