@@ -28,7 +28,8 @@ ENABLE_ENV = 'FASTBOOT_KERNEL_TESTS'
 SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 ORIGIN_MIB = 64
-CACHE_MIB = 128
+#: Room for two 64 MiB images at once (add/remove under I/O).
+CACHE_MIB = 160
 SMALL_MIB = 16
 
 
