@@ -347,6 +347,38 @@ def create_thin_pool(name, metadata_dev, data_dev, block_sectors,
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def grow_thin_pool(name, metadata_dev, data_dev, block_sectors,
+                   low_water_blocks):
+    """Reload thin-pool ``name`` over the whole of its grown ``data_dev``.
+
+    Only growth: a table not longer than the live one is refused. The pool
+    is suspended only while the tables swap (its thin volumes' I/O waits
+    meanwhile), and a grown metadata device is taken up too. If the new
+    table does not resume, the old one is put back.
+    """
+    check_name(name)
+    check_device(data_dev, 'data_dev')
+    table = thin_pool_table(metadata_dev, data_dev, block_sectors,
+                            low_water_blocks, device_sectors(data_dev))
+    live = _dmsetup('table', name, name).split()
+    if len(live) < 3 or live[2] != 'thin-pool':
+        raise InvalidDmArgument(what='name', value=name,
+                                reason='not a thin-pool')
+    if int(table.split()[1]) <= int(live[1]):
+        raise InvalidDmArgument(what='data_dev', value=data_dev,
+                                reason='not larger than the pool (%s '
+                                       'sectors)' % live[1])
+    _dmsetup('reload', name, name, stdin=table)
+    try:
+        _dmsetup('resume', name, name)
+    except DmCommandFailed:
+        # Drop the new table; the device resumes with its old one.
+        _dmsetup('clear', name, name, ok_codes=(0, 1))
+        _dmsetup('resume', name, name, ok_codes=(0, 1))
+        raise
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def thin_message(pool, verb, dev_id, origin_id=None):
     """Send ``create_thin``, ``create_snap`` or ``delete`` to a pool."""
     check_name(pool)

@@ -68,6 +68,12 @@ def detach(device):
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def set_capacity(device):
+    """Make loop ``device`` take the new size of its backing file."""
+    _losetup('set-capacity', device, '--set-capacity', check_loop(device))
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def list_attached():
     """Every loop device with its backing file: ``[[device, file]]``."""
     out = _losetup('list', 'all', '--list', '--json', '--output',

@@ -475,10 +475,25 @@ def pool_full(run, args):
     for vm in ('vma', 'vmb'):
         status = dm.status(eng.dm_name('vm', vm))
         run.check('pool_full_%s_active' % vm, 'Fail' not in status, status)
+    full = eng.pool_status()
+    run.check('pool_full_low_space', full['low_space'], full)
+    run.step('pool_full')
+
+    # Grown live, with both VMs open: the failed writes now work.
+    grown = eng.grow_pool(128)
+    run.info['pool_grown'] = grown
+    run.check('pool_grown', grown['data_bytes'] == 128 << 20 and
+              grown['mode'] == 'rw' and not grown['low_space'], grown)
+    retry = _write_mib(b.path, 8, 40)
+    run.info['pool_grown_write'] = retry
+    run.check('pool_grown_takes_writes', retry == (40, None), retry)
+    run.check('pool_grown_data_kept',
+              read_at(a.path).startswith(b'VMA-DATA') and
+              read_at(b.path, 47 << 20, 4096) == b'\x5a' * 4096)
+    run.step('pool_grow')
     eng.destroy('vma')
     eng.destroy('vmb')
     eng.remove_image('img')
-    run.step('pool_full')
 
 
 def scenario_nomodule(run, args):

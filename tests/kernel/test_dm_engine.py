@@ -66,7 +66,8 @@ class KernelTestCase(testtools.TestCase):
             self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         self.state = os.path.join(self.tmp, 'state.ext4')
         # Journaled: the persistence tests kill the guest.
-        kguest.make_state_disk(self.state, journal=True)
+        # Sparse; room for the pool-full scenario to grow its pool.
+        kguest.make_state_disk(self.state, size_mib=512, journal=True)
         self.origin = os.path.join(self.tmp, 'origin1.raw')
         self.sha = _write_origin(self.origin, ORIGIN_MIB, 'origin-1')
         self.origin2 = os.path.join(self.tmp, 'origin2.raw')

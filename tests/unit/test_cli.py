@@ -297,6 +297,45 @@ class TestHostCommands(CliTestCase):
         self.assertFalse(self.engine.running)
 
 
+class TestPoolCommands(CliTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.engine.pool = None
+
+        def grow_pool(size_mib):
+            self.engine.calls.append(('grow_pool', size_mib))
+            self.engine.pool = {'data_bytes': size_mib << 20,
+                                'low_space': False}
+            return self.engine.pool
+        self.engine.pool_status = lambda: self.engine.pool
+        self.engine.grow_pool = grow_pool
+
+    def test_show_before_the_first_vm(self):
+        self.assertEqual({'pool': 'none yet: made with the first VM'},
+                         self.run_json('pool', 'show'))
+
+    def test_grow(self):
+        data = self.run_json('pool', 'grow', '2048')
+        self.assertEqual({'data_bytes': 2048 << 20, 'low_space': False},
+                         data)
+        self.assertEqual(('grow_pool', 2048), self.engine.calls[-1])
+        self.assertEqual(data, self.run_json('pool', 'show'))
+
+    def test_grow_bad_size(self):
+        for bad in ('0', '-1', 'ten', '1e3', str(1 << 40)):
+            code, out, err = self.run_cli('pool', 'grow', bad)
+            self.assertEqual(2, code, err)
+            self.assertIn('SIZE_MIB', err)
+        self.assertNotIn('grow_pool', [c[0] for c in self.engine.calls])
+
+    def test_qemu_backend_has_no_pool(self):
+        del self.engine.grow_pool
+        code, out, err = self.run_cli('pool', 'show')
+        self.assertEqual(1, code)
+        self.assertErrorLine(err, 'The qemu backend has no thin-pool')
+
+
 class TestErrors(CliTestCase):
 
     def _fail_with(self, error):

@@ -84,6 +84,7 @@ from fastboot_nova.i18n import _
 import fastboot_nova.privsep.dm
 import fastboot_nova.privsep.loop
 from fastboot_nova.storage import base
+from fastboot_nova.storage.dm import pool as pool_mod
 from fastboot_nova.storage import names
 from fastboot_nova.storage import state as state_mod
 
@@ -591,9 +592,7 @@ class DmEngine(base.Engine):
         data_bytes = self.opts.thin_pool_size_mib << 20
         data_bytes -= data_bytes % (block * SECTOR)
         blocks = data_bytes // (block * SECTOR)
-        # thin_metadata_size's estimate, doubled, at least 8 MiB.
-        meta_bytes = _round_up(max(8 << 20, 2 * 64 * blocks + (4 << 20)),
-                               1 << 20)
+        meta_bytes = pool_mod.meta_bytes_for(blocks)
         for path, size in ((meta, meta_bytes), (data, data_bytes)):
             tmp = path + '.tmp'
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -644,7 +643,7 @@ class DmEngine(base.Engine):
         try:
             fastboot_nova.privsep.dm.create_thin_pool(
                 name, loops[0], loops[1], pool['block_sectors'],
-                blocks // 10)
+                pool_mod.low_water_blocks(blocks))
         except BaseException:
             for dev in loops:
                 with contextlib.suppress(exception.FastbootException):
@@ -664,6 +663,25 @@ class DmEngine(base.Engine):
             if not any(_is_thin(e)
                        for e in self.state.read()['vms'].values()):
                 self._deactivate_pool()
+
+    def pool_status(self):
+        """Size and use of the thin-pool (see :mod:`.pool`), or None."""
+        return pool_mod.status(self)
+
+    def grow_pool(self, size_mib):
+        """Grow the thin-pool to ``size_mib`` MiB, live."""
+        return pool_mod.grow(self, size_mib)
+
+    def _warn_if_pool_low(self):
+        with contextlib.suppress(exception.FastbootException):
+            st = self.pool_status()
+            if st and st['low_space']:
+                LOG.warning('The thin-pool of %s is low on space (%d of %d '
+                            'MiB used, mode %s): VM writes fail with ENOSPC '
+                            'when it is full; grow it with "fastboot pool '
+                            'grow"', self.state_path,
+                            (st['used_bytes'] or 0) >> 20,
+                            st['data_bytes'] >> 20, st['mode'])
 
     def _new_thin(self, vm, image, location, source_vm=None):
         """Record ``vm`` on ``image`` and create its thin volume.
@@ -706,6 +724,7 @@ class DmEngine(base.Engine):
             with self.state.update() as st:
                 st['vms'].pop(vm, None)
             raise
+        self._warn_if_pool_low()
         return self._disk(vm, self.state.read()['vms'][vm])
 
     def _delete_thin(self, entry):

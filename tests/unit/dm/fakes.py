@@ -24,6 +24,13 @@ class FakeKernel:
         self.tables = {}
         self.minors = {}
         self.loops = {}
+        #: Sectors each loop device sees: its file's size when attached
+        #: or at the last ``--set-capacity``, as in the kernel.
+        self.loop_sectors = {}
+        #: Tables loaded by ``reload``, swapped in by ``resume``.
+        self.inactive = {}
+        #: Data blocks used in each thin-pool: pool -> blocks.
+        self.pool_used = {}
         self.open_counts = {}
         self.calls = []
         self.wipes = []
@@ -51,7 +58,7 @@ class FakeKernel:
         if path in self.host_devices:
             return self.host_devices[path]
         if path in self.loops:
-            return os.path.getsize(self.loops[path]) // 512
+            return self.loop_sectors[path]
         name = path[len('/dev/mapper/'):]
         return sum(int(line.split()[1])
                    for line in self.tables[name].splitlines())
@@ -127,6 +134,20 @@ class FakeKernel:
             return 0, '', ''
         if verb == 'table':
             return 0, self.tables[name], ''
+        if verb == 'reload':
+            for dev in re.findall(r'(/dev/\S+)', stdin):
+                if not self.is_block_device(dev):
+                    return 1, '', 'device-mapper: reload ioctl failed: ' \
+                                  'No such device or address'
+            self.inactive[name] = stdin
+            return 0, '', ''
+        if verb == 'resume':
+            if name in self.inactive:
+                self.tables[name] = self.inactive.pop(name)
+            return 0, '', ''
+        if verb == 'clear':
+            self.inactive.pop(name, None)
+            return 0, '', ''
         if verb == 'status':
             line = self.tables[name].split('\n')[0].split()
             if line[2] == 'cache':
@@ -135,6 +156,14 @@ class FakeKernel:
                            '0 rw -\n' % (line[1], line[6])), ''
             if line[2] == 'thin':
                 return 0, '0 %s thin 256 255\n' % line[1], ''
+            if line[2] == 'thin-pool':
+                total = int(line[1]) // int(line[5])
+                used = self.pool_used.get(name, 0)
+                return 0, ('0 %s thin-pool 1 20/2048 %d/%d - %s '
+                           'discard_passdown error_if_no_space - 1024\n' % (
+                               line[1], used, total,
+                               'out_of_data_space' if used >= total
+                               else 'rw')), ''
             return 0, '0 %s %s\n' % (line[1], line[2]), ''
         return 1, '', 'unknown verb %s' % verb
 
@@ -167,7 +196,15 @@ class FakeKernel:
             while '/dev/loop%d' % n in self.loops:
                 n += 1
             self.loops['/dev/loop%d' % n] = path
+            self.loop_sectors['/dev/loop%d' % n] = \
+                os.path.getsize(path) // 512
             return 0, '/dev/loop%d\n' % n, ''
+        if args[0] == '--set-capacity':
+            if args[1] not in self.loops:
+                return 1, '', 'losetup: %s: failed' % args[1]
+            self.loop_sectors[args[1]] = \
+                os.path.getsize(self.loops[args[1]]) // 512
+            return 0, '', ''
         if args[0] == '--detach':
             if self.loops.pop(args[1], None) is None:
                 return 1, '', 'losetup: %s: detach failed' % args[1]

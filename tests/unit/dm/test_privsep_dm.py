@@ -227,6 +227,36 @@ class TestDm(PrivsepTestCase):
                               *args)
         self.assertEqual([], self.kernel.calls)
 
+    def test_grow_thin_pool(self):
+        self.kernel.host_devices['/dev/vdd'] = 1024
+        self.kernel.host_devices['/dev/vde'] = 8
+        dm.create_thin_pool('pool', '/dev/vde', '/dev/vdd', 128, 1)
+        del self.kernel.calls[:]
+        self.kernel.host_devices['/dev/vdd'] = 2048
+        dm.grow_thin_pool('pool', '/dev/vde', '/dev/vdd', 128, 2)
+        self.assertEqual([
+            ('dmsetup table pool', None),
+            ('dmsetup reload pool', '0 2048 thin-pool /dev/vde /dev/vdd '
+                                    '128 2 1 error_if_no_space\n'),
+            ('dmsetup resume pool', None)], self.kernel.calls)
+        # Not larger: refused before any reload.
+        del self.kernel.calls[:]
+        for data_dev in ('/dev/vdd', '/dev/vde'):
+            self.assertRaises(dm.InvalidDmArgument, dm.grow_thin_pool,
+                              'pool', '/dev/vdb', data_dev, 128, 1)
+        # Not a pool.
+        dm.create_linear('lin', [(ORIGIN, 0, 8)])
+        self.assertRaises(dm.InvalidDmArgument, dm.grow_thin_pool, 'lin',
+                          '/dev/vde', '/dev/vdd', 128, 1)
+        for args in (('p ool', '/dev/vde', '/dev/vdd', 128, 1),
+                     ('pool', '/dev/vde', '/dev/vdd;x', 128, 1),
+                     ('pool', '/dev/vde', '/dev/vdd', 100, 1)):
+            self.assertRaises(dm.InvalidDmArgument, dm.grow_thin_pool,
+                              *args)
+        self.assertEqual([], [c for c in self.kernel.calls
+                              if c[0].startswith(('dmsetup reload',
+                                                  'dmsetup resume'))])
+
     def test_list_devices_empty(self):
         self.assertEqual([], dm.list_devices())
 
@@ -243,6 +273,21 @@ class TestLoop(PrivsepTestCase):
             [('losetup --find --show --nooverlap %s' % cow, None),
              ('losetup --list --json --output NAME,BACK-FILE', None),
              ('losetup --detach /dev/loop0', None)], self.kernel.calls)
+
+    def test_set_capacity(self):
+        cow = self.useFixture(fakes.fixtures.TempDir()).path + '/pool.data'
+        with open(cow, 'wb') as f:
+            f.truncate(1 << 20)
+        dev = loop.attach(cow)
+        with open(cow, 'r+b') as f:
+            f.truncate(2 << 20)
+        self.assertEqual(2048, self.kernel.device_sectors(dev))
+        loop.set_capacity(dev)
+        self.assertEqual(('losetup --set-capacity /dev/loop0', None),
+                         self.kernel.calls[-1])
+        self.assertEqual(4096, self.kernel.device_sectors(dev))
+        for bad in ('/dev/vdb', '/dev/loop1;x', None):
+            self.assertRaises(dm.InvalidDmArgument, loop.set_capacity, bad)
 
     def test_attach_refuses(self):
         tmp = self.useFixture(fakes.fixtures.TempDir()).path
