@@ -39,8 +39,10 @@ class PoolError(exception.FastbootException):
 
 
 def meta_bytes_for(data_blocks):
-    """Metadata size for ``data_blocks``: thin_metadata_size's estimate,
-    doubled, at least 8 MiB, whole MiB."""
+    """Metadata bytes for a pool of ``data_blocks`` data blocks.
+
+    thin_metadata_size's estimate, doubled, at least 8 MiB, in whole MiB.
+    """
     size = max(8 * MiB, 2 * 64 * data_blocks + 4 * MiB)
     return (size + MiB - 1) // MiB * MiB
 
