@@ -146,6 +146,41 @@ def scenario_smoke(run, args):
     loop.detach(dev)
     os.unlink(cow)
     run.check('smoke_clean', not ours('smoke-'), ours('smoke-'))
+    if run.info.get('privsep') == 'daemon':
+        privsep_capabilities(run)
+
+
+def privsep_capabilities(run):
+    """The privsep daemon holds CAP_SYS_ADMIN and nothing else."""
+    from oslo_privsep import capabilities as caps
+
+    import fastboot_nova.privsep
+    wanted = 0
+    for cap in fastboot_nova.privsep.CAPABILITIES:
+        wanted |= 1 << cap
+    found = {}
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                cmdline = f.read().split(b'\0')
+            with open('/proc/%s/status' % pid) as f:
+                status = dict(line.split(':', 1) for line in f
+                              if ':' in line)
+        except OSError:
+            continue
+        if any(b'privsep-helper' in part for part in cmdline[:2]):
+            found[pid] = {k: int(status[k].strip(), 16)
+                          for k in ('CapEff', 'CapPrm', 'CapInh')}
+            found[pid]['uid'] = status['Uid'].split()[0]
+    run.info['privsep_daemons'] = {
+        pid: {k: hex(v) if isinstance(v, int) else v for k, v in c.items()}
+        for pid, c in found.items()}
+    run.check('privsep_daemon_running', len(found) == 1, found)
+    run.check('privsep_daemon_only_sys_admin',
+              all(c['CapEff'] == wanted and c['CapPrm'] == wanted and
+                  c['CapInh'] == 0 for c in found.values()),
+              run.info['privsep_daemons'])
+    run.info['cap_sys_admin_bit'] = caps.CAP_SYS_ADMIN
 
 
 def scenario_engine(run, args):
