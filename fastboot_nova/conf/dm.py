@@ -11,11 +11,15 @@ dm_group = cfg.OptGroup(
     help=_('Options of the dm backend ([fastboot] backend = dm).'))
 
 dm_opts = [
-    cfg.StrOpt('cache_device',
-               help=_('Local block device (an SSD partition or LV) that '
-                      'holds the host cache of every image: each image gets '
-                      'a metadata and a data slice of it. Everything on it '
-                      'is overwritten.')),
+    cfg.ListOpt('cache_device',
+                default=[],
+                help=_('Local block device(s) (SSD partitions or LVs) that '
+                       'hold the host cache of every image: each image gets '
+                       'a metadata and a data slice. Several devices, comma '
+                       'separated, are joined end to end by dm-linear into '
+                       'one "SSD group"; list them in a fixed order by '
+                       'stable names (/dev/disk/by-id/...). Everything on '
+                       'them is overwritten.')),
     cfg.IntOpt('cache_block_sectors',
                default=128,
                min=64,

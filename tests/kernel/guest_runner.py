@@ -390,6 +390,46 @@ def add_remove_under_io(run, args, eng, vm_disk):
     run.step('add_remove_under_io')
 
 
+def scenario_ssdgroup(run, args):
+    """Two cache devices as one SSD group; the image's slice spans both."""
+    import fastboot_nova.privsep.dm as dm
+
+    # The small disk first: the image's data slice starts on it and ends
+    # on the big one.
+    group_args = dict(args, cache='%s,%s' % (args['small'], args['cache']))
+    eng = make_engine(group_args)
+    d1 = eng.create('vm1', 'img', args['origin'])
+    group = eng.dm_name('ssd', 'group')
+    table = dm.table(group)
+    run.info['group_table'] = table.strip()
+    run.check('group_over_two_devices', len(table.splitlines()) == 2,
+              table)
+    c = eng.state.read()['images']['img']['cache']
+    small = dm.device_sectors(args['small'])
+    run.check('slice_spans_both', c['start'] < small <
+              c['start'] + c['meta_sectors'] + c['data_sectors'], c)
+    run.check('vm_reads_origin', sha256_of(d1.path) == args['sha'])
+    write_at(d1.path, b'GROUPED')
+    run.step('ssdgroup_create')
+    eng.deactivate()
+    run.check('deactivated', not ours(eng.prefix), ours(eng.prefix))
+    eng2 = make_engine(group_args)
+    report = eng2.reconcile()
+    run.info['reconcile'] = {k: v for k, v in vars(report).items() if v}
+    run.check('group_restored', report.restored_images == ['img'] and
+              dm.table(group) == table, run.info['reconcile'])
+    run.check('vm_data_kept', read_at(d1.path).startswith(b'GROUPED'))
+    drop_caches()
+    run.check('cache_reads_origin',
+              sha256_of(eng2.dm_path(eng2.dm_name('cache', 'img'))) ==
+              args['sha'])
+    run.step('ssdgroup_reconcile')
+    eng2.destroy('vm1')
+    eng2.remove_image('img')
+    run.check('ssdgroup_teardown', not ours(eng2.prefix), ours(eng2.prefix))
+    run.step('ssdgroup_teardown')
+
+
 def scenario_export(run, args):
     from tests.kernel import guest_export
     guest_export.scenario_export(run, args)
@@ -693,6 +733,7 @@ def main(argv):
         {'engine': scenario_engine,
          'export': scenario_export,
          'smoke': scenario_smoke,
+         'ssdgroup': scenario_ssdgroup,
          'nomodule': scenario_nomodule,
          'persist1': scenario_persist1,
          'persist2': scenario_persist2,

@@ -119,6 +119,13 @@ class TestDmSmoke(KernelTestCase):
         self.boot(scenario='smoke', privsep='daemon')
 
 
+class TestDmSsdGroup(KernelTestCase):
+
+    def test_two_cache_devices_as_one_group(self):
+        res = self.boot(scenario='ssdgroup', privsep='daemon')
+        self.assertIn(' linear ', res.result['info']['group_table'])
+
+
 class TestDmEngine(KernelTestCase):
 
     def test_engine_in_guest(self):

@@ -5,7 +5,8 @@ now; os-brick attachment comes later) the host builds::
 
     origin block device(s)
       -> fb-<id>-origin-<image>   dm-linear over the origin segments
-    cache device (local SSD)
+    cache device(s) (local SSDs; several are joined end to end by
+    fb-<id>-ssd-group, a dm-linear "SSD group")
       -> fb-<id>-cmeta-<image>    dm-linear slice: dm-cache metadata
       -> fb-<id>-cdata-<image>    dm-linear slice: dm-cache data
     fb-<id>-cache-<image>         dm-cache (smq, writethrough) over origin
@@ -97,8 +98,10 @@ ALIGN_SECTORS = 2048
 #: Bytes zeroed at the start of a metadata slice: the dm-cache superblock.
 WIPE_BYTES = 4096
 #: Device kinds, in the order they are removed.
-KINDS = ('vm', 'pool', 'cache', 'cdata', 'cmeta', 'origin')
+KINDS = ('vm', 'pool', 'cache', 'cdata', 'cmeta', 'origin', 'ssd')
 POOL = 'thin'
+#: The name of the SSD group device (kind ``ssd``).
+SSD_GROUP = 'group'
 
 
 class NotSupportedByBackend(exception.FastbootException):
@@ -258,7 +261,17 @@ class DmEngine(base.Engine):
         #: Prefix of every device-mapper name this engine owns.
         self.prefix = 'fb-%s-' % digest
         self.devices = devices or HostDevices()
-        self.cache_device = cache_device or self.opts.cache_device
+        members = cache_device or self.opts.cache_device or []
+        if isinstance(members, str):
+            members = [members]
+        #: The configured cache devices, in order.
+        self.cache_members = list(members)
+        #: What the image slices are cut from: the one cache device, or
+        #: the SSD group over several.
+        self.cache_device = (
+            self.dm_path(self.dm_name('ssd', SSD_GROUP))
+            if len(self.cache_members) > 1 else
+            (self.cache_members[0] if self.cache_members else None))
         # Unprivileged helpers (none yet) would use this runner.
         self.execute = execute
         self._kernel_ok = False
@@ -326,16 +339,75 @@ class DmEngine(base.Engine):
             raise CacheDeviceError(device=None,
                                    reason='[fastboot_dm] cache_device is '
                                           'not set')
-        recorded = st.get('dm', {}).get('cache_device')
-        if recorded and recorded != device and st['images']:
+        dm_st = st.get('dm', {})
+        recorded = (dm_st.get('cache_device'),
+                    [m[0] for m in dm_st.get('cache_members', [])] or
+                    [dm_st.get('cache_device')])
+        if st['images'] and recorded != (device, self.cache_members):
             raise CacheDeviceError(
-                device=device,
+                device=','.join(self.cache_members),
                 reason='images are cached on %s; remove them before '
-                       'changing cache_device' % recorded)
-        if not self.devices.is_block(device):
-            raise CacheDeviceError(device=device,
-                                   reason='not a block device')
+                       'changing cache_device' % ','.join(recorded[1]))
+        if len(set(self.cache_members)) != len(self.cache_members):
+            raise CacheDeviceError(device=','.join(self.cache_members),
+                                   reason='a device is listed twice')
+        for member in self.cache_members:
+            try:
+                fastboot_nova.privsep.dm.check_device(member, 'cache_device',
+                                                      must_exist=False)
+            except fastboot_nova.privsep.dm.InvalidDmArgument as e:
+                raise CacheDeviceError(device=member, reason=e.msg)
+            if not self.devices.is_block(member):
+                raise CacheDeviceError(device=member,
+                                       reason='not a block device')
+        if len(self.cache_members) > 1:
+            members = dm_st.get('cache_members') if st['images'] else None
+            self._ensure_ssd_group(members or [
+                [m, self.devices.sectors(m), self.devices.identity(m)]
+                for m in self.cache_members])
         return device
+
+    def _ensure_ssd_group(self, members):
+        """Join ``members`` (``[device, sectors, identity]``) into the
+        SSD group unless it is live; record them.
+
+        A group is rebuilt from what was recorded, in the recorded order,
+        and only over the same devices: another order or device would put
+        every image's cache slices on other blocks.
+        """
+        name = self.dm_name('ssd', SSD_GROUP)
+        if name not in self._live():
+            for dev, sectors, identity in members:
+                if not self.devices.is_block(dev) or \
+                        self.devices.identity(dev) != identity or \
+                        self.devices.sectors(dev) != sectors:
+                    raise CacheDeviceError(
+                        device=dev, reason='it is not the device the SSD '
+                        'group was built on (%s); restore it, or remove '
+                        'every image before changing cache_device' %
+                        identity)
+            fastboot_nova.privsep.dm.create_linear(
+                name, [(dev, 0, sectors) for dev, sectors, _i in members])
+        with self.state.update() as st:
+            st.setdefault('dm', {})['cache_members'] = members
+        return self.dm_path(name)
+
+    def _ensure_slice_device(self, device, live):
+        """Make sure the device an image's slices are on is there."""
+        if device == self.dm_path(self.dm_name('ssd', SSD_GROUP)) and \
+                self.dm_name('ssd', SSD_GROUP) not in live:
+            members = self.state.read().get('dm', {}).get('cache_members')
+            if not members:
+                raise CacheDeviceError(device=device,
+                                       reason='its members were not '
+                                              'recorded')
+            self._ensure_ssd_group(members)
+            live.add(self.dm_name('ssd', SSD_GROUP))
+
+    def _ssd_group_idle(self, live=None):
+        """Remove the SSD group once no image has a slice of it."""
+        if not self.state.read()['images']:
+            self._remove_if_present(self.dm_name('ssd', SSD_GROUP), live)
 
     def _allocate(self, st, sectors):
         """First fit of ``sectors`` on the cache device; return start."""
@@ -444,6 +516,7 @@ class DmEngine(base.Engine):
         """Create the image's missing devices, in order."""
         origin, cmeta, cdata, cache = self._image_devices(image)
         c = entry['cache']
+        self._ensure_slice_device(c['device'], live)
         if origin not in live:
             fastboot_nova.privsep.dm.create_linear(
                 origin, [tuple(s) for s in entry['segments']])
@@ -515,6 +588,8 @@ class DmEngine(base.Engine):
         self._teardown_image(image, live, wipe=True)
         with self.state.update() as st:
             st['images'].pop(image, None)
+        with self._lock('cachedev', 'alloc'):
+            self._ssd_group_idle(live)
 
     # -- VMs --------------------------------------------------------------
 
@@ -922,6 +997,7 @@ class DmEngine(base.Engine):
                 # Wipe the slice before it is freed, even if the image
                 # was not active.
                 c = entry['cache']
+                self._ensure_slice_device(c['device'], live)
                 fastboot_nova.privsep.dm.create_linear(
                     self.dm_name('cmeta', image),
                     [(c['device'], c['start'], c['meta_sectors'])])
@@ -953,6 +1029,7 @@ class DmEngine(base.Engine):
         for image in sorted(st['images']):
             with self._lock('image', image):
                 self._teardown_image(image, live, wipe=False)
+        self._remove_if_present(self.dm_name('ssd', SSD_GROUP), live)
 
     def reconcile(self):
         report = DmReconcileReport()
@@ -967,6 +1044,9 @@ class DmEngine(base.Engine):
                     continue
                 devices = self._image_devices(image)
                 expected.update(devices)
+                if entry['cache']['device'] == self.dm_path(
+                        self.dm_name('ssd', SSD_GROUP)):
+                    expected.add(self.dm_name('ssd', SSD_GROUP))
                 if all(n in live for n in devices):
                     continue
                 try:
