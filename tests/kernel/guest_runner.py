@@ -284,6 +284,11 @@ def scenario_engine(run, args):
     run.info['dm_engine_module'] = dm_engine.__file__
 
 
+def scenario_brick(run, args):
+    from tests.kernel import guest_brick
+    guest_brick.scenario_brick(run, args)
+
+
 def scenario_export(run, args):
     from tests.kernel import guest_export
     guest_export.scenario_export(run, args)
@@ -571,6 +576,7 @@ def main(argv):
         from tests.kernel import guest_bench
         {'engine': scenario_engine,
          'export': scenario_export,
+         'brick': scenario_brick,
          'smoke': scenario_smoke,
          'nomodule': scenario_nomodule,
          'persist1': scenario_persist1,

@@ -260,8 +260,19 @@ class OriginAttachments:
         self.path = os.path.join(self.state_path, RECORD_FILE)
         self.lock_path = os.path.join(self.state_path, 'locks')
         os.makedirs(self.lock_path, mode=0o750, exist_ok=True)
-        self._factory = connector_factory or make_connector
+        self._factory = connector_factory or self._make_connector
         self._identity = identity
+
+    def _make_connector(self, protocol):
+        # os-brick takes its external lock directory from the global
+        # configuration; a value set there ([os_brick] lock_path) wins.
+        from oslo_config import cfg
+
+        import os_brick.opts  # noqa: F401 (registers [os_brick])
+        if not cfg.CONF.os_brick.lock_path:
+            cfg.CONF.set_default('lock_path', self.lock_path,
+                                 'os_brick')
+        return make_connector(protocol)
 
     # -- record file --------------------------------------------------------
 
@@ -402,6 +413,54 @@ class OriginAttachments:
             else:
                 restored.append(image)
         return restored, failed
+
+
+# -- what the CLI commands do (the kernel test drives these too) -------------
+
+def add_image(engine, attachments, image, protocol, props):
+    """Attach the origin, then cache it: ``fastboot image add
+    --connection-info``. A failed add leaves nothing attached that was not
+    attached before."""
+    recorded = attachments.get(image) is not None
+    path = attachments.attach(image, protocol, props)
+    try:
+        return engine.add_image(image, path)
+    except BaseException:
+        if not recorded:
+            with contextlib.suppress(exception.FastbootException):
+                attachments.detach(image, force=True)
+        raise
+
+
+def remove_image(engine, attachments, image):
+    """Remove the cache, then detach its origin (``fastboot image remove``).
+
+    An attachment whose image the engine does not know (an add interrupted
+    between the two steps) is detached too.
+    """
+    try:
+        engine.remove_image(image)
+    except exception.ImageNotFound:
+        if not attachments.detach(image):
+            raise
+        return
+    attachments.detach(image)
+
+
+def reconcile(engine, attachments):
+    """Attach recorded origins again, then ``engine.reconcile()``.
+
+    Returns ``(report, restored, failed)``. Attachments of images the
+    engine does not hold are detached and forgotten.
+    """
+    known = set(engine.state.read()['images'])
+    for image in sorted(set(attachments.list()) - known):
+        LOG.warning('Detaching the origin of image %s: not in the cache '
+                    'group', image)
+        with contextlib.suppress(exception.FastbootException):
+            attachments.detach(image, force=True)
+    restored, failed = attachments.restore(engine.relocate_origin)
+    return engine.reconcile(), restored, failed
 
 
 def _brick_reason(e):
