@@ -53,9 +53,10 @@ def _writable(path):
 
 
 def start_initiator():
-    for path in ('/etc/iscsi', '/var/lib/iscsi', '/var/lock'):
-        _writable(path)
-    os.makedirs('/run/lock', exist_ok=True)
+    # open-iscsi keeps its node records under /etc/iscsi (nodes,
+    # send_targets) and its locks under /run/lock/iscsi.
+    _writable('/etc/iscsi')
+    os.makedirs('/run/lock/iscsi', exist_ok=True)
     with open('/etc/iscsi/initiatorname.iscsi', 'w') as f:
         f.write('InitiatorName=%s\n' % INITIATOR_IQN)
     return subprocess.Popen(['iscsid', '-f'], stdout=subprocess.DEVNULL,
@@ -67,6 +68,12 @@ def start_target(device):
         subprocess.run(['mount', '-t', 'configfs', 'configfs',
                         '/sys/kernel/config'], check=True)
     import rtslib_fb
+    import rtslib_fb.root
+    # rtslib points the kernel's dbroot at /etc/rtslib-fb-target, which
+    # must exist: the root file system is read-only, /run is not.
+    dbroot = '/run/rtslib-fb-target'
+    os.makedirs(dbroot, exist_ok=True)
+    rtslib_fb.root.RTSRoot._preferred_dbroot = dbroot
     so = rtslib_fb.BlockStorageObject('fborigin', dev=device)
     target = rtslib_fb.Target(rtslib_fb.FabricModule('iscsi'), TARGET_IQN)
     tpg = rtslib_fb.TPG(target, 1)

@@ -345,10 +345,10 @@ class OriginAttachments:
                 info = attach(protocol, props, connector=conn)
             except exception.FastbootException as e:
                 raise OriginAttachFailed(image=image, protocol=protocol,
-                                         reason=e.msg)
+                                         reason=_brick_reason(e, props))
             except Exception as e:
                 raise OriginAttachFailed(image=image, protocol=protocol,
-                                         reason=_brick_reason(e))
+                                         reason=_brick_reason(e, props))
             path = info['path']
             try:
                 identity = self._ident(path)
@@ -379,8 +379,9 @@ class OriginAttachments:
                 detach(protocol, entry['properties'], entry['device_info'],
                        connector=self._factory(protocol), force=force)
             except Exception as e:
-                raise OriginDetachFailed(image=image, protocol=protocol,
-                                         reason=_brick_reason(e))
+                raise OriginDetachFailed(
+                    image=image, protocol=protocol,
+                    reason=_brick_reason(e, entry['properties']))
             del origins[image]
             self._write(origins)
         return True
@@ -463,8 +464,27 @@ def reconcile(engine, attachments):
     return engine.reconcile(), restored, failed
 
 
-def _brick_reason(e):
-    """A one-line reason from an os-brick error, secrets masked."""
+def secret_values(props):
+    """The non-empty secret values of ``props`` (longest first)."""
+    values = set()
+    for key, value in (props or {}).items():
+        if is_secret(key):
+            for v in value if isinstance(value, list) else [value]:
+                if isinstance(v, str) and v:
+                    values.add(v)
+    return sorted(values, key=len, reverse=True)
+
+
+def _brick_reason(e, props=None):
+    """A one-line reason from an os-brick error, secrets masked.
+
+    An error can quote a command line (``iscsiadm ... -v PASSWORD``) that
+    oslo's ``mask_password`` patterns do not catch: the known secret
+    values are replaced too.
+    """
     from oslo_utils import strutils
     text = getattr(e, 'msg', None) or str(e) or type(e).__name__
-    return strutils.mask_password(' '.join(text.split()))
+    text = strutils.mask_password(' '.join(text.split()))
+    for value in secret_values(props):
+        text = text.replace(value, MASK)
+    return text
