@@ -36,8 +36,10 @@ PORTAL = '127.0.0.1:3260'
 
 
 def _writable(path):
-    """A tmpfs over ``path`` (the root file system is read-only), with
-    the files it held."""
+    """Mount a tmpfs over ``path``, with the files it held.
+
+    The root file system is read-only.
+    """
     saved = {}
     if os.path.isdir(path):
         for name in os.listdir(path):
@@ -59,8 +61,9 @@ def start_initiator():
     os.makedirs('/run/lock/iscsi', exist_ok=True)
     with open('/etc/iscsi/initiatorname.iscsi', 'w') as f:
         f.write('InitiatorName=%s\n' % INITIATOR_IQN)
+    # Its own session: on SIGTERM iscsid signals its whole process group.
     return subprocess.Popen(['iscsid', '-f'], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.STDOUT)
+                            stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def start_target(device):

@@ -419,9 +419,10 @@ class OriginAttachments:
 # -- what the CLI commands do (the kernel test drives these too) -------------
 
 def add_image(engine, attachments, image, protocol, props):
-    """Attach the origin, then cache it: ``fastboot image add
-    --connection-info``. A failed add leaves nothing attached that was not
-    attached before."""
+    """Attach the origin, then cache it (``image add --connection-info``).
+
+    A failed add leaves nothing attached that was not attached before.
+    """
     recorded = attachments.get(image) is not None
     path = attachments.attach(image, protocol, props)
     try:
