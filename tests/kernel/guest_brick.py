@@ -86,15 +86,20 @@ def start_target(device):
     acl.chap_userid = CHAP_USER
     acl.chap_password = CHAP_PASSWORD
     rtslib_fb.MappedLUN(acl, 0, lun)
+    # LUN 1, a small RAM disk: attached while the origin is away, it takes
+    # the origin's /dev/sdX name, as another disk could after a reboot.
+    decoy = rtslib_fb.RDMCPStorageObject('fbdecoy', size=1 << 20)
+    rtslib_fb.MappedLUN(acl, 1, rtslib_fb.LUN(tpg, 1, decoy))
     tpg.set_attribute('authentication', '1')
     tpg.set_attribute('generate_node_acls', '0')
     tpg.enable = True
-    return target, so
+    return target, (so, decoy)
 
 
-def stop_target(target, so):
+def stop_target(target, storage_objects):
     target.delete()
-    so.delete()
+    for so in storage_objects:
+        so.delete()
 
 
 def sessions():
@@ -113,9 +118,9 @@ def scsi_disks():
     return sorted(n for n in os.listdir('/sys/block') if n.startswith('sd'))
 
 
-def props(password=CHAP_PASSWORD):
+def props(password=CHAP_PASSWORD, lun=0):
     return {'target_portal': PORTAL, 'target_iqn': TARGET_IQN,
-            'target_lun': 0, 'auth_method': 'CHAP',
+            'target_lun': lun, 'auth_method': 'CHAP',
             'auth_username': CHAP_USER, 'auth_password': password,
             'target_discovered': False, 'encrypted': False}
 
@@ -229,18 +234,25 @@ def _scenario(run, args, eng, att, brick, exception):
                  connector=brick.make_connector('ISCSI'))
     run.check('session_gone', not sessions() and not scsi_disks(),
               (sessions(), scsi_disks()))
+    decoy_conn = brick.make_connector('ISCSI')
+    decoy = brick.attach('ISCSI', props(lun=1), connector=decoy_conn)
+    run.info['decoy_path'] = decoy['path']
     report, restored, failed = brick.reconcile(eng, att)
     run.check('reconcile_reattached', restored == ['img'] and not failed and
               len(sessions()) == 1, (restored, failed, sessions()))
     new_path = att.get('img')['path']
     run.info['path_after_restore'] = new_path
-    run.check('engine_follows_path',
+    run.check('engine_follows_path', new_path != path and
               eng.state.read()['images']['img']['location'] == new_path,
-              new_path)
+              (path, decoy['path'], new_path))
     run.check('restored_report', 'vm1' in report.restored_vms and
               'img' in report.restored_images, str(report))
     run.check('vm_reads_origin_after_restore',
               gr.sha256_of(disk.path) == args['sha'])
+    brick.detach('ISCSI', props(lun=1), decoy, connector=decoy_conn)
+    run.check('decoy_detached_session_kept', len(sessions()) == 1 and
+              scsi_disks() == [os.path.basename(new_path)],
+              (sessions(), scsi_disks()))
     run.step('restore')
 
     # -- remove: no session, no node record, no dm device ----------------
