@@ -211,6 +211,12 @@ def _scenario(run, args, eng, att, brick, exception):
               len(sessions()) == 1, (path, sessions()))
     run.check('origin_over_iscsi', gr.sha256_of(path) == args['sha'])
     run.check('image_location', image.location == path, image.location)
+    # The engine's origin identity: size and the LUN's WWID from sysfs.
+    identity = att.get('img')['identity']
+    run.info['identity'] = identity
+    run.check('identity_has_wwid', identity.split(':', 1)[1] != '' and
+              identity == eng.state.read()['images']['img']['origin_id'],
+              identity)
     st = os.stat(att.path)
     run.check('record_mode_0600', st.st_mode & 0o777 == 0o600,
               oct(st.st_mode))
@@ -249,6 +255,12 @@ def _scenario(run, args, eng, att, brick, exception):
               'img' in report.restored_images, str(report))
     run.check('vm_reads_origin_after_restore',
               gr.sha256_of(disk.path) == args['sha'])
+    # Once more with everything live (a restarted CLI, no reboot): the
+    # live session is reused, nothing moves.
+    report, restored, failed = brick.reconcile(eng, att)
+    run.check('reconcile_again_noop', restored == ['img'] and report.clean
+              and att.get('img')['path'] == new_path and
+              len(sessions()) == 1, (str(report), sessions()))
     brick.detach('ISCSI', props(lun=1), decoy, connector=decoy_conn)
     run.check('decoy_detached_session_kept', len(sessions()) == 1 and
               scsi_disks() == [os.path.basename(new_path)],

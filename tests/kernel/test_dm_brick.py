@@ -64,7 +64,8 @@ class TestDmBrickIscsi(test_dm_engine.KernelTestCase):
                      'record_mode_0600', 'list_masks_secret',
                      'vm_reads_origin', 'reconcile_reattached',
                      'engine_follows_path', 'vm_reads_origin_after_restore',
-                     'decoy_detached_session_kept',
+                     'decoy_detached_session_kept', 'reconcile_again_noop',
+                     'identity_has_wwid',
                      'detach_no_session', 'detach_no_disk',
                      'no_dm_devices_left', 'password_never_logged'):
             self.assertIn(name, checks)

@@ -60,6 +60,7 @@ KEY_RE = re.compile(r'^[a-z][a-z0-9_]{0,63}$')
 FORBIDDEN = set(';&|$`<>(){}[]*?!~#\'"\\ \t\r\n')
 MAX_VALUE = 1024
 MAX_LIST = 64
+MAX_DEPTH = 3
 DEVICE_SCAN_ATTEMPTS = 3
 
 
@@ -126,21 +127,39 @@ def _check_scalar(key, value):
                 key, shown, MASK if is_secret(key) else bad[0]))
 
 
+def _check_value(key, value, depth=0):
+    """Check a scalar, or lists/objects of them, nested at most 3 deep.
+
+    NVMe-oF ``portals`` are lists of ``[address, port, transport]``.
+    """
+    if isinstance(value, (list, tuple, dict)):
+        if depth >= MAX_DEPTH or len(value) > MAX_LIST:
+            raise InvalidConnectionInfo(reason='%s is too large or too '
+                                               'deeply nested' % key)
+        if isinstance(value, dict):
+            for k, v in value.items():
+                _check_key(k)
+                _check_value(k, v, depth + 1)
+        else:
+            for item in value:
+                _check_value(key, item, depth + 1)
+        return
+    _check_scalar(key, value)
+
+
+def _check_key(key):
+    if not isinstance(key, str) or not KEY_RE.match(key):
+        raise InvalidConnectionInfo(
+            reason='key %r is not a lower-case identifier' % (key,))
+
+
 def validate_properties(protocol, props):
     """Check os-brick ``connection_properties``; return a copy."""
     if not isinstance(props, dict):
         raise InvalidConnectionInfo(reason='"data" must be an object')
     for key, value in props.items():
-        if not isinstance(key, str) or not KEY_RE.match(key):
-            raise InvalidConnectionInfo(
-                reason='key %r is not a lower-case identifier' % (key,))
-        if isinstance(value, list):
-            if len(value) > MAX_LIST:
-                raise InvalidConnectionInfo(reason='%s is too long' % key)
-            for item in value:
-                _check_scalar(key, item)
-        else:
-            _check_scalar(key, value)
+        _check_key(key)
+        _check_value(key, value)
     for names in REQUIRED[protocol]:
         if not any(props.get(n) not in (None, '', []) for n in names):
             raise InvalidConnectionInfo(

@@ -92,7 +92,8 @@ class TestValidation(testtools.TestCase):
     def test_protocols(self):
         for kind, data in (
                 ('nvmeof', {'target_nqn': 'nqn.2014-08.org.x:vol1',
-                            'target_portals': ['10.0.0.7']}),
+                            'portals': [['10.0.0.7', '4420', 'tcp']],
+                            'qos_specs': None, 'access_mode': 'ro'}),
                 ('rbd', {'name': 'volumes/volume-1', 'hosts': ['10.0.0.9'],
                          'ports': ['6789'], 'keyring': 'AQBx=='}),
                 ('LOCAL', {'device_path': '/dev/vdb'})):
@@ -119,8 +120,11 @@ class TestValidation(testtools.TestCase):
                            ('target_iqn', 'a b'), ('target_iqn', '$(id)'),
                            ('target_portal', 'x\n'),
                            ('target_iqn', 'x' * 2000),
-                           ('target_lun', 1.5), ('target_lun', {'a': 1}),
+                           ('target_lun', 1.5), ('target_lun', {'A': 1}),
                            ('target_portals', ['ok', '`id`']),
+                           ('qos_specs', {'a': {'b': {'c': {'d': 1}}}}),
+                           ('target_luns', list(range(100))),
+                           ('portals', [['10.0.0.7', '4420', 'tcp;id']]),
                            ('target_iqn', 'caf\u00e9')):
             self.assertRaises(brick.InvalidConnectionInfo,
                               brick.validate_properties, 'ISCSI',
