@@ -284,11 +284,6 @@ def scenario_engine(run, args):
     run.info['dm_engine_module'] = dm_engine.__file__
 
 
-def scenario_brick(run, args):
-    from tests.kernel import guest_brick
-    guest_brick.scenario_brick(run, args)
-
-
 def scenario_export(run, args):
     from tests.kernel import guest_export
     guest_export.scenario_export(run, args)
@@ -574,14 +569,15 @@ def main(argv):
         run.info['privsep'] = mode
         run.step('imports')
         from tests.kernel import guest_bench
+        from tests.kernel import guest_brick
         {'engine': scenario_engine,
          'export': scenario_export,
-         'brick': scenario_brick,
          'smoke': scenario_smoke,
          'nomodule': scenario_nomodule,
          'persist1': scenario_persist1,
          'persist2': scenario_persist2,
          'bench': guest_bench.scenario_bench,
+         'brick': guest_brick.scenario_brick,
          }[args.get('scenario', 'engine')](run, args)
         result['ok'] = all(ok for ok, _d in run.checks.values())
     except Exception:
