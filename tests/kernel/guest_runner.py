@@ -730,6 +730,7 @@ def main(argv):
         run.info['privsep'] = mode
         run.step('imports')
         from tests.kernel import guest_bench
+        from tests.kernel import guest_brick
         {'engine': scenario_engine,
          'export': scenario_export,
          'smoke': scenario_smoke,
@@ -738,6 +739,7 @@ def main(argv):
          'persist1': scenario_persist1,
          'persist2': scenario_persist2,
          'bench': guest_bench.scenario_bench,
+         'brick': guest_brick.scenario_brick,
          }[args.get('scenario', 'engine')](run, args)
         result['ok'] = all(ok for ok, _d in run.checks.values())
     except Exception:

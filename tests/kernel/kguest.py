@@ -33,7 +33,7 @@ import time
 from fastboot_nova.demo import guest as demo_guest
 from fastboot_nova.demo import vm as demo_vm
 
-KGUEST_VERSION = 'k1'
+KGUEST_VERSION = 'k2'
 SUITE = 'bookworm'
 MIRROR_ENV = 'FASTBOOT_KTEST_MIRROR'
 APT_SOURCES = ('/etc/apt/sources.list.d', '/etc/apt/sources.list')
@@ -45,7 +45,10 @@ DEFAULT_CACHE = os.path.expanduser('~/.cache/fastboot')
 PACKAGES = ('python3', 'python3-ply', 'dmsetup', 'mount', 'kmod',
             'python3-oslo.privsep', 'python3-oslo.concurrency',
             'python3-oslo.config', 'python3-oslo.i18n',
-            'python3-oslo.utils', 'nbd-server', 'nbd-client')
+            'python3-oslo.utils', 'nbd-server', 'nbd-client',
+            # os-brick origins over iSCSI (tests/kernel/guest_brick.py):
+            # the LIO target, the open-iscsi initiator and os-brick.
+            'open-iscsi', 'python3-rtslib-fb', 'python3-os-brick', 'udev')
 
 #: Modules the initramfs loads (dependencies are resolved from
 #: modules.dep). crc32c_generic: ext4 and dm-persistent-data ask the
@@ -53,7 +56,11 @@ PACKAGES = ('python3', 'python3-ply', 'dmsetup', 'mount', 'kmod',
 MODULES = ('virtio_pci', 'virtio_blk', 'crc32c_generic', 'ext4',
            '9pnet_virtio', '9p', 'loop', 'dm_mod', 'dm_snapshot',
            'dm_cache', 'dm_cache_smq', 'dm_thin_pool', 'nbd',
-           'dm_multipath', 'dm_round_robin')
+           'dm_multipath', 'dm_round_robin',
+           # iSCSI: the LIO target with a block backstore, the initiator
+           # and the SCSI disk driver for the LUN it finds.
+           'configfs', 'target_core_mod', 'target_core_iblock',
+           'iscsi_target_mod', 'iscsi_tcp', 'sd_mod')
 
 RESULT_TAG = 'FASTBOOT-KTEST-RESULT'
 DONE_TAG = 'FASTBOOT-KTEST-DONE'

@@ -4,6 +4,7 @@ from cliff import command
 from cliff import show
 
 from fastboot_nova.cmd.commands import common
+from fastboot_nova.cmd.commands import image
 
 
 class Reconcile(show.ShowOne):
@@ -11,11 +12,20 @@ class Reconcile(show.ShowOne):
 
     Restarts the storage daemon if needed, restores cache exports, removes
     orphan daemon nodes, caches and temporary files. VM disk files that no
-    state entry refers to are reported, never deleted.
+    state entry refers to are reported, never deleted. With the dm
+    backend, origins attached through os-brick are attached again first.
     """
 
     def take_action(self, parsed_args):
-        report = self.app.get_engine().reconcile()
+        engine = self.app.get_engine()
+        attachments = image.origin_attachments(engine)
+        if attachments is None:
+            report = engine.reconcile()
+        else:
+            # os-brick origins first: the engine rebuilds caches on them.
+            from fastboot_nova.storage.dm import brick
+            report, _restored, _failed = brick.reconcile(engine,
+                                                         attachments)
         columns, values = common.show(report)
         return columns + ('clean',), values + (report.clean,)
 

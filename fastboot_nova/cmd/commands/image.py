@@ -5,6 +5,7 @@ from cliff import lister
 from cliff import show
 
 from fastboot_nova.cmd.commands import common
+from fastboot_nova import exception
 
 IMAGE_COLUMNS = ('name', 'location', 'virtual_size', 'cached_bytes',
                  'export_url', 'vms', 'parents')
@@ -45,12 +46,28 @@ class ProgressPrinter:
             self.stream.flush()
 
 
+def origin_attachments(engine):
+    """The os-brick origin records of ``engine``, or None (qemu backend)."""
+    if not hasattr(engine, 'relocate_origin'):
+        return None
+    from fastboot_nova.storage.dm import brick
+    return brick.OriginAttachments(engine.state_path,
+                                   identity=engine.devices.identity)
+
+
 class AddImage(show.ShowOne):
     """Cache an image on this host without creating a VM.
 
     With ``fastboot prefetch`` afterwards, this warms a host before a boot
     storm. Adding an image that is already cached from the same location
     changes nothing.
+
+    With ``--connection-info FILE`` (dm backend) the origin is a volume
+    attached through os-brick (iSCSI, NVMe-oF, RBD or local): FILE is a
+    Cinder ``connection_info`` JSON object (``driver_volume_type`` and
+    ``data``). The attachment is recorded (secrets in a 0600 file under
+    the state path): ``image remove`` detaches it and ``reconcile``
+    attaches it again after a reboot.
     """
 
     def get_parser(self, prog_name):
@@ -58,15 +75,36 @@ class AddImage(show.ShowOne):
         parser.add_argument('image', metavar='IMAGE',
                             type=common.name_type('image'),
                             help='Name of the image.')
-        parser.add_argument('location', metavar='LOCATION',
+        parser.add_argument('location', metavar='LOCATION', nargs='?',
                             type=common.origin_location,
                             help='Origin: a local file or block device, or '
                                  'an NBD URL.')
+        parser.add_argument('--connection-info', metavar='FILE',
+                            help='Attach the origin through os-brick from '
+                                 'this connection_info JSON file (dm '
+                                 'backend) instead of LOCATION.')
         return parser
 
     def take_action(self, parsed_args):
-        return common.show(self.app.get_engine().add_image(
-            parsed_args.image, parsed_args.location))
+        if (parsed_args.location is None) == \
+                (parsed_args.connection_info is None):
+            raise exception.FastbootException(
+                'give exactly one of LOCATION and --connection-info')
+        engine = self.app.get_engine()
+        if parsed_args.connection_info is None:
+            return common.show(engine.add_image(parsed_args.image,
+                                                parsed_args.location))
+        from fastboot_nova.storage.dm import brick
+        # The file is checked (protocol first) before anything runs.
+        protocol, props = brick.load_connection_info(
+            parsed_args.connection_info)
+        attachments = origin_attachments(engine)
+        if attachments is None:
+            raise exception.FastbootException(
+                '--connection-info needs [fastboot] backend = dm')
+        return common.show(brick.add_image(engine, attachments,
+                                           parsed_args.image, protocol,
+                                           props))
 
 
 class PrefetchImage(show.ShowOne):
@@ -103,7 +141,10 @@ class ListImages(lister.Lister):
 
 
 class RemoveImage(command.Command):
-    """Drop an image from the cache group (refused while VMs use it)."""
+    """Drop an image from the cache group (refused while VMs use it).
+
+    An origin attached with ``image add --connection-info`` is detached.
+    """
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -113,7 +154,14 @@ class RemoveImage(command.Command):
         return parser
 
     def take_action(self, parsed_args):
-        self.app.get_engine().remove_image(parsed_args.image)
+        engine = self.app.get_engine()
+        attachments = origin_attachments(engine)
+        if attachments is None:
+            engine.remove_image(parsed_args.image)
+            return
+        # An os-brick origin is detached after its cache is removed.
+        from fastboot_nova.storage.dm import brick
+        brick.remove_image(engine, attachments, parsed_args.image)
 
 
 class ReparentImage(show.ShowOne):

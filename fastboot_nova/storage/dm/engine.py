@@ -854,6 +854,34 @@ class DmEngine(base.Engine):
             self._ensure_image(image, location)
         return next(i for i in self.list_images() if i.name == image)
 
+    def relocate_origin(self, image, location):
+        """Record that ``image``'s origin device is now at ``location``.
+
+        For origins whose path is not stable across reboots (os-brick
+        attachments, :mod:`fastboot_nova.storage.dm.brick`). Refused while
+        the image's devices are live on another path; the origin identity
+        is checked when the image is next activated.
+        """
+        names.validate(image, 'image')
+        location = self._check_location(location)
+        with self._lock('image', image):
+            entry = self.state.read()['images'].get(image)
+            if entry is None:
+                raise exception.ImageNotFound(image=image)
+            old = entry['location']
+            if old == location:
+                return
+            if any(n in self._live() for n in self._image_devices(image)):
+                raise exception.ImageConflict(image=image, existing=old,
+                                              location=location)
+            with self.state.update() as st:
+                e = st['images'][image]
+                e['location'] = location
+                e['segments'] = [[location if s[0] == old else s[0]] +
+                                 list(s[1:]) for s in e['segments']]
+        LOG.info('Origin of image %s moved from %s to %s', image, old,
+                 location)
+
     def create(self, vm, image, location):
         names.validate(vm, 'VM')
         names.validate(image, 'image')
