@@ -406,9 +406,22 @@ def connect(address, port, export, cert_file=None, key_file=None,
                             reason='no free /dev/nbdN (is the nbd module '
                                    'loaded?)')
         device = free[0]
-        _nbd_client('connect', export, address, str(port), device,
-                    '-name', export, '-readonly',
-                    '-timeout', str(CLIENT_TIMEOUT), *tls_args)
+        try:
+            _nbd_client('connect', export, address, str(port), device,
+                        '-name', export, '-readonly',
+                        '-timeout', str(CLIENT_TIMEOUT), *tls_args)
+        except NbdFailed as e:
+            reason = e.kwargs['reason']
+            if tls is None or not any(w in reason for w in (
+                    'negotiation magic', 'TLS', 'certificate')):
+                raise
+            # A failed TLS session shows up in nbd-client as a bad
+            # negotiation magic; say what it means.
+            raise NbdFailed(verb='connect', name=export, reason=(
+                'TLS session refused (the parent rejects this host\'s '
+                'certificate, or the parent\'s certificate is not signed '
+                'by %s or does not name %s): %s' % (
+                    tls[2], tls_hostname or address, reason)))
     return device
 
 

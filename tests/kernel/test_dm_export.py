@@ -149,11 +149,13 @@ class TestDmExportTls(test_dm_engine.KernelTestCase):
         self.addDetail('result', testtools.content.text_content(
             json.dumps(res.result, indent=1, sort_keys=True)))
         info = res.result.get('info', {})
-        print('\n[ktest-export-tls] guest wall %.1fs, timings %s; TLS '
-              'attach (2 paths) %s s; read of %d MiB: TLS %s s, plain %s s, '
-              'tls/plain %s; refusals %s' % (
-                  res.wall_seconds, res.result.get('timings'),
-                  info.get('tls_attach_seconds'), ORIGIN_MIB,
+        print('\n[ktest-export-tls] guest wall %.1fs, timings %s; attach '
+              '(2 paths) TLS %s s (connects %s), plain %s s; read of %d MiB '
+              '(2 paths): TLS %s s, plain %s s, tls/plain %s; refusals %s'
+              % (res.wall_seconds, res.result.get('timings'),
+                  info.get('tls_attach_seconds'),
+                  info.get('seconds_connect'),
+                  info.get('plain_attach_seconds'), ORIGIN_MIB,
                   info.get('tls_read_seconds'),
                   info.get('plain_read_seconds'),
                   info.get('tls_plain_ratio'), info.get('refusals')))

@@ -131,12 +131,24 @@ class TestPrivsepTls(testtools.TestCase):
 
     def test_failed_tls_connect_leaves_nothing(self):
         t = self.tls
-        self.kernel.fail['nbd-client'] = (1, 'Error: TLS handshake failed')
+        self.kernel.fail['nbd-client'] = (
+            1, 'E: received invalid negotiation magic 123 (expected 456)')
         e = self.assertRaises(nbd.NbdFailed, nbd.connect, '127.0.0.1',
                               10809, 'exp1', cert_file=t.cert,
                               key_file=t.key, ca_file=t.ca)
-        self.assertIn('TLS handshake failed', str(e))
+        self.assertIn('TLS session refused', str(e))
+        self.assertIn('not signed by %s or does not name 127.0.0.1' % t.ca,
+                      str(e))
+        self.assertIn('negotiation magic', str(e))
         self.assertEqual([], nbd.connected_devices())
+
+    def test_other_tls_connect_errors_pass_unchanged(self):
+        t = self.tls
+        self.kernel.fail['nbd-client'] = (1, 'Error: Export unknown')
+        e = self.assertRaises(nbd.NbdFailed, nbd.connect, '127.0.0.1',
+                              10809, 'exp1', cert_file=t.cert,
+                              key_file=t.key, ca_file=t.ca)
+        self.assertNotIn('TLS', str(e))
 
 
 class TestTlsFiles(testtools.TestCase):
