@@ -166,7 +166,7 @@ def check_tls_files(cert_file, key_file, ca_file, must_exist=True):
             what='tls', value=given,
             reason='give the certificate, key and CA files, or none')
     return tuple(check_tls_file(p, w, must_exist) for p, w in zip(
-        given, ('cert_file', 'key_file', 'ca_file')))
+        given, ('cert_file', 'key_file', 'ca_file'), strict=True))
 
 
 def check_hostname(value):

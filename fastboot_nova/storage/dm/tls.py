@@ -23,7 +23,8 @@ by group or others (mode 0600: nbd-server and nbd-client run as root
 through privsep, so only root needs to read it; a 0640 key shared with a
 group is refused on purpose, the key authenticates the host to every
 other host). The files are not read here, so a key readable by root only
-passes the check of an unprivileged service. Key material is never read into a log or an error.
+passes the check of an unprivileged service. Key material is never read
+into a log or an error.
 """
 
 import dataclasses
