@@ -80,6 +80,40 @@ dm_opts = [
                help=_('dm-snapshot chunk size in 512-byte sectors (a power '
                       'of two): the unit a VM write copies '
                       '(snapshot_type = snapshot).')),
+    cfg.StrOpt('export_auth',
+               default='tls',
+               choices=[('tls', _('NBD over TLS with X.509 certificates, '
+                                  'checked both ways: a parent serves only '
+                                  'clients whose certificate is signed by '
+                                  'export_tls_ca_file, a child accepts only '
+                                  'a parent certificate signed by it')),
+                        ('none', _('plain NBD, no authentication and no '
+                                   'encryption (a warning is logged)'))],
+               help=_('Authentication of the host-to-host NBD exports '
+                      '(parent servers and child connections). With tls, '
+                      'export_tls_cert_file, export_tls_key_file and '
+                      'export_tls_ca_file are required and checked at '
+                      'start.')),
+    cfg.StrOpt('export_tls_cert_file',
+               help=_('PEM X.509 certificate of this host, signed by '
+                      'export_tls_ca_file: the server certificate of its '
+                      'exports and the client certificate of its '
+                      'connections to parents. Its subjectAltName must '
+                      'hold the export address (or export_tls_hostname).')),
+    cfg.StrOpt('export_tls_key_file',
+               secret=True,
+               help=_('PEM private key of export_tls_cert_file. Must not '
+                      'be readable or writable by group or others (mode '
+                      '0600). Never logged.')),
+    cfg.StrOpt('export_tls_ca_file',
+               help=_('PEM CA certificate that signs the certificates of '
+                      'every host allowed to export to or read from this '
+                      'one.')),
+    cfg.StrOpt('export_tls_hostname',
+               help=_('Name a parent\'s certificate must carry (DNS name '
+                      'or IP address). Default: the address this host '
+                      'connects to, so each parent certificate needs its '
+                      'export address in its subjectAltName.')),
 ]
 
 

@@ -2,12 +2,18 @@
 
 Parent side: :func:`start_server` runs one ``nbd-server`` process serving
 one block device read-only on one address and port. The configuration and
-the allow list are files this module writes (never command-line strings);
-the server has no authentication of its own, so it listens on the given
-address only and accepts only the listed client networks (``authfile``).
+the allow list are files this module writes (never command-line strings).
+The server listens on the given address only and accepts only the listed
+client networks (``authfile``); given TLS files, it also requires TLS
+before any option (``force_tls``, ``tlsonly``) and a client certificate
+signed by the given CA (``cacertfile``: nbd-server asks for the peer's
+certificate and drops a session whose certificate is missing or does not
+verify).
 
 Child side: :func:`connect` attaches a parent's export to a free
-``/dev/nbdN`` read-only, :func:`disconnect` detaches it.
+``/dev/nbdN`` read-only, over TLS with a client certificate when given
+one (``-certfile -keyfile -cacertfile -tlshostname``); :func:`disconnect`
+detaches it.
 
 Every entrypoint checks its arguments before anything runs and runs the
 tools with argument lists. Tests replace :data:`_spawn`, :data:`_nbd_state`
@@ -40,6 +46,13 @@ START_WAIT = STOP_WAIT = 15.0
 #: nbd-client request timeout, in seconds.
 CLIENT_TIMEOUT = 30
 TCP_LISTEN = '0A'
+#: Paths written into nbd-server's configuration (a GLib key file, which
+#: reads backslash escapes) and given to nbd-client: plain characters only.
+TLS_PATH_RE = re.compile(r'^/[A-Za-z0-9._+@/-]{1,4095}$')
+#: A DNS name (letters, digits, hyphens, dots) or an IP address.
+HOSTNAME_RE = re.compile(
+    r'^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
+    r'(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$')
 
 
 class NbdFailed(dm_priv.DmCommandFailed):
@@ -124,8 +137,54 @@ def check_nbd_device(device):
     return device
 
 
-def server_config(export, device, address, port, authfile):
+def check_tls_file(path, what, must_exist=True):
+    """An absolute path of plain characters to an existing regular file."""
+    if not isinstance(path, str) or not TLS_PATH_RE.fullmatch(path) or \
+            '/../' in path + '/' or '/./' in path + '/' or '//' in path:
+        raise dm_priv.InvalidDmArgument(
+            what=what, value=path,
+            reason='expected an absolute path of letters, digits and '
+                   '._+@/-')
+    if must_exist and not os.path.isfile(path):
+        raise dm_priv.InvalidDmArgument(what=what, value=path,
+                                        reason='no such regular file')
+    return path
+
+
+def check_tls_files(cert_file, key_file, ca_file, must_exist=True):
+    """``None`` for no TLS, else the three checked paths.
+
+    All three or none: a server without ``cacertfile`` would not check
+    client certificates, and a client without a CA would not check the
+    server's.
+    """
+    given = (cert_file, key_file, ca_file)
+    if given == (None, None, None):
+        return None
+    if None in given:
+        raise dm_priv.InvalidDmArgument(
+            what='tls', value=given,
+            reason='give the certificate, key and CA files, or none')
+    return tuple(check_tls_file(p, w, must_exist) for p, w in zip(
+        given, ('cert_file', 'key_file', 'ca_file'), strict=True))
+
+
+def check_hostname(value):
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return str(ipaddress.ip_address(value))
+        if HOSTNAME_RE.fullmatch(value):
+            return value
+    raise dm_priv.InvalidDmArgument(what='tls_hostname', value=value,
+                                    reason='expected a DNS name or an IP '
+                                           'address')
+
+
+def server_config(export, device, address, port, authfile, tls=None):
     """Text of an ``nbd-server`` configuration with one read-only export.
+
+    :param tls: ``(cert_file, key_file, ca_file)`` to require TLS and a
+        client certificate signed by ``ca_file``; None for plain NBD.
 
     Every value has been checked against a strict pattern, so none can
     start a new line or section.
@@ -134,14 +193,25 @@ def server_config(export, device, address, port, authfile):
     dm_priv.check_device(device, must_exist=False)
     address = check_address(address)
     check_port(port)
+    tls_generic = tls_export = ''
+    if tls is not None:
+        cert, key, ca = check_tls_files(*tls, must_exist=False)
+        tls_generic = ('force_tls = true\n'
+                       'certfile = %s\n'
+                       'keyfile = %s\n'
+                       'cacertfile = %s\n' % (cert, key, ca))
+        tls_export = 'tlsonly = true\n'
     return ('[generic]\n'
             'listenaddr = %s\n'
             'port = %d\n'
             'allowlist = false\n'
+            '%s'
             '[%s]\n'
             'exportname = %s\n'
             'readonly = true\n'
-            'authfile = %s\n' % (address, port, export, device, authfile))
+            'authfile = %s\n'
+            '%s' % (address, port, tls_generic, export, device, authfile,
+                    tls_export))
 
 
 def authfile_text(allowed):
@@ -197,11 +267,14 @@ def _listening(address, port):
 # -- entrypoints: the parent side ----------------------------------------
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
-def start_server(name, device, address, port, allowed):
+def start_server(name, device, address, port, allowed, cert_file=None,
+                 key_file=None, ca_file=None):
     """Serve ``device`` read-only as export ``name`` on ``address:port``.
 
     :param allowed: client addresses or networks (CIDR) the server
         accepts; everything else is refused at connect time.
+    :param cert_file: with ``key_file`` and ``ca_file``: serve over TLS
+        only, to clients with a certificate signed by ``ca_file``.
     :returns: the server's pid.
     """
     paths = _paths(name)
@@ -209,7 +282,9 @@ def start_server(name, device, address, port, allowed):
     address = check_address(address)
     check_port(port)
     allow = authfile_text(allowed)
-    config = server_config(name, device, address, port, paths['allow'])
+    tls = check_tls_files(cert_file, key_file, ca_file)
+    config = server_config(name, device, address, port, paths['allow'],
+                           tls)
     os.makedirs(RUN_DIR, mode=0o700, exist_ok=True)
     if _server_alive(_read_pid(paths['pid'])):
         raise NbdFailed(verb='start', name=name,
@@ -295,14 +370,30 @@ def _nbd_client(verb, name, *args):
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
-def connect(address, port, export):
+def connect(address, port, export, cert_file=None, key_file=None,
+            ca_file=None, tls_hostname=None):
     """Attach ``export`` of the server at ``address:port`` read-only.
 
+    :param cert_file: with ``key_file`` and ``ca_file``: connect over TLS
+        with this client certificate, and accept only a server
+        certificate signed by ``ca_file`` for ``tls_hostname`` (default:
+        ``address``).
     :returns: the ``/dev/nbdN`` it now backs.
     """
     address = check_address(address)
     check_port(port)
     dm_priv.check_name(export)
+    tls = check_tls_files(cert_file, key_file, ca_file)
+    tls_args = []
+    if tls is not None:
+        tls_args = ['-certfile', tls[0], '-keyfile', tls[1],
+                    '-cacertfile', tls[2]]
+        if tls_hostname is not None:
+            tls_args += ['-tlshostname', check_hostname(tls_hostname)]
+    elif tls_hostname is not None:
+        raise dm_priv.InvalidDmArgument(what='tls_hostname',
+                                        value=tls_hostname,
+                                        reason='only with TLS files')
     os.makedirs(RUN_DIR, mode=0o700, exist_ok=True)
     # One connect at a time picks a free device: two would pick the same.
     with open(os.path.join(RUN_DIR, 'connect.lock'), 'w') as lock:
@@ -315,9 +406,22 @@ def connect(address, port, export):
                             reason='no free /dev/nbdN (is the nbd module '
                                    'loaded?)')
         device = free[0]
-        _nbd_client('connect', export, address, str(port), device,
-                    '-name', export, '-readonly',
-                    '-timeout', str(CLIENT_TIMEOUT))
+        try:
+            _nbd_client('connect', export, address, str(port), device,
+                        '-name', export, '-readonly',
+                        '-timeout', str(CLIENT_TIMEOUT), *tls_args)
+        except NbdFailed as e:
+            reason = e.kwargs['reason']
+            if tls is None or not any(w in reason for w in (
+                    'negotiation magic', 'TLS', 'certificate')):
+                raise
+            # A failed TLS session shows up in nbd-client as a bad
+            # negotiation magic; say what it means.
+            raise NbdFailed(verb='connect', name=export, reason=(
+                'TLS session refused (the parent rejects this host\'s '
+                'certificate, or the parent\'s certificate is not signed '
+                'by %s or does not name %s): %s' % (
+                    tls[2], tls_hostname or address, reason)))
     return device
 
 

@@ -5,7 +5,8 @@ with the source tree on /src (read-only 9p) and the state disk on
 /var/lib/fastboot. Arguments are ``key=value`` (from ``ktest.key=value``
 on the kernel command line):
 
-- ``scenario``: ``engine`` (default), ``smoke``, ``nomodule`` (booted
+- ``scenario``: ``engine`` (default), ``export``, ``export_tls``
+  (:mod:`tests.kernel.guest_export`), ``smoke``, ``nomodule`` (booted
   without dm-cache), ``persist1`` / ``persist2`` (two boots on the same
   disks; ``stop=clean`` deactivates, ``stop=kill`` has the host kill QEMU
   after the result line) or ``bench`` (:mod:`tests.kernel.guest_bench`);
@@ -435,6 +436,11 @@ def scenario_export(run, args):
     guest_export.scenario_export(run, args)
 
 
+def scenario_export_tls(run, args):
+    from tests.kernel import guest_export
+    guest_export.scenario_export_tls(run, args)
+
+
 def cache_too_small(run, args):
     """A cache device smaller than the image: refused, nothing built."""
     from fastboot_nova import exception
@@ -733,6 +739,7 @@ def main(argv):
         from tests.kernel import guest_brick
         {'engine': scenario_engine,
          'export': scenario_export,
+         'export_tls': scenario_export_tls,
          'smoke': scenario_smoke,
          'ssdgroup': scenario_ssdgroup,
          'nomodule': scenario_nomodule,

@@ -5,9 +5,13 @@ read-only, through one ``nbd-server`` per port: each port is one path a
 child can use, and a server can go away without taking the others along,
 which is what a child's multipath device fails over between.
 
-NBD has no authentication here: each server listens on one address and
-accepts only the client networks it is given (nbd-server's ``authfile``).
-Put exports on a storage network that only hosts of the cloud reach.
+Each server listens on one address and accepts only the client networks
+it is given (nbd-server's ``authfile``). Given :class:`TlsFiles
+<fastboot_nova.storage.dm.tls.TlsFiles>`, it serves over TLS only and
+only to clients with a certificate signed by the configured CA (see
+:mod:`fastboot_nova.storage.dm.tls`); without, NBD has no authentication
+and no encryption: keep such exports on a storage network that only
+hosts of the cloud reach.
 """
 
 import dataclasses
@@ -39,12 +43,16 @@ class NbdExporter:
 
     :param address: the address the servers listen on.
     :param allowed: client addresses or CIDR networks they accept.
+    :param tls: a :class:`~fastboot_nova.storage.dm.tls.TlsFiles` to serve
+        over TLS to clients with a certificate of its CA only; None (the
+        default) serves plain NBD.
     """
 
-    def __init__(self, engine, address, allowed):
+    def __init__(self, engine, address, allowed, tls=None):
         self.engine = engine
         self.address = fastboot_nova.privsep.nbd.check_address(address)
         self.allowed = fastboot_nova.privsep.nbd.check_allowed(allowed)
+        self.tls = tls.check() if tls is not None else None
 
     def _prefix(self, image):
         return '%sexp-%s-' % (self.engine.prefix, image)
@@ -83,15 +91,17 @@ class NbdExporter:
                     continue
                 fastboot_nova.privsep.nbd.start_server(
                     self.server_name(image, port), device, self.address,
-                    port, self.allowed)
+                    port, self.allowed,
+                    **(self.tls.server_kwargs() if self.tls else {}))
                 started.append(port)
         except Exception:
             for port in started:
                 fastboot_nova.privsep.nbd.stop_server(
                     self.server_name(image, port))
             raise
-        LOG.info('Exported image %s on %s ports %s', image, self.address,
-                 list(ports))
+        LOG.info('Exported image %s on %s ports %s (%s)', image,
+                 self.address, list(ports),
+                 'TLS' if self.tls else 'no authentication')
         return ImageExport(image=image, paths=tuple(
             (self.address, port, self.server_name(image, port))
             for port in ports))

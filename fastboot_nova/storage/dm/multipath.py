@@ -39,10 +39,16 @@ def _sysfs_name(majmin):
 
 
 class MultipathAttacher:
-    """Multipath devices of a child host over NBD paths."""
+    """Multipath devices of a child host over NBD paths.
 
-    def __init__(self, dev_name=None):
+    :param tls: a :class:`~fastboot_nova.storage.dm.tls.TlsFiles`: connect
+        over TLS with its certificate and accept only a parent certificate
+        of its CA; None (the default) connects with plain NBD.
+    """
+
+    def __init__(self, dev_name=None, tls=None):
         self._dev_name = dev_name or _sysfs_name
+        self.tls = tls.check() if tls is not None else None
 
     def dm_name(self, name):
         return fastboot_nova.privsep.dm.check_name(PREFIX + name)
@@ -74,7 +80,8 @@ class MultipathAttacher:
         try:
             for address, port, export in paths:
                 devices.append(fastboot_nova.privsep.nbd.connect(
-                    address, port, export))
+                    address, port, export,
+                    **(self.tls.client_kwargs() if self.tls else {})))
             path = fastboot_nova.privsep.multipath.create_multipath(
                 dm_name, devices)
         except Exception:
