@@ -80,6 +80,12 @@ dm_opts = [
                help=_('dm-snapshot chunk size in 512-byte sectors (a power '
                       'of two): the unit a VM write copies '
                       '(snapshot_type = snapshot).')),
+    cfg.ListOpt('export_allowed',
+                default=['0.0.0.0/0', '::/0'],
+                help=_('Client networks (CIDR) the nbd-servers of this '
+                       'host\'s exports accept, when [fastboot] '
+                       'export_address is set. Narrow it to the storage '
+                       'network of the compute hosts.')),
     cfg.StrOpt('export_auth',
                default='tls',
                choices=[('tls', _('NBD over TLS with X.509 certificates, '

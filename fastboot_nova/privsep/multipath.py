@@ -12,6 +12,7 @@ No multipathd runs: a failed path stays failed until it is reinstated
 
 import fastboot_nova.privsep
 from fastboot_nova.privsep import dm as dm_priv
+from fastboot_nova.privsep import nbd as nbd_priv
 
 MAX_PATHS = 8
 #: I/Os sent down a path before round-robin moves to the next one. The
@@ -108,3 +109,69 @@ def fail_path(name, path):
 def reinstate_path(name, path):
     """Put a failed ``path`` of multipath ``name`` back in use."""
     _message(name, 'reinstate_path', path)
+
+
+def parents_table(parents, fallback, length, repeat=RR_REPEAT):
+    """Multipath over parent paths, with ``fallback`` as the last group.
+
+    Reads go round-robin over ``parents`` (NBD devices of parent hosts'
+    exports); once every one of them has failed, dm-multipath moves to
+    the second priority group, the host's own origin device: a dead
+    parent costs the failed I/O a retry, not an error.
+    """
+    multipath_table(parents, length, repeat)
+    dm_priv.check_device(fallback, 'fallback')
+    if fallback in parents:
+        raise dm_priv.InvalidDmArgument(what='fallback', value=fallback,
+                                        reason='it is one of the parents')
+    return ('0 %d multipath 0 0 2 1 round-robin 0 %d 1 %s '
+            'round-robin 0 1 1 %s %d\n' % (
+                length, len(parents),
+                ' '.join('%s %d' % (p, repeat) for p in parents),
+                fallback, repeat))
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def load_origin_paths(name, parents, fallback):
+    """Point origin device ``name`` at ``parents``, else at ``fallback``.
+
+    With ``parents`` (``/dev/nbdN`` devices of parent exports) the table
+    becomes :func:`parents_table`; without, a plain dm-linear over the
+    whole of ``fallback``. The device keeps its length (every path must
+    have exactly that size) and is suspended only for the table swap, so
+    a dm-cache over it never notices. If the new table does not resume,
+    the old one is put back.
+    """
+    dm_priv.check_name(name)
+    if isinstance(parents, str) or not isinstance(parents, (list, tuple)):
+        raise dm_priv.InvalidDmArgument(what='parents', value=parents,
+                                        reason='expected a list')
+    for path in parents:
+        nbd_priv.check_nbd_device(path)
+    dm_priv.check_device(fallback, 'fallback')
+    lines = [line.split() for line in
+             dm_priv._dmsetup('table', name, name).splitlines()
+             if line.strip()]
+    if not lines or any(len(f) < 3 or f[2] not in ('linear', 'multipath')
+                        for f in lines):
+        raise dm_priv.InvalidDmArgument(what='name', value=name,
+                                        reason='not an origin device')
+    length = sum(int(f[1]) for f in lines)
+    for path in list(parents) + [fallback]:
+        dm_priv.check_device(path, 'path')
+        if dm_priv.device_sectors(path) != length:
+            raise dm_priv.InvalidDmArgument(
+                what='path', value=path,
+                reason='its size differs from the origin (%d sectors)' %
+                length)
+    if parents:
+        table = parents_table(list(parents), fallback, length)
+    else:
+        table = dm_priv.linear_table([(fallback, 0, length)])
+    dm_priv._dmsetup('reload', name, name, stdin=table)
+    try:
+        dm_priv._dmsetup('resume', name, name)
+    except dm_priv.DmCommandFailed:
+        dm_priv._dmsetup('clear', name, name, ok_codes=(0, 1))
+        dm_priv._dmsetup('resume', name, name, ok_codes=(0, 1))
+        raise

@@ -86,6 +86,7 @@ import fastboot_nova.privsep.dm
 import fastboot_nova.privsep.loop
 from fastboot_nova.storage import base
 from fastboot_nova.storage.dm import pool as pool_mod
+from fastboot_nova.storage.dm import tree
 from fastboot_nova.storage import names
 from fastboot_nova.storage import state as state_mod
 
@@ -510,6 +511,11 @@ class DmEngine(base.Engine):
             raise
         with self.state.update() as st:
             st['images'][image]['status'] = 'ready'
+        try:
+            tree.export(self, image)
+        except exception.FastbootException as e:
+            # The cache works for local VMs; the agent's rounds retry.
+            LOG.error('Could not export image %s: %s', image, e.msg)
         return self.state.read()['images'][image]
 
     def _build_image(self, image, entry, live, wipe):
@@ -564,6 +570,9 @@ class DmEngine(base.Engine):
         if wipe and self.dm_name('cache', image) not in live:
             LOG.info('Cache of image %s was not shut down cleanly: '
                      'starting it cold', image)
+        if self.dm_name('origin', image) not in live:
+            # Rebuilt on its origin; the agent assigns parents again.
+            tree.drop_parents(self, image)
         try:
             self._build_image(image, entry, live, wipe=wipe)
         except BaseException:
@@ -583,6 +592,8 @@ class DmEngine(base.Engine):
             fastboot_nova.privsep.dm.wipe_header(cmeta, WIPE_BYTES)
         for name in (cdata, cmeta, origin):
             self._remove_if_present(name, live)
+        # The parent paths fed the origin device, gone now.
+        tree.drop_parents(self, image)
 
     def _drop_image(self, image, entry, live):
         self._teardown_image(image, live, wipe=True)
@@ -966,9 +977,23 @@ class DmEngine(base.Engine):
                    'a dm-clone or hydration helper')
 
     def reparent(self, image, location, alternates=()):
-        raise NotSupportedByBackend(
-            verb='reparent', issue=ISSUE,
-            reason='parents need NBD/iSCSI attachment and multipath')
+        """Read ``image``'s misses from parent exports, live.
+
+        See :mod:`fastboot_nova.storage.dm.tree`; the image's own
+        location means its origin, no parent.
+        """
+        names.validate(image, 'image')
+        with self._lock('image', image):
+            entry = self.state.read()['images'].get(image)
+            if entry is None or entry.get('status') != 'ready':
+                raise exception.ImageNotFound(image=image)
+            if not all(n in self._live() for n in
+                       self._image_devices(image)):
+                self._activate_image(image, entry, self._live())
+            tree.reparent(self, image, location, alternates)
+
+    def ensure_exports(self):
+        return tree.ensure_exports(self)
 
     def list(self):
         st = self.state.read()
@@ -1003,9 +1028,9 @@ class DmEngine(base.Engine):
                 name=image, location=entry['location'],
                 virtual_size=entry['virtual_size'],
                 cached_bytes=min(cached, entry['virtual_size']),
-                # No export yet (LIO / NBD come later): the local device.
-                export_url=self.dm_path(self.dm_name('cache', image)),
-                vms=tuple(sorted(users.get(image, ())))))
+                export_url=tree.export_url(self, image, entry),
+                vms=tuple(sorted(users.get(image, ()))),
+                parents=tuple(tree.parent_urls(entry))))
         return result
 
     def remove_image(self, image):
@@ -1030,6 +1055,8 @@ class DmEngine(base.Engine):
                     self.dm_name('cmeta', image),
                     [(c['device'], c['start'], c['meta_sectors'])])
                 live.add(self.dm_name('cmeta', image))
+            # Children lose this source first; they fail over.
+            tree.unexport(self, image)
             self._drop_image(image, entry, live)
         LOG.info('Removed image %s from the cache group', image)
 
@@ -1056,6 +1083,8 @@ class DmEngine(base.Engine):
             self._deactivate_pool(live)
         for image in sorted(st['images']):
             with self._lock('image', image):
+                # nbd-servers hold the cache open.
+                tree.unexport(self, image)
                 self._teardown_image(image, live, wipe=False)
         self._remove_if_present(self.dm_name('ssd', SSD_GROUP), live)
 
@@ -1097,6 +1126,10 @@ class DmEngine(base.Engine):
             with self._lock('pool', POOL):
                 self._deactivate_pool()
         self._reconcile_files(report)
+        try:
+            report.relayed_images = tree.ensure_exports(self)
+        except exception.FastbootException as e:
+            LOG.error('Could not restore the exports: %s', e.msg)
         return report
 
     def _reconcile_vm(self, vm, live, expected, report):
