@@ -379,6 +379,36 @@ def grow_thin_pool(name, metadata_dev, data_dev, block_sectors,
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
+def retarget_linear(name, device):
+    """Point dm-linear ``name`` at the whole of ``device``, live.
+
+    ``device`` must have the length of ``name``. The device is suspended
+    only for the table swap; what is stacked on it (a dm-cache) never
+    notices. If the new table does not resume, the old one is put back.
+    """
+    check_name(name)
+    check_device(device)
+    lines = [line.split() for line in _dmsetup('table', name, name)
+             .splitlines() if line.strip()]
+    if not lines or any(len(f) < 3 or f[2] != 'linear' for f in lines):
+        raise InvalidDmArgument(what='name', value=name,
+                                reason='not a dm-linear device')
+    length = sum(int(f[1]) for f in lines)
+    if device_sectors(device) != length:
+        raise InvalidDmArgument(what='device', value=device,
+                                reason='its size differs from %s (%d '
+                                       'sectors)' % (name, length))
+    _dmsetup('reload', name, name, stdin=linear_table([(device, 0,
+                                                         length)]))
+    try:
+        _dmsetup('resume', name, name)
+    except DmCommandFailed:
+        _dmsetup('clear', name, name, ok_codes=(0, 1))
+        _dmsetup('resume', name, name, ok_codes=(0, 1))
+        raise
+
+
+@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def thin_message(pool, verb, dev_id, origin_id=None):
     """Send ``create_thin``, ``create_snap`` or ``delete`` to a pool."""
     check_name(pool)

@@ -124,7 +124,10 @@ def parents_table(parents, fallback, length, repeat=RR_REPEAT):
     if fallback in parents:
         raise dm_priv.InvalidDmArgument(what='fallback', value=fallback,
                                         reason='it is one of the parents')
-    return ('0 %d multipath 0 0 2 1 round-robin 0 %d 1 %s '
+    # queue_mode bio: the origin device starts as (bio-based) dm-linear,
+    # and the kernel refuses to turn it request-based, multipath's
+    # default, on a reload.
+    return ('0 %d multipath 2 queue_mode bio 0 2 1 round-robin 0 %d 1 %s '
             'round-robin 0 1 1 %s %d\n' % (
                 length, len(parents),
                 ' '.join('%s %d' % (p, repeat) for p in parents),
@@ -132,46 +135,27 @@ def parents_table(parents, fallback, length, repeat=RR_REPEAT):
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
-def load_origin_paths(name, parents, fallback):
-    """Point origin device ``name`` at ``parents``, else at ``fallback``.
+def create_parents_multipath(name, parents, fallback):
+    """Create multipath ``name``: ``parents`` first, ``fallback`` last.
 
-    With ``parents`` (``/dev/nbdN`` devices of parent exports) the table
-    becomes :func:`parents_table`; without, a plain dm-linear over the
-    whole of ``fallback``. The device keeps its length (every path must
-    have exactly that size) and is suspended only for the table swap, so
-    a dm-cache over it never notices. If the new table does not resume,
-    the old one is put back.
+    ``parents`` are ``/dev/nbdN`` devices of parent exports, ``fallback``
+    the host's own origin device; all must have the same size. Bio-based
+    (``queue_mode bio``), like the dm-linear it is stacked under.
     """
     dm_priv.check_name(name)
-    if isinstance(parents, str) or not isinstance(parents, (list, tuple)):
+    if isinstance(parents, str) or not isinstance(parents, (list, tuple)) \
+            or not parents:
         raise dm_priv.InvalidDmArgument(what='parents', value=parents,
-                                        reason='expected a list')
+                                        reason='expected a list of '
+                                               '/dev/nbdN')
     for path in parents:
         nbd_priv.check_nbd_device(path)
     dm_priv.check_device(fallback, 'fallback')
-    lines = [line.split() for line in
-             dm_priv._dmsetup('table', name, name).splitlines()
-             if line.strip()]
-    if not lines or any(len(f) < 3 or f[2] not in ('linear', 'multipath')
-                        for f in lines):
-        raise dm_priv.InvalidDmArgument(what='name', value=name,
-                                        reason='not an origin device')
-    length = sum(int(f[1]) for f in lines)
-    for path in list(parents) + [fallback]:
-        dm_priv.check_device(path, 'path')
-        if dm_priv.device_sectors(path) != length:
-            raise dm_priv.InvalidDmArgument(
-                what='path', value=path,
-                reason='its size differs from the origin (%d sectors)' %
-                length)
-    if parents:
-        table = parents_table(list(parents), fallback, length)
-    else:
-        table = dm_priv.linear_table([(fallback, 0, length)])
-    dm_priv._dmsetup('reload', name, name, stdin=table)
-    try:
-        dm_priv._dmsetup('resume', name, name)
-    except dm_priv.DmCommandFailed:
-        dm_priv._dmsetup('clear', name, name, ok_codes=(0, 1))
-        dm_priv._dmsetup('resume', name, name, ok_codes=(0, 1))
-        raise
+    sizes = {dm_priv.device_sectors(p) for p in list(parents) + [fallback]}
+    if len(sizes) != 1 or 0 in sizes:
+        raise dm_priv.InvalidDmArgument(
+            what='parents', value=parents,
+            reason='a parent differs in size from the origin: %s' %
+            sorted(sizes))
+    return dm_priv._create(name, parents_table(list(parents), fallback,
+                                               sizes.pop()))

@@ -431,6 +431,11 @@ def scenario_ssdgroup(run, args):
     run.step('ssdgroup_teardown')
 
 
+def _scenario_tree(run, args):
+    from tests.kernel import guest_tree
+    guest_tree.scenario_tree(run, args)
+
+
 def scenario_export(run, args):
     from tests.kernel import guest_export
     guest_export.scenario_export(run, args)
@@ -739,6 +744,7 @@ def main(argv):
         from tests.kernel import guest_brick
         {'engine': scenario_engine,
          'export': scenario_export,
+         'tree': _scenario_tree,
          'export_tls': scenario_export_tls,
          'smoke': scenario_smoke,
          'ssdgroup': scenario_ssdgroup,

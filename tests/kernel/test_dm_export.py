@@ -45,6 +45,42 @@ class TestDmExport(test_dm_engine.KernelTestCase):
         with open(self.cache2, 'wb') as f:
             f.write(random.Random('cache2').randbytes(CACHE2_MIB << 20))
 
+    def test_child_reads_parent_in_the_tree(self):
+        # vdb state, vdc origin (both hosts), vdd parent cache, vde child.
+        disks = [(self.state, 'state'), (self.origin, 'origin1'),
+                 (self.cache, 'cache0'), (self.cache2, 'cache1')]
+        args = {'scenario': 'tree', 'privsep': 'daemon',
+                'origin': '/dev/vdc', 'cache': '/dev/vdd',
+                'cache2': '/dev/vde', 'sha': self.sha,
+                'origin_sectors': (ORIGIN_MIB << 20) // 512}
+        res = kguest.run(self.guest, test_dm_engine.SOURCE_DIR, disks,
+                         ['%s=%s' % kv for kv in sorted(args.items())],
+                         console_log=os.path.join(self.tmp, 'console.log'))
+        self.addDetail('console', testtools.content.text_content(
+            res.console[-20000:]))
+        self.assertIsNotNone(res.result, 'no result on the console (QEMU '
+                             'exit %s); console:\n%s' % (
+                                 res.returncode, res.console[-4000:]))
+        self.addDetail('result', testtools.content.text_content(
+            json.dumps(res.result, indent=1, sort_keys=True)))
+        info = res.result.get('info', {})
+        print('\n[ktest-tree] guest wall %.1fs, timings %s; reparent %s s, '
+              'NBD sectors / parent cache reads before and after the '
+              'child read %s; read across the parent loss %s' % (
+                  res.wall_seconds, res.result.get('timings'),
+                  info.get('reparent_seconds'),
+                  info.get('nbd_sectors_and_parent_cache_reads'),
+                  info.get('failover_read')))
+        self.assertIsNone(res.result.get('error'))
+        checks = res.result['checks']
+        self.assertEqual({}, {k: v for k, v in checks.items() if not v[0]})
+        for name in ('parent_exported', 'child_follows_parent',
+                     'misses_went_to_parent', 'read_survives_parent_loss',
+                     'child_back_on_origin', 'export_restored',
+                     'tree_teardown'):
+            self.assertIn(name, checks)
+        self.assertTrue(res.result['ok'])
+
     def test_export_multipath_failover(self):
         # vdb state, vdc origin, vdd parent cache, vde child cache.
         disks = [(self.state, 'state'), (self.origin, 'origin1'),

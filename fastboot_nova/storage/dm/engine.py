@@ -99,7 +99,7 @@ ALIGN_SECTORS = 2048
 #: Bytes zeroed at the start of a metadata slice: the dm-cache superblock.
 WIPE_BYTES = 4096
 #: Device kinds, in the order they are removed.
-KINDS = ('vm', 'pool', 'cache', 'cdata', 'cmeta', 'origin', 'ssd')
+KINDS = ('vm', 'pool', 'cache', 'cdata', 'cmeta', 'origin', 'mp', 'ssd')
 POOL = 'thin'
 #: The name of the SSD group device (kind ``ssd``).
 SSD_GROUP = 'group'
@@ -1101,6 +1101,9 @@ class DmEngine(base.Engine):
                     continue
                 devices = self._image_devices(image)
                 expected.update(devices)
+                if entry.get('parent_mpath') and devices[0] in live:
+                    # Parents the live origin device reads from.
+                    expected.add(entry['parent_mpath'])
                 if entry['cache']['device'] == self.dm_path(
                         self.dm_name('ssd', SSD_GROUP)):
                     expected.add(self.dm_name('ssd', SSD_GROUP))

@@ -11,13 +11,17 @@ engine, the way the ``qemu`` backend does it:
   ``export_url`` is then ``nbd://<address>:<port>/<export>``, the syntax
   the agent probes and the coordinator hands to children.
 - **parents**: ``reparent(image, url, alternates)`` connects one NBD path
-  per parent export and reloads the image's origin device
-  (``fb-<id>-origin-<image>``, what its dm-cache reads misses from) with a
-  dm-multipath table: the parents round-robin, and the host's own origin
-  device as a second priority group. A dead parent therefore costs the
+  per parent export, builds a dm-multipath device over them
+  (``fb-<id>-mp-<image>.<n>``: the parents round-robin, and the host's own
+  origin device as a second priority group) and points the image's origin
+  device (``fb-<id>-origin-<image>``, the dm-linear its dm-cache reads
+  misses from) at it with a live table swap. The origin device stays
+  dm-linear: the kernel lets a device become multipath but never go
+  back. A dead parent therefore costs the
   failed read one retry on the origin, never an error, before the agent
   moves to the coordinator's next assignment. ``reparent`` to the image's
-  own location reloads the plain dm-linear and disconnects the paths. The
+  own location points the dm-linear back at the origin device, then
+  removes the multipath device and disconnects the paths. The
   cache above is never rebuilt: its blocks stay warm.
 
 The parents read from are recorded with their ``/dev/nbdN`` devices. When
@@ -183,10 +187,12 @@ def reparent(engine, image, location, alternates=()):
             location=entry['location'], image=image,
             reason='its devices are not active')
     old = entry.get('parent_paths', [])
+    old_mp = entry.get('parent_mpath')
+    fallback = segments[0][0]
     connected = set(fastboot_nova.privsep.nbd.connected_devices())
     reuse = {url: dev for url, dev in old if dev in connected}
     tls = _tls(engine) if targets else None
-    made, paths = [], []
+    made, paths, mp_name = [], [], None
     try:
         for url, (address, port, name) in targets:
             dev = reuse.get(url)
@@ -196,15 +202,32 @@ def reparent(engine, image, location, alternates=()):
                     **(tls.client_kwargs() if tls else {}))
                 made.append(dev)
             paths.append([url, dev])
-        fastboot_nova.privsep.multipath.load_origin_paths(
-            origin_dev, [dev for _url, dev in paths], segments[0][0])
+        if paths:
+            # A new multipath device per change: the old one keeps serving
+            # until the origin device is switched over.
+            gen = entry.get('parent_gen', 0) + 1
+            mp_name = engine.dm_name('mp', '%s.%d' % (image, gen))
+            fastboot_nova.privsep.multipath.create_parents_multipath(
+                mp_name, [dev for _url, dev in paths], fallback)
+            target = engine.dm_path(mp_name)
+        else:
+            target = fallback
+        fastboot_nova.privsep.dm.retarget_linear(origin_dev, target)
     except BaseException:
-        for dev in made:
+        if mp_name:
             with contextlib.suppress(exception.FastbootException):
-                fastboot_nova.privsep.nbd.disconnect(dev)
+                engine._remove_if_present(mp_name)
+        _disconnect(made)
         raise
     with engine.state.update() as st:
-        st['images'][image]['parent_paths'] = paths
+        e = st['images'][image]
+        e['parent_paths'] = paths
+        e['parent_mpath'] = mp_name
+        if mp_name:
+            e['parent_gen'] = entry.get('parent_gen', 0) + 1
+    if old_mp:
+        with contextlib.suppress(exception.FastbootException):
+            engine._remove_if_present(old_mp)
     in_use = {dev for _url, dev in paths}
     _disconnect([dev for _url, dev in old if dev not in in_use])
     LOG.info('Image %s reads from %s', image,
@@ -223,7 +246,10 @@ def _disconnect(devices):
 def drop_parents(engine, image):
     """Forget ``image``'s parent paths; its origin device is gone."""
     images = engine.state.read()['images']
-    old = (images.get(image) or {}).get('parent_paths')
+    entry = images.get(image) or {}
+    old = entry.get('parent_paths')
+    if entry.get('parent_mpath'):
+        engine._remove_if_present(entry['parent_mpath'])
     if not old:
         return
     # A device another image records is that image's path now (device
@@ -235,4 +261,5 @@ def drop_parents(engine, image):
                  if dev in connected and dev not in others])
     with engine.state.update() as st:
         if image in st['images']:
-            st['images'][image].pop('parent_paths', None)
+            for key in ('parent_paths', 'parent_mpath'):
+                st['images'][image].pop(key, None)

@@ -111,10 +111,14 @@ class TestParents(TreeTestCase):
     def test_reparent_to_parents_keeps_the_origin_as_last_group(self):
         self.engine.reparent('img', P1, [P2])
         self.assertEqual((P1, P2), self.image().parents)
+        mp = '%smp-img.1' % self.p
         self.assertEqual(
-            '0 131072 multipath 0 0 2 1 round-robin 0 2 1 /dev/nbd0 1 '
-            '/dev/nbd1 1 round-robin 0 1 1 /dev/vdb 1\n',
-            self.kernel.tables[self.origin_dev])
+            '0 131072 multipath 2 queue_mode bio 0 2 1 round-robin 0 2 1 '
+            '/dev/nbd0 1 /dev/nbd1 1 round-robin 0 1 1 /dev/vdb 1\n',
+            self.kernel.tables[mp])
+        # The origin device stays dm-linear, now over the multipath.
+        self.assertEqual('0 131072 linear /dev/mapper/%s 0\n' % mp,
+                         self.kernel.tables[self.origin_dev])
         self.assertEqual(('10.0.0.2', 10809, 'fb-aaaa-exp-img-10809'),
                          self.kernel.nbd['/dev/nbd0'])
         # The cache and the VM above were never touched.
@@ -124,6 +128,7 @@ class TestParents(TreeTestCase):
     def test_back_to_the_origin_disconnects(self):
         self.engine.reparent('img', P1, [P2])
         self.engine.reparent('img', ORIGIN)
+        self.assertEqual([], [n for n in self.kernel.tables if '-mp-' in n])
         self.assertEqual((), self.image().parents)
         self.assertEqual('0 131072 linear /dev/vdb 0\n',
                          self.kernel.tables[self.origin_dev])
@@ -137,8 +142,12 @@ class TestParents(TreeTestCase):
         self.assertEqual({'/dev/nbd1': ('10.0.0.3', 10809,
                                         'fb-bbbb-exp-img-10809')},
                          {d: c for d, c in self.kernel.nbd.items() if c})
+        mp = '%smp-img.2' % self.p
         self.assertIn(' 1 /dev/nbd1 1 round-robin 0 1 1 /dev/vdb 1',
-                      self.kernel.tables[self.origin_dev])
+                      self.kernel.tables[mp])
+        self.assertIn(mp, self.kernel.tables[self.origin_dev])
+        # The first multipath device is gone.
+        self.assertNotIn('%smp-img.1' % self.p, self.kernel.tables)
 
     def test_bad_parents_change_nothing(self):
         table = self.kernel.tables[self.origin_dev]
