@@ -194,3 +194,53 @@ class TestParents(TreeTestCase):
         self.assertEqual([], [d for d, c in self.kernel.nbd.items() if c])
         self.assertEqual([], [n for n in self.kernel.tables
                               if n.startswith(self.p)])
+
+
+class TestPrivilegedCalls(TreeTestCase):
+    """The two entrypoints of the tree: narrow, checked, nothing half-done."""
+
+    def setUp(self):
+        super().setUp()
+        import fastboot_nova.privsep.dm as dm_priv
+        import fastboot_nova.privsep.multipath as mp_priv
+        self.dm, self.mp = dm_priv, mp_priv
+        self.engine.add_image('img', ORIGIN)
+        self.kernel.nbd['/dev/nbd0'] = ('10.0.0.2', 10809, 'x')
+        del self.kernel.calls[:]
+
+    def test_create_parents_multipath_refuses(self):
+        for parents, fallback in ((['/dev/vdb'], ORIGIN),
+                                  ('/dev/nbd0', ORIGIN),
+                                  ([], ORIGIN),
+                                  (['/dev/nbd0'], '/dev/vdb;x'),
+                                  (['/dev/nbd1'], ORIGIN)):
+            self.assertRaises(exception.FastbootException,
+                              self.mp.create_parents_multipath, 'fb-mp',
+                              parents, fallback)
+        self.kernel.export_sectors = SECTORS + 8
+        self.assertRaises(exception.FastbootException,
+                          self.mp.create_parents_multipath, 'fb-mp',
+                          ['/dev/nbd0'], ORIGIN)
+        self.assertEqual([], [c for c, _ in self.kernel.commands()])
+
+    def test_retarget_linear_refuses(self):
+        cache = '%scache-img' % self.p
+        origin = '%sorigin-img' % self.p
+        self.kernel.host_devices['/dev/vdc'] = SECTORS * 2
+        for name, device in ((cache, ORIGIN),            # not linear
+                             (origin, '/dev/vdc'),       # other size
+                             (origin, '/etc/passwd'),
+                             ('a b', ORIGIN)):
+            self.assertRaises(exception.FastbootException,
+                              self.dm.retarget_linear, name, device)
+        self.assertEqual([], [c for c, _ in self.kernel.commands()])
+
+    def test_retarget_linear_failed_resume_keeps_the_old_table(self):
+        origin = '%sorigin-img' % self.p
+        old = self.kernel.tables[origin]
+        self.kernel.host_devices['/dev/vdc'] = SECTORS
+        self.kernel.fail['dmsetup resume'] = (1, 'resume ioctl failed')
+        self.assertRaises(exception.FastbootException,
+                          self.dm.retarget_linear, origin, '/dev/vdc')
+        self.assertEqual(old, self.kernel.tables[origin])
+        self.assertEqual({}, self.kernel.inactive)
