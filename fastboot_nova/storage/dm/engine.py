@@ -1,7 +1,8 @@
 """The ``dm`` backend: a kernel cache group with device-mapper.
 
-Per image (a shared read-only origin, given as a local block device for
-now; os-brick attachment comes later) the host builds::
+Per image (a shared read-only origin: a local block device, which
+``brick.py`` or Nova's volume driver may have attached through os-brick)
+the host builds::
 
     origin block device(s)
       -> fb-<id>-origin-<image>   dm-linear over the origin segments
@@ -433,8 +434,9 @@ class DmEngine(base.Engine):
         if not isinstance(location, str) or '://' in location:
             raise NotSupportedByBackend(
                 verb='origin %r' % (location,), issue=ISSUE,
-                reason='origins are local block devices for now; NBD and '
-                       'os-brick attachments come later')
+                reason='an origin is a local block device (attach a '
+                       'volume with "fastboot image add --connection-info"); '
+                       'parent hosts\' exports are given to reparent')
         try:
             fastboot_nova.privsep.dm.check_device(location, 'location',
                                                   must_exist=False)

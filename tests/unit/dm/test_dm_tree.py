@@ -244,3 +244,36 @@ class TestPrivilegedCalls(TreeTestCase):
                           self.dm.retarget_linear, origin, '/dev/vdc')
         self.assertEqual(old, self.kernel.tables[origin])
         self.assertEqual({}, self.kernel.inactive)
+
+
+class TestHostAgentOverDm(TreeTestCase):
+    """The real HostAgent drives a DmEngine as it drives the qemu one."""
+
+    def test_agent_follows_and_fails_over(self):
+        from fastboot_nova.hierarchy import agent as agent_mod
+        from tests.unit.hierarchy import test_agent
+
+        self.conf.set_override('export_address', '10.0.0.9', 'fastboot')
+        client = test_agent.FakeClient()
+        client.assignment = test_agent.parents(('p1', P1), ('p2', P2), None)
+        alive = {P1: True, P2: True}
+        agent = agent_mod.HostAgent(self.engine, client, '10.0.0.9',
+                                    probe=lambda url: alive[url])
+        agent.attach('img', ORIGIN)
+        self.assertEqual((P1, P2), self.image().parents)
+        self.assertEqual(('report', 'img', False), client.calls[0])
+        # p1 dies: the agent follows p2, the coordinator agrees.
+        alive[P1] = False
+        client.assignment = test_agent.parents(('p2', P2), None)
+        agent.check()
+        self.assertEqual((P2,), self.image().parents)
+        self.assertEqual([], [n for n in self.kernel.tables
+                              if n.endswith('mp-img.1')])
+        # Every parent gone: back on the origin.
+        alive[P2] = False
+        client.assignment = test_agent.parents(None)
+        agent.check()
+        self.assertEqual((), self.image().parents)
+        self.assertEqual('0 131072 linear /dev/vdb 0\n',
+                         self.kernel.tables[self.origin_dev])
+        self.assertEqual([], [d for d, c in self.kernel.nbd.items() if c])
