@@ -1,9 +1,10 @@
 """Runs INSIDE the kernel-test guest: the dm backend in the hosts' tree.
 
-Two engines in one guest over loopback play a parent and a child host of
-one volume (both see the origin disk, as two hosts attached to one Cinder
-volume would). What the host agent does is driven through the engine
-interface it uses:
+Two engines in one guest over loopback, with the default export
+settings (NBD over TLS, certificates of one CA made by the host test),
+play a parent and a child host of one volume (both see the origin disk,
+as two hosts attached to one Cinder volume would). What the host agent
+does is driven through the engine interface it uses:
 
 - the parent's ``add_image`` exports its cache; ``export_url`` is an
   ``nbd://`` URL that the agent's probe reaches;
@@ -28,13 +29,21 @@ PARENT_STATE = '/var/lib/fastboot/tree-parent'
 CHILD_STATE = '/var/lib/fastboot/tree-child'
 
 
-def _engine(state_path, cache, port):
+def _engine(state_path, cache, port, host_cert):
+    """A host's engine; ``host_cert``: its certificate's base name."""
+    import os
     eng = guest_export.make_engine(state_path, cache)
     for key, value in (('export_address', '127.0.0.1'),
                        ('export_port_min', port),
                        ('export_port_max', port + 9)):
         eng.conf.set_override(key, value, 'fastboot')
-    eng.conf.set_override('export_auth', 'none', 'fastboot_dm')
+    # The default: TLS with certificates of one CA, both ways.
+    tls_dir = guest_export.TLS_DIR
+    for key, name in (('export_tls_cert_file', host_cert + '.pem'),
+                      ('export_tls_key_file', host_cert + '.key'),
+                      ('export_tls_ca_file', 'ca.pem')):
+        eng.conf.set_override(key, os.path.join(tls_dir, name),
+                              'fastboot_dm')
     eng.conf.set_override('export_allowed', ['127.0.0.1/32'], 'fastboot_dm')
     return eng
 
@@ -51,14 +60,17 @@ def _cache_reads(eng):
 
 
 def scenario_tree(run, args):
+    import os
+
     from fastboot_nova.hierarchy import agent
     import fastboot_nova.privsep.dm as dm
     import fastboot_nova.privsep.nbd as nbd
     from fastboot_nova.storage.dm import tree
 
     guest_export.loopback_up()
-    parent = _engine(PARENT_STATE, args['cache'], 10809)
-    child = _engine(CHILD_STATE, args['cache2'], 10819)
+    guest_export.unpack_certs(args['certs'])
+    parent = _engine(PARENT_STATE, args['cache'], 10809, 'server')
+    child = _engine(CHILD_STATE, args['cache2'], 10819, 'client')
     run.step('setup')
 
     # -- parent: cache and export ---------------------------------------------
@@ -66,8 +78,13 @@ def scenario_tree(run, args):
     (p_image,) = parent.list_images()
     url = p_image.export_url
     run.info['parent_export_url'] = url
+    conf_file = os.path.join(nbd.RUN_DIR, url.rsplit('/', 1)[1] + '.conf')
+    with open(conf_file) as f:
+        server_conf = f.read()
     run.check('parent_exported', url.startswith('nbd://127.0.0.1:10809/')
               and agent.probe(url), url)
+    run.check('parent_export_tls_only', 'force_tls = true' in server_conf
+              and 'tlsonly = true' in server_conf, server_conf)
     run.step('parent_export')
 
     # -- child: a VM on the origin, then the parent, live --------------------

@@ -46,12 +46,16 @@ class TestDmExport(test_dm_engine.KernelTestCase):
             f.write(random.Random('cache2').randbytes(CACHE2_MIB << 20))
 
     def test_child_reads_parent_in_the_tree(self):
-        # vdb state, vdc origin (both hosts), vdd parent cache, vde child.
+        # vdb state, vdc origin (both hosts), vdd parent cache, vde child,
+        # vdf the certificates (bindep's test profile installs openssl).
+        certs = os.path.join(self.tmp, 'certs')
+        os.mkdir(certs, 0o700)
         disks = [(self.state, 'state'), (self.origin, 'origin1'),
-                 (self.cache, 'cache0'), (self.cache2, 'cache1')]
+                 (self.cache, 'cache0'), (self.cache2, 'cache1'),
+                 (make_certs(certs), 'certs')]
         args = {'scenario': 'tree', 'privsep': 'daemon',
                 'origin': '/dev/vdc', 'cache': '/dev/vdd',
-                'cache2': '/dev/vde', 'sha': self.sha,
+                'cache2': '/dev/vde', 'certs': '/dev/vdf', 'sha': self.sha,
                 'origin_sectors': (ORIGIN_MIB << 20) // 512}
         res = kguest.run(self.guest, test_dm_engine.SOURCE_DIR, disks,
                          ['%s=%s' % kv for kv in sorted(args.items())],
@@ -74,7 +78,8 @@ class TestDmExport(test_dm_engine.KernelTestCase):
         self.assertIsNone(res.result.get('error'))
         checks = res.result['checks']
         self.assertEqual({}, {k: v for k, v in checks.items() if not v[0]})
-        for name in ('parent_exported', 'child_follows_parent',
+        for name in ('parent_exported', 'parent_export_tls_only',
+                     'child_follows_parent',
                      'misses_went_to_parent', 'read_survives_parent_loss',
                      'child_back_on_origin', 'export_restored',
                      'tree_teardown'):
