@@ -294,6 +294,21 @@ def _create(name, table):
     return '/dev/mapper/' + name
 
 
+def _swap_table(name, table):
+    """Load ``table`` into live device ``name`` and resume it.
+
+    The device is suspended only for the swap. If the new table does not
+    resume, it is dropped and the device resumes with its old one.
+    """
+    _dmsetup('reload', name, name, stdin=table)
+    try:
+        _dmsetup('resume', name, name)
+    except DmCommandFailed:
+        _dmsetup('clear', name, name, ok_codes=(0, 1))
+        _dmsetup('resume', name, name, ok_codes=(0, 1))
+        raise
+
+
 # -- entrypoints ---------------------------------------------------------
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
@@ -368,14 +383,7 @@ def grow_thin_pool(name, metadata_dev, data_dev, block_sectors,
         raise InvalidDmArgument(what='data_dev', value=data_dev,
                                 reason='not larger than the pool (%s '
                                        'sectors)' % live[1])
-    _dmsetup('reload', name, name, stdin=table)
-    try:
-        _dmsetup('resume', name, name)
-    except DmCommandFailed:
-        # Drop the new table; the device resumes with its old one.
-        _dmsetup('clear', name, name, ok_codes=(0, 1))
-        _dmsetup('resume', name, name, ok_codes=(0, 1))
-        raise
+    _swap_table(name, table)
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
@@ -398,14 +406,7 @@ def retarget_linear(name, device):
         raise InvalidDmArgument(what='device', value=device,
                                 reason='its size differs from %s (%d '
                                        'sectors)' % (name, length))
-    _dmsetup('reload', name, name, stdin=linear_table([(device, 0,
-                                                         length)]))
-    try:
-        _dmsetup('resume', name, name)
-    except DmCommandFailed:
-        _dmsetup('clear', name, name, ok_codes=(0, 1))
-        _dmsetup('resume', name, name, ok_codes=(0, 1))
-        raise
+    _swap_table(name, linear_table([(device, 0, length)]))
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint

@@ -16,16 +16,12 @@ Skipped unless FASTBOOT_KERNEL_TESTS=1 (``tox -e kernel`` sets it).
 """
 
 import io
-import json
 import os
 import random
 import shutil
 import subprocess
 import tarfile
 
-import testtools
-
-from tests.kernel import kguest
 from tests.kernel import test_dm_engine
 
 CACHE2_MIB = 128
@@ -57,16 +53,7 @@ class TestDmExport(test_dm_engine.KernelTestCase):
                 'origin': '/dev/vdc', 'cache': '/dev/vdd',
                 'cache2': '/dev/vde', 'certs': '/dev/vdf', 'sha': self.sha,
                 'origin_sectors': (ORIGIN_MIB << 20) // 512}
-        res = kguest.run(self.guest, test_dm_engine.SOURCE_DIR, disks,
-                         ['%s=%s' % kv for kv in sorted(args.items())],
-                         console_log=os.path.join(self.tmp, 'console.log'))
-        self.addDetail('console', testtools.content.text_content(
-            res.console[-20000:]))
-        self.assertIsNotNone(res.result, 'no result on the console (QEMU '
-                             'exit %s); console:\n%s' % (
-                                 res.returncode, res.console[-4000:]))
-        self.addDetail('result', testtools.content.text_content(
-            json.dumps(res.result, indent=1, sort_keys=True)))
+        res = self.run_guest(disks, args)
         info = res.result.get('info', {})
         print('\n[ktest-tree] guest wall %.1fs, timings %s; reparent %s s, '
               'NBD sectors / parent cache reads before and after the '
@@ -75,16 +62,11 @@ class TestDmExport(test_dm_engine.KernelTestCase):
                   info.get('reparent_seconds'),
                   info.get('nbd_sectors_and_parent_cache_reads'),
                   info.get('failover_read')))
-        self.assertIsNone(res.result.get('error'))
-        checks = res.result['checks']
-        self.assertEqual({}, {k: v for k, v in checks.items() if not v[0]})
-        for name in ('parent_exported', 'parent_export_tls_only',
-                     'child_follows_parent',
-                     'misses_went_to_parent', 'read_survives_parent_loss',
-                     'child_back_on_origin', 'export_restored',
-                     'tree_teardown'):
-            self.assertIn(name, checks)
-        self.assertTrue(res.result['ok'])
+        self.assert_checks(res, (
+            'parent_exported', 'parent_export_tls_only',
+            'child_follows_parent', 'misses_went_to_parent',
+            'read_survives_parent_loss', 'child_back_on_origin',
+            'export_restored', 'tree_teardown'))
 
     def test_export_multipath_failover(self):
         # vdb state, vdc origin, vdd parent cache, vde child cache.
@@ -93,16 +75,7 @@ class TestDmExport(test_dm_engine.KernelTestCase):
         args = {'scenario': 'export', 'privsep': 'daemon',
                 'origin': '/dev/vdc', 'cache': '/dev/vdd',
                 'cache2': '/dev/vde', 'sha': self.sha}
-        res = kguest.run(self.guest, test_dm_engine.SOURCE_DIR, disks,
-                         ['%s=%s' % kv for kv in sorted(args.items())],
-                         console_log=os.path.join(self.tmp, 'console.log'))
-        self.addDetail('console', testtools.content.text_content(
-            res.console[-20000:]))
-        self.assertIsNotNone(res.result, 'no result on the console (QEMU '
-                             'exit %s); console:\n%s' % (
-                                 res.returncode, res.console[-4000:]))
-        self.addDetail('result', testtools.content.text_content(
-            json.dumps(res.result, indent=1, sort_keys=True)))
+        res = self.run_guest(disks, args)
         info = res.result.get('info', {})
         print('\n[ktest-export] guest wall %.1fs, runner %.1fs, timings %s; '
               'nbd connect %s s, create_multipath %s s, read across the '
@@ -111,17 +84,11 @@ class TestDmExport(test_dm_engine.KernelTestCase):
                   res.result.get('timings'), info.get('seconds_connect'),
                   info.get('seconds_create_multipath'),
                   info.get('failover_read_seconds')))
-        self.assertIsNone(res.result.get('error'))
-        checks = res.result['checks']
-        failed = {k: v for k, v in checks.items() if not v[0]}
-        self.assertEqual({}, failed)
-        for name in ('two_paths', 'mpath_reads_origin', 'bad_input_refused',
-                     'bad_input_nothing_built', 'child_vm_reads_origin',
-                     'read_survives_path_loss', 'one_path_failed',
-                     'no_path_read_fails', 'detach_disconnects',
-                     'no_dm_devices_left'):
-            self.assertIn(name, checks)
-        self.assertTrue(res.result['ok'])
+        self.assert_checks(res, (
+            'two_paths', 'mpath_reads_origin', 'bad_input_refused',
+            'bad_input_nothing_built', 'child_vm_reads_origin',
+            'read_survives_path_loss', 'one_path_failed', 'no_path_read_fails',
+            'detach_disconnects', 'no_dm_devices_left'))
 
 
 def make_certs(directory):
@@ -179,16 +146,7 @@ class TestDmExportTls(test_dm_engine.KernelTestCase):
         args = {'scenario': 'export_tls', 'privsep': 'daemon',
                 'origin': '/dev/vdc', 'cache': '/dev/vdd',
                 'certs': '/dev/vde', 'sha': self.sha}
-        res = kguest.run(self.guest, test_dm_engine.SOURCE_DIR, disks,
-                         ['%s=%s' % kv for kv in sorted(args.items())],
-                         console_log=os.path.join(self.tmp, 'console.log'))
-        self.addDetail('console', testtools.content.text_content(
-            res.console[-20000:]))
-        self.assertIsNotNone(res.result, 'no result on the console (QEMU '
-                             'exit %s); console:\n%s' % (
-                                 res.returncode, res.console[-4000:]))
-        self.addDetail('result', testtools.content.text_content(
-            json.dumps(res.result, indent=1, sort_keys=True)))
+        res = self.run_guest(disks, args)
         info = res.result.get('info', {})
         print('\n[ktest-export-tls] guest wall %.1fs, timings %s; attach '
               '(2 paths) TLS %s s (connects %s), plain %s s; read of %d MiB '
@@ -200,13 +158,7 @@ class TestDmExportTls(test_dm_engine.KernelTestCase):
                   info.get('tls_read_seconds'),
                   info.get('plain_read_seconds'),
                   info.get('tls_plain_ratio'), info.get('refusals')))
-        self.assertIsNone(res.result.get('error'))
-        checks = res.result['checks']
-        failed = {k: v for k, v in checks.items() if not v[0]}
-        self.assertEqual({}, failed)
-        for name in ('tls_two_paths', 'tls_mpath_reads_origin', 'refused',
-                     'refused_nothing_built', 'loose_key_refused',
-                     'plain_reads_origin', 'no_nbd_left',
-                     'no_dm_devices_left'):
-            self.assertIn(name, checks)
-        self.assertTrue(res.result['ok'])
+        self.assert_checks(res, (
+            'tls_two_paths', 'tls_mpath_reads_origin', 'refused',
+            'refused_nothing_built', 'loose_key_refused', 'plain_reads_origin',
+            'no_nbd_left', 'no_dm_devices_left'))
