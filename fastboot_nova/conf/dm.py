@@ -80,6 +80,16 @@ dm_opts = [
                help=_('dm-snapshot chunk size in 512-byte sectors (a power '
                       'of two): the unit a VM write copies '
                       '(snapshot_type = snapshot).')),
+    cfg.IntOpt('parent_timeout',
+               default=10,
+               min=1,
+               max=300,
+               help=_('Seconds a read from a parent host\'s export may go '
+                      'unanswered before its path is failed and the read '
+                      'is retried on the next parent, then on the origin. '
+                      'A dead parent can stall reads this long: over TLS, '
+                      'nbd-client does not always see the connection '
+                      'close.')),
     cfg.ListOpt('export_allowed',
                 default=['0.0.0.0/0', '::/0'],
                 help=_('Client networks (CIDR) the nbd-servers of this '

@@ -371,8 +371,11 @@ def _nbd_client(verb, name, *args):
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def connect(address, port, export, cert_file=None, key_file=None,
-            ca_file=None, tls_hostname=None):
+            ca_file=None, tls_hostname=None, timeout=CLIENT_TIMEOUT):
     """Attach ``export`` of the server at ``address:port`` read-only.
+
+    ``timeout``: seconds after which a request that got no answer fails
+    (and dm-multipath moves to another path).
 
     :param cert_file: with ``key_file`` and ``ca_file``: connect over TLS
         with this client certificate, and accept only a server
@@ -383,6 +386,7 @@ def connect(address, port, export, cert_file=None, key_file=None,
     address = check_address(address)
     check_port(port)
     dm_priv.check_name(export)
+    dm_priv.check_int(timeout, 'timeout', 1, 300)
     tls = check_tls_files(cert_file, key_file, ca_file)
     tls_args = []
     if tls is not None:
@@ -409,7 +413,7 @@ def connect(address, port, export, cert_file=None, key_file=None,
         try:
             _nbd_client('connect', export, address, str(port), device,
                         '-name', export, '-readonly',
-                        '-timeout', str(CLIENT_TIMEOUT), *tls_args)
+                        '-timeout', str(timeout), *tls_args)
         except NbdFailed as e:
             reason = e.kwargs['reason']
             if tls is None or not any(w in reason for w in (

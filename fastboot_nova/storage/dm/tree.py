@@ -198,7 +198,7 @@ def reparent(engine, image, location, alternates=()):
             dev = reuse.get(url)
             if dev is None:
                 dev = fastboot_nova.privsep.nbd.connect(
-                    address, port, name,
+                    address, port, name, timeout=engine.opts.parent_timeout,
                     **(tls.client_kwargs() if tls else {}))
                 made.append(dev)
             paths.append([url, dev])

@@ -121,6 +121,12 @@ class TestParents(TreeTestCase):
                          self.kernel.tables[self.origin_dev])
         self.assertEqual(('10.0.0.2', 10809, 'fb-aaaa-exp-img-10809'),
                          self.kernel.nbd['/dev/nbd0'])
+        # A dead parent stalls a read at most [fastboot_dm] parent_timeout.
+        connects = [c for c, _ in self.kernel.calls
+                    if c.startswith('nbd-client 10.0.0.')]
+        self.assertEqual(2, len(connects))
+        self.assertTrue(all(c.endswith('-readonly -timeout 10')
+                            for c in connects), connects)
         # The cache and the VM above were never touched.
         self.assertEqual([], [c for c, _ in self.kernel.commands()
                               if '-cache-' in c or '-vm-' in c])
@@ -207,6 +213,14 @@ class TestPrivilegedCalls(TreeTestCase):
         self.engine.add_image('img', ORIGIN)
         self.kernel.nbd['/dev/nbd0'] = ('10.0.0.2', 10809, 'x')
         del self.kernel.calls[:]
+
+    def test_connect_timeout_bounds(self):
+        import fastboot_nova.privsep.nbd as nbd_priv
+        for timeout in (0, 301, '10', None):
+            self.assertRaises(exception.FastbootException, nbd_priv.connect,
+                              '10.0.0.2', 10809, 'x', timeout=timeout)
+        self.assertEqual([], [c for c, _ in self.kernel.calls
+                              if c.startswith('nbd-client')])
 
     def test_create_parents_multipath_refuses(self):
         for parents, fallback in ((['/dev/vdb'], ORIGIN),
