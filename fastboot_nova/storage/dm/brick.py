@@ -26,12 +26,12 @@ import json
 import logging
 import os
 import re
-import tempfile
 
 from oslo_concurrency import lockutils
 
 from fastboot_nova import exception
 from fastboot_nova.i18n import _
+from fastboot_nova.storage import state as state_mod
 
 LOG = logging.getLogger(__name__)
 
@@ -308,24 +308,8 @@ class OriginAttachments:
         return data.get('origins', {})
 
     def _write(self, origins):
-        fd, tmp = tempfile.mkstemp(prefix='.brick-', dir=self.state_path)
-        try:
-            # mkstemp creates the file 0600 already; say it anyway.
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, 'w', encoding='utf-8') as f:
-                json.dump({'origins': origins}, f, indent=1, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.rename(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        dfd = os.open(self.state_path, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        # 0600, replaced atomically: it holds the secrets.
+        state_mod.write_json(self.path, {'origins': origins})
 
     def list(self):
         """``{image: entry}`` with the secrets masked."""

@@ -34,6 +34,11 @@ class ImageExport:
     paths: tuple
 
 
+def server_name(engine, image, port):
+    """The nbd-server (and NBD export) name of ``image`` on ``port``."""
+    return '%sexp-%s-%d' % (engine.prefix, image, port)
+
+
 class ExportError(exception.FastbootException):
     message = _("Cannot export image %(image)s: %(reason)s")
 
@@ -58,7 +63,7 @@ class NbdExporter:
         return '%sexp-%s-' % (self.engine.prefix, image)
 
     def server_name(self, image, port):
-        return '%s%d' % (self._prefix(image), port)
+        return server_name(self.engine, image, port)
 
     def _servers(self, image):
         prefix = self._prefix(image)

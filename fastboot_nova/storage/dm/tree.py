@@ -75,11 +75,8 @@ def export_url(engine, image, entry):
     if not exporting(engine) or port is None:
         return engine.dm_path(engine.dm_name('cache', image))
     return 'nbd://%s:%d/%s' % (_host(engine.conf.fastboot.export_address),
-                               port, exporter_name(engine, image, port))
-
-
-def exporter_name(engine, image, port):
-    return '%sexp-%s-%d' % (engine.prefix, image, port)
+                               port, export_mod.server_name(engine, image,
+                                                            port))
 
 
 def _allocate_port(engine, image):
