@@ -15,11 +15,11 @@ Modules, one job each: ``inputs`` (the storm, validated), ``assumptions``
 (the costs formulas assume), ``budget`` (shared figures: builds in flight,
 threads, DB connections), ``nova``/``cinder``/``placement``/``rabbitmq``/
 ``mariadb`` (the formulas per service), ``profile`` (generate),
-``configfile`` (reading live files of each format), ``check``, ``writer``
+``configfile`` (reading live files of each format), ``checker``, ``writer``
 (apply), ``render`` (ini/yaml output).
 """
 
-from fastboot_nova.tuning.check import check  # noqa: F401
+from fastboot_nova.tuning.checker import check  # noqa: F401
 from fastboot_nova.tuning.configfile import ConfigFile  # noqa: F401
 from fastboot_nova.tuning.exception import ConfigFileError  # noqa: F401
 from fastboot_nova.tuning.exception import ImpossibleInput  # noqa: F401

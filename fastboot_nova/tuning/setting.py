@@ -62,8 +62,8 @@ class Setting:
         shown = live
         if live is None:
             if self.default is None:
-                return ('unset, and the default depends on the host; '
-                        'needs %s %d' % (self._word(), self.value))
+                return ('the default depends on the host, needs %s %d: %s'
+                        % (self._word(), self.value, self.reason))
             live = shown = self.default
             shown = '%d (default)' % live
         if self.unlimited is not None and live == self.unlimited:
