@@ -1,7 +1,9 @@
 """placement.conf: every claim of the storm is a placement request.
 
 Placement has no RPC; what breaks first is its database pool, budgeted
-with everyone else's in MariaDB's max_connections.
+with everyone else's in MariaDB's max_connections. Placement leaves its
+pool options unset (None), so SQLAlchemy's pool_size 5, max_overflow 10
+and pool_timeout 30 apply: those are the defaults judged here.
 """
 
 from fastboot_nova.tuning import budget
@@ -19,8 +21,9 @@ def settings(inputs, db):
                   s.AT_MOST, 5, "pool + overflow of every process is "
                   "MariaDB's max_connections budget", db.describe()),
         s.Setting('placement', SECTION, 'max_overflow', db.overflow,
-                  s.AT_MOST, 50,
-                  'the default 50 lets each process open 55 connections',
+                  s.AT_MOST, 10,
+                  'unset, SQLAlchemy allows 10 over the pool; the budget '
+                  'counts the overflow set here',
                   'per-engine budget %d - max_pool_size %d'
                   % (db.per_engine, db.pool_size)),
         s.Setting('placement', SECTION, 'pool_timeout', timeout,
