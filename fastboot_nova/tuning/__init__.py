@@ -9,6 +9,7 @@ CLI, the devstack plugin and the storm benchmark call::
     profile = tuning.generate(tuning.Inputs(servers=500, computes=4))
     files = [tuning.ConfigFile.from_arg('/etc/nova/nova.conf')]
     failures = tuning.check(profile, files)    # [] when ready
+    every = tuning.evaluate(profile, files)    # passing ones too
     changes = tuning.apply(profile, files)     # writes, with a backup
 
 Modules, one job each: ``inputs`` (the storm, validated), ``assumptions``
@@ -20,6 +21,7 @@ threads, DB connections), ``nova``/``cinder``/``placement``/``rabbitmq``/
 """
 
 from fastboot_nova.tuning.checker import check  # noqa: F401
+from fastboot_nova.tuning.checker import evaluate  # noqa: F401
 from fastboot_nova.tuning.configfile import ConfigFile  # noqa: F401
 from fastboot_nova.tuning.exception import ConfigFileError  # noqa: F401
 from fastboot_nova.tuning.exception import ImpossibleInput  # noqa: F401

@@ -251,9 +251,9 @@ class IniDocument(_Document):
 
 class MyCnfDocument(_Document):
     def validate(self):
-        self.options(strict=True)
+        self.options()
 
-    def options(self, strict=False):
+    def options(self):
         out, section = [], None
         for i, line in enumerate(self.lines):
             body = line.strip()
@@ -290,9 +290,9 @@ class MyCnfDocument(_Document):
 
 class SysctlDocument(_Document):
     def validate(self):
-        self.options(strict=True)
+        self.options()
 
-    def options(self, strict=False):
+    def options(self):
         out = []
         for i, line in enumerate(self.lines):
             body = line.strip()

@@ -64,7 +64,7 @@ class Setting:
             if self.default is None:
                 return ('the default depends on the host, needs %s %d: %s'
                         % (self._word(), self.value, self.reason))
-            live = shown = self.default
+            live = self.default
             shown = '%d (default)' % live
         if self.unlimited is not None and live == self.unlimited:
             return None
