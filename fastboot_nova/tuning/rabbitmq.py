@@ -23,7 +23,6 @@ def connections(inputs):
 
 
 def settings(inputs):
-
     conns = connections(inputs)
     return [
         s.Setting('rabbitmq', None, 'heartbeat', a.HEARTBEAT_SECONDS,

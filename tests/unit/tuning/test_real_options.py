@@ -15,7 +15,11 @@ missing cinder fails instead of skipping.
 import importlib
 from importlib import metadata
 import os
+import shutil
+import subprocess
 
+import fixtures
+from oslo_config import cfg
 from oslotest import base
 
 from fastboot_nova import tuning
@@ -106,3 +110,67 @@ class TestCinder(RealOptionsMixin, base.BaseTestCase):
                 for opt in getattr(modules[module], name):
                     real[('DEFAULT', opt.name)] = opt
         self._assert_exist('cinder', real)
+
+
+class TestReadBackByTheServices(base.BaseTestCase):
+    """What apply writes is what the real parsers read."""
+
+    def setUp(self):
+        super().setUp()
+        self.dir = self.useFixture(fixtures.TempDir()).path
+        self.profile = tuning.generate(tuning.Inputs(servers=500,
+                                                     computes=4))
+
+    def _write(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, 'w') as f:
+            f.write(text)
+        return path
+
+    def test_nova_conf_through_oslo_config(self):
+        path = self._write('nova.conf', (
+            '# devstack wrote this\n[DEFAULT]\nmy_ip = 192.0.2.7\n'
+            'max_concurrent_builds = 2\n\n[database]\n'
+            'connection = sqlite://\nmax_overflow = 50\n'))
+        tuning.apply(self.profile, [tuning.ConfigFile.from_arg(path)],
+                     backup=False)
+        conf = cfg.ConfigOpts()
+        eps = {e.name: e for e in
+               metadata.entry_points(group='oslo.config.opts')}
+        # Only the groups the profile writes: nova's keystoneauth groups
+        # hold options registered twice in the generator's lists.
+        wanted = {s.section for s in self.profile.for_kind('nova')}
+        for namespace in ('nova.conf', 'oslo.messaging'):
+            for group, opts in eps[namespace].load()():
+                name = getattr(group, 'name', group) or 'DEFAULT'
+                if name in wanted:
+                    conf.register_opts(
+                        opts, group=None if name == 'DEFAULT' else group)
+        conf(args=[], default_config_files=[path])
+        self.addCleanup(conf.reset)
+        for s in self.profile.for_kind('nova'):
+            read = (conf[s.name] if s.section == 'DEFAULT'
+                    else conf[s.section][s.name])
+            self.assertIsNone(s.judge(read), s.label())
+        self.assertEqual(50, conf.max_concurrent_builds)
+        self.assertEqual(20, conf.database.max_overflow)
+        self.assertEqual('192.0.2.7', conf.my_ip)
+
+    def test_my_cnf_through_my_print_defaults(self):
+        tool = shutil.which('my_print_defaults')
+        if tool is None:
+            self.skipTest('my_print_defaults (mariadb-client-core, bindep '
+                          'profile mysql) is not installed')
+        path = self._write('my.cnf', (
+            '[client]\nport = 3306\n[mysqld]\nskip-name-resolve\n'
+            'max-connections = 100\n'))
+        tuning.apply(self.profile, [tuning.ConfigFile.from_arg(path)],
+                     backup=False)
+        out = subprocess.run(
+            [tool, '--defaults-file=%s' % path, 'mysqld', 'server',
+             'mariadb', 'mariadbd'],
+            check=True, capture_output=True, text=True).stdout.split()
+        self.assertIn('--max-connections=770', out)
+        self.assertIn('--open_files_limit=4780', out)
+        self.assertIn('--max_connect_errors=10000', out)
+        self.assertIn('--skip-name-resolve', out)
