@@ -35,6 +35,7 @@ MARIADB_GROUPS = ('mysqld', 'server', 'mariadb', 'mariadbd')
 
 _MYCNF_KEY = re.compile(r'^[A-Za-z0-9_.-]+$')
 _SYSCTL_KEY = re.compile(r'^[A-Za-z0-9_.$-]+$')
+_MYCNF_COMMENT = re.compile(r'\s#')
 
 
 def guess_kind(path):
@@ -272,8 +273,9 @@ class MyCnfDocument(_Document):
                 raise _Unparsable('bad option name', i + 1, line)
             if section is None:
                 raise _Unparsable('option before any [group]', i + 1, line)
-            out.append(_Option(section, key,
-                               _unquote(value.strip()) if sep else '',
+            # A '#' after blank space starts a comment in an option file.
+            value = _MYCNF_COMMENT.split(value, maxsplit=1)[0].strip()
+            out.append(_Option(section, key, _unquote(value) if sep else '',
                                i, i + 1))
         return out
 

@@ -136,6 +136,12 @@ class TestMyCnf(FileTestCase):
         self.assertIn('100, needs >= 770',
                       failing[('mysqld', 'max_connections')])
 
+    def test_trailing_comment(self):
+        path = self.write('my.cnf', '[mysqld]\nmax_connections = 900 # big\n'
+                                    'open_files_limit = 9000\n'
+                                    'max_connect_errors = 10000\n')
+        self.assertEqual({}, self.failing(path))
+
     def test_suffixes(self):
         path = self.write('my.cnf', '[mysqld]\nmax_connections = 1K\n'
                                     'open_files_limit = 1M\n'
