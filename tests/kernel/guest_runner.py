@@ -125,30 +125,62 @@ def make_engine(args, state_path=STATE_PATH):
 
 
 def scenario_smoke(run, args):
-    """The smallest proof: linear + snapshot through the privsep module."""
+    """The smallest proof: linear + snapshot through the privsep module.
+
+    Names and files as an engine makes them: the privsep daemon acts only
+    on ``fb-<id>-`` devices and files under the state path.
+    """
     import fastboot_nova.privsep.dm as dm
     import fastboot_nova.privsep.loop as loop
 
+    prefix = 'fb-00000000-'
+    origin_name, snap_name = prefix + 'origin-smoke', prefix + 'vm-smoke'
     os.makedirs(STATE_PATH, exist_ok=True)
     cow = os.path.join(STATE_PATH, 'smoke.cow')
     with open(cow, 'wb') as f:
         f.truncate(64 << 20)
-    origin = dm.create_linear('smoke-origin', [
+    origin = dm.create_linear(origin_name, [
         (args['origin'], 0, dm.device_sectors(args['origin']))])
     dev = loop.attach(cow)
-    snap = dm.create_snapshot('smoke-snap', origin, dev, 16)
-    run.check('smoke_table', 'snapshot' in dm.table('smoke-snap'),
-              dm.table('smoke-snap'))
+    snap = dm.create_snapshot(snap_name, origin, dev, 16)
+    run.check('smoke_table', 'snapshot' in dm.table(snap_name),
+              dm.table(snap_name))
     write_at(snap, b'SMOKE')
     run.check('smoke_isolated', read_at(snap).startswith(b'SMOKE') and
               not read_at(origin).startswith(b'SMOKE'))
-    dm.remove_device('smoke-snap')
-    dm.remove_device('smoke-origin')
+    dm.remove_device(snap_name)
+    dm.remove_device(origin_name)
     loop.detach(dev)
     os.unlink(cow)
-    run.check('smoke_clean', not ours('smoke-'), ours('smoke-'))
+    run.check('smoke_clean', not ours(prefix), ours(prefix))
+    smoke_refusals(run, dm, loop)
     if run.info.get('privsep') == 'daemon':
         privsep_capabilities(run)
+
+
+def smoke_refusals(run, dm, loop):
+    """The confinement for real: the guest's root file system disk
+    (/dev/vda) and its mounted state disk (/dev/vdb) are refused, and so
+    are a file outside the state path and a device-mapper device fastboot
+    did not create."""
+    from fastboot_nova.privsep import utils
+
+    refusals = {}
+    for label, call in (
+            ('root_disk', lambda: dm.create_linear(
+                'fb-00000000-origin-evil', [('/dev/vda', 0, 8)])),
+            ('state_disk', lambda: dm.create_linear(
+                'fb-00000000-origin-evil', [('/dev/vdb', 0, 8)])),
+            ('outside_file', lambda: loop.attach('/etc/passwd')),
+            ('foreign_name', lambda: dm.remove_device('vg0-lv0'))):
+        try:
+            call()
+            refusals[label] = 'accepted'
+        except utils.Refused as e:
+            refusals[label] = str(e)
+    run.info['refusals'] = refusals
+    run.check('smoke_refusals', all(v != 'accepted'
+                                     for v in refusals.values()), refusals)
 
 
 def privsep_capabilities(run):
