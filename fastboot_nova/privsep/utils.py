@@ -297,17 +297,22 @@ def _config_files():
     return files, dirs
 
 
-def load_confinement():
-    """The :class:`Confinement` of this process's configuration."""
+def load_confinement(files=None, dirs=None):
+    """The :class:`Confinement` of a configuration.
+
+    :param files: configuration files (and ``dirs``, directories); by
+        default those of this process (:func:`_config_files`).
+    """
     from fastboot_nova.conf import dm as dm_opts
     from fastboot_nova.conf import fastboot as fastboot_opts
 
-    files, dirs = _config_files()
+    if files is None and dirs is None:
+        files, dirs = _config_files()
     conf = cfg.ConfigOpts()
     fastboot_opts.register_opts(conf)
     dm_opts.register_opts(conf)
-    conf(args=[], project='fastboot', default_config_files=files,
-         default_config_dirs=dirs)
+    conf(args=[], project='fastboot', default_config_files=files or [],
+         default_config_dirs=dirs or [])
     dm = conf.fastboot_dm
     tls = [dm.export_tls_cert_file, dm.export_tls_key_file,
            dm.export_tls_ca_file]
