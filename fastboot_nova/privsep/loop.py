@@ -55,8 +55,9 @@ def _check_own_loop(device):
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def attach(path):
-    """Attach regular file ``path`` (under the state path) to a loop
-    device; return it."""
+    """Attach regular file ``path`` (under the state path); return the
+    loop device.
+    """
     real = utils.check_state_file(path)
     out = _losetup('attach', path, '--find', '--show', '--nooverlap', real)
     device = check_loop(out.strip())

@@ -13,8 +13,8 @@ device the daemon builds on (:func:`~.utils.check_host_device`).
 
 import fastboot_nova.privsep
 from fastboot_nova.privsep import dm as dm_priv
-from fastboot_nova.privsep import utils
 from fastboot_nova.privsep import nbd as nbd_priv
+from fastboot_nova.privsep import utils
 
 MAX_PATHS = 8
 #: I/Os sent down a path before round-robin moves to the next one. The

@@ -173,8 +173,9 @@ def check_tls_files(cert_file, key_file, ca_file, must_exist=True):
 
 
 def _confined_tls(cert_file, key_file, ca_file):
-    """check_tls_files, then confined (in the daemon) to the configured
-    TLS files or files under the state path; their realpaths."""
+    """check_tls_files, then the confinement: configured TLS files or
+    files under the state path. Returns their realpaths.
+    """
     tls = check_tls_files(cert_file, key_file, ca_file)
     if tls is None:
         return None

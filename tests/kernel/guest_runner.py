@@ -159,10 +159,12 @@ def scenario_smoke(run, args):
 
 
 def smoke_refusals(run, dm, loop):
-    """The confinement for real: the guest's root file system disk
-    (/dev/vda) and its mounted state disk (/dev/vdb) are refused, and so
-    are a file outside the state path and a device-mapper device fastboot
-    did not create."""
+    """The confinement for real.
+
+    The guest's root file system disk (/dev/vda) and its mounted state
+    disk (/dev/vdb) are refused, and so are a file outside the state path
+    and a device-mapper device fastboot did not create.
+    """
     from fastboot_nova.privsep import utils
 
     refusals = {}

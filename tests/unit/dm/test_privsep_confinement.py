@@ -39,7 +39,8 @@ CHANGES = ('dmsetup create', 'dmsetup remove', 'dmsetup reload',
 
 class ConfinementTestCase(testtools.TestCase):
     """A host with a mounted root disk, another service's LVM volume on
-    its own physical volume, an unused origin and an SSD."""
+    its own physical volume, an unused origin and an SSD.
+    """
 
     def setUp(self):
         super().setUp()

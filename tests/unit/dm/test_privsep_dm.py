@@ -10,7 +10,7 @@ ORIGIN = '/dev/vdb'
 SSD = '/dev/nvme0n1p2'
 #: Names as an engine makes them: fb-<id>-<kind>-<name>.
 P = 'fb-0123abcd-'
-O, M, D, C = P + 'origin-o', P + 'cmeta-m', P + 'cdata-d', P + 'cache-c'
+ORG, M, D, C = P + 'origin-o', P + 'cmeta-m', P + 'cdata-d', P + 'cache-c'
 POOL, GRP = P + 'pool-thin', P + 'ssd-group'
 
 #: Before the fixture replaces it.
@@ -29,10 +29,10 @@ class PrivsepTestCase(testtools.TestCase):
 class TestDm(PrivsepTestCase):
 
     def test_create_linear(self):
-        path = dm.create_linear(O, [(ORIGIN, 0, 131072)])
-        self.assertEqual('/dev/mapper/' + O, path)
-        self.assertEqual([('dmsetup info ' + O, None),
-                          ('dmsetup create ' + O,
+        path = dm.create_linear(ORG, [(ORIGIN, 0, 131072)])
+        self.assertEqual('/dev/mapper/' + ORG, path)
+        self.assertEqual([('dmsetup info ' + ORG, None),
+                          ('dmsetup create ' + ORG,
                            '0 131072 linear /dev/vdb 0\n')],
                          self.kernel.calls)
 
@@ -43,39 +43,39 @@ class TestDm(PrivsepTestCase):
                          self.kernel.tables[GRP])
 
     def test_create_snapshot(self):
-        dm.create_linear(O, [(ORIGIN, 0, 131072)])
+        dm.create_linear(ORG, [(ORIGIN, 0, 131072)])
         self.kernel.loops['/dev/loop3'] = '/x.cow'
-        dm.create_snapshot(P + 'vm-vm1', '/dev/mapper/' + O, '/dev/loop3',
+        dm.create_snapshot(P + 'vm-vm1', '/dev/mapper/' + ORG, '/dev/loop3',
                            16)
         self.assertEqual(('dmsetup create %svm-vm1' % P,
                           '0 131072 snapshot /dev/mapper/%s /dev/loop3 P '
-                          '16\n' % O), self.kernel.calls[-1])
+                          '16\n' % ORG), self.kernel.calls[-1])
 
     def test_create_cache(self):
-        for name, seg in ((O, (ORIGIN, 0, 131072)),
+        for name, seg in ((ORG, (ORIGIN, 0, 131072)),
                           (M, (SSD, 0, 8192)),
                           (D, (SSD, 8192, 131072))):
             dm.create_linear(name, [seg])
         dm.create_cache(C, '/dev/mapper/' + M, '/dev/mapper/' + D,
-                        '/dev/mapper/' + O, 128)
+                        '/dev/mapper/' + ORG, 128)
         self.assertEqual(('dmsetup create ' + C,
                           '0 131072 cache /dev/mapper/%s /dev/mapper/%s '
                           '/dev/mapper/%s 128 1 writethrough smq 0\n' % (
-                              M, D, O)),
+                              M, D, ORG)),
                          self.kernel.calls[-1])
 
     def test_remove_table_status_ls_open(self):
-        dm.create_linear(O, [(ORIGIN, 0, 8)])
-        self.assertEqual('0 8 linear /dev/vdb 0\n', dm.table(O))
-        self.assertEqual('0 8 linear\n', dm.status(O))
-        self.assertEqual([[O, 253, 0]], dm.list_devices())
-        self.assertEqual(0, dm.open_count(O))
-        dm.remove_device(O)
+        dm.create_linear(ORG, [(ORIGIN, 0, 8)])
+        self.assertEqual('0 8 linear /dev/vdb 0\n', dm.table(ORG))
+        self.assertEqual('0 8 linear\n', dm.status(ORG))
+        self.assertEqual([[ORG, 253, 0]], dm.list_devices())
+        self.assertEqual(0, dm.open_count(ORG))
+        dm.remove_device(ORG)
         self.assertEqual([], dm.list_devices())
-        self.assertIn(('dmsetup remove --retry ' + O, None),
+        self.assertIn(('dmsetup remove --retry ' + ORG, None),
                       self.kernel.calls)
         self.assertIn(('dmsetup info --columns --noheadings --options open '
-                       + O, None), self.kernel.calls)
+                       + ORG, None), self.kernel.calls)
 
     def test_wipe_header(self):
         dm.create_linear(M, [(SSD, 0, 8192)])
@@ -104,7 +104,7 @@ class TestDm(PrivsepTestCase):
         for path in ('/etc/passwd', '/dev/../etc/passwd', 'dev/vdb',
                      '/dev/vd b', '/dev/vdb;reboot', '/dev//vdb',
                      '/dev/./vdb', '/dev/missing', None, b'/dev/vdb'):
-            self.assertRaises(dm.InvalidDmArgument, dm.create_linear, O,
+            self.assertRaises(dm.InvalidDmArgument, dm.create_linear, ORG,
                               [(path, 0, 8)])
         self.assertEqual([], self.kernel.calls)
 
@@ -112,10 +112,10 @@ class TestDm(PrivsepTestCase):
         for seg in ((ORIGIN, -1, 8), (ORIGIN, 0, 0), (ORIGIN, 0, True),
                     (ORIGIN, 0, 1 << 51), (ORIGIN, '0', 8), (ORIGIN, 0),
                     'nope'):
-            self.assertRaises(dm.InvalidDmArgument, dm.create_linear, O,
+            self.assertRaises(dm.InvalidDmArgument, dm.create_linear, ORG,
                               [seg])
-        self.assertRaises(dm.InvalidDmArgument, dm.create_linear, O, [])
-        self.assertRaises(dm.InvalidDmArgument, dm.create_linear, O,
+        self.assertRaises(dm.InvalidDmArgument, dm.create_linear, ORG, [])
+        self.assertRaises(dm.InvalidDmArgument, dm.create_linear, ORG,
                           [(ORIGIN, 0, 1)] * 257)
         self.assertEqual([], self.kernel.calls)
 
@@ -144,19 +144,19 @@ class TestDm(PrivsepTestCase):
         self.assertEqual([], self.kernel.calls)
 
     def test_double_create_refused_before_dmsetup_create(self):
-        dm.create_linear(O, [(ORIGIN, 0, 8)])
+        dm.create_linear(ORG, [(ORIGIN, 0, 8)])
         del self.kernel.calls[:]
-        e = self.assertRaises(dm.DmCommandFailed, dm.create_linear, O,
+        e = self.assertRaises(dm.DmCommandFailed, dm.create_linear, ORG,
                               [(ORIGIN, 0, 8)])
         self.assertIn('exists', str(e))
-        self.assertEqual([('dmsetup info ' + O, None)], self.kernel.calls)
-        self.assertEqual('0 8 linear /dev/vdb 0\n', self.kernel.tables[O])
+        self.assertEqual([('dmsetup info ' + ORG, None)], self.kernel.calls)
+        self.assertEqual('0 8 linear /dev/vdb 0\n', self.kernel.tables[ORG])
 
     def test_dmsetup_failure_is_reported(self):
         self.kernel.fail['dmsetup create'] = (1, 'reload ioctl failed')
-        e = self.assertRaises(dm.DmCommandFailed, dm.create_linear, O,
+        e = self.assertRaises(dm.DmCommandFailed, dm.create_linear, ORG,
                               [(ORIGIN, 0, 8)])
-        self.assertEqual('dmsetup create %s failed: reload ioctl failed' % O,
+        self.assertEqual('dmsetup create %s failed: reload ioctl failed' % ORG,
                          str(e))
 
     def test_ensure_targets(self):
@@ -233,7 +233,7 @@ class TestDm(PrivsepTestCase):
                               POOL, *args)
         self.assertRaises(dm.InvalidDmArgument, dm.thin_message, 'p ool',
                           'delete', 1)
-        self.assertRaises(dm.InvalidDmArgument, dm.thin_message, O,
+        self.assertRaises(dm.InvalidDmArgument, dm.thin_message, ORG,
                           'delete', 1)
         for args in ((POOL, -1, ORIGIN), (POOL, 1, '/etc/passwd'),
                      ('po/ol', 1, ORIGIN)):
@@ -259,10 +259,10 @@ class TestDm(PrivsepTestCase):
             self.assertRaises(dm.InvalidDmArgument, dm.grow_thin_pool,
                               POOL, '/dev/vdb', data_dev, 128, 1)
         # Not a pool (by name, and by table).
-        dm.create_linear(O, [(ORIGIN, 0, 8)])
-        self.assertRaises(dm.InvalidDmArgument, dm.grow_thin_pool, O,
+        dm.create_linear(ORG, [(ORIGIN, 0, 8)])
+        self.assertRaises(dm.InvalidDmArgument, dm.grow_thin_pool, ORG,
                           '/dev/vde', '/dev/vdd', 128, 1)
-        self.kernel.tables[P + 'pool-fake'] = self.kernel.tables[O]
+        self.kernel.tables[P + 'pool-fake'] = self.kernel.tables[ORG]
         self.assertRaises(dm.InvalidDmArgument, dm.grow_thin_pool,
                           P + 'pool-fake', '/dev/vde', '/dev/vdd', 128, 1)
         for args in (('p ool', '/dev/vde', '/dev/vdd', 128, 1),

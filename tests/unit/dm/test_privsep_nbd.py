@@ -104,8 +104,8 @@ class TestClient(NbdTestCase):
         self.kernel.nbd['/dev/nbd10'] = None
         dev = nbd.connect('127.0.0.1', 10809, EXP1)
         self.assertEqual('/dev/nbd1', dev)
-        self.assertEqual([('nbd-client 127.0.0.1 10809 /dev/nbd1 -name ' + EXP1 + ' '
-                           '-readonly -timeout 30', None)],
+        self.assertEqual([('nbd-client 127.0.0.1 10809 /dev/nbd1 -name %s '
+                           '-readonly -timeout 30' % EXP1, None)],
                          self.kernel.calls)
         self.assertEqual(['/dev/nbd0', '/dev/nbd1'],
                          nbd.connected_devices())
