@@ -151,6 +151,13 @@ class DeviceInfo:
     mounted: bool = False
 
 
+#: Where sysfs and the mount and swap tables are read; tests point them
+#: at a fake tree.
+SYS = '/sys'
+MOUNTINFO = '/proc/self/mountinfo'
+SWAPS = '/proc/swaps'
+
+
 def _read(path):
     try:
         with open(path) as f:
@@ -166,14 +173,14 @@ def _holder_names(sysdir):
     except OSError:
         return names
     for entry in entries:
-        names.append(_read('/sys/block/%s/dm/name' % entry) or entry)
+        names.append(_read('%s/block/%s/dm/name' % (SYS, entry)) or entry)
     return names
 
 
 def _swap_devnums():
     nums = set()
     try:
-        with open('/proc/swaps') as f:
+        with open(SWAPS) as f:
             lines = f.readlines()[1:]
     except OSError:
         return nums
@@ -188,9 +195,10 @@ def _swap_devnums():
 
 
 def _mounted_devnums():
+    """``major:minor`` of every mounted file system and active swap."""
     nums = set()
     try:
-        with open('/proc/self/mountinfo') as f:
+        with open(MOUNTINFO) as f:
             for line in f:
                 fields = line.split()
                 if len(fields) > 2:
@@ -200,25 +208,37 @@ def _mounted_devnums():
     return nums | _swap_devnums()
 
 
-def _default_device_info(path):
-    st = os.stat(path)
-    devnum = '%d:%d' % (os.major(st.st_rdev), os.minor(st.st_rdev))
-    sysdir = os.path.realpath('/sys/dev/block/' + devnum)
+def sysfs_facts(devnum):
+    """:class:`DeviceInfo` of block device ``major:minor``.
+
+    A partition is judged with its whole disk: a free partition of the
+    disk the host runs from is in use too.
+    """
+    sysdir = os.path.realpath('%s/dev/block/%s' % (SYS, devnum))
     info = DeviceInfo(dm_name=_read(os.path.join(sysdir, 'dm/name')),
                       dm_uuid=_read(os.path.join(sysdir, 'dm/uuid')))
-    devnums, holders = {devnum}, _holder_names(sysdir)
+    disk = sysdir
+    if os.path.exists(os.path.join(sysdir, 'partition')):
+        disk = os.path.dirname(sysdir)
+    devnums, holders = {devnum, _read(os.path.join(disk, 'dev'))}, []
+    holders += _holder_names(disk)
     try:
-        entries = os.listdir(sysdir)
+        entries = os.listdir(disk)
     except OSError:
         entries = []
     for entry in sorted(entries):
-        part = os.path.join(sysdir, entry)
+        part = os.path.join(disk, entry)
         if os.path.exists(os.path.join(part, 'partition')):
             devnums.add(_read(os.path.join(part, 'dev')))
             holders += _holder_names(part)
     info.holders = tuple(holders)
     info.mounted = bool(devnums & _mounted_devnums())
     return info
+
+
+def _default_device_info(path):
+    st = os.stat(path)
+    return sysfs_facts('%d:%d' % (os.major(st.st_rdev), os.minor(st.st_rdev)))
 
 
 #: ``device_info(path) -> DeviceInfo``; replaced by tests.

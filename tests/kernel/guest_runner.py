@@ -278,7 +278,7 @@ def scenario_engine(run, args):
             ('priv_bad_name', lambda: dm.create_linear(
                 'x y', [(args['origin'], 0, 8)])),
             ('priv_bad_path', lambda: dm.create_linear(
-                'fbx', [('/etc/passwd', 0, 8)])),
+                eng.dm_name('origin', 'bad'), [('/etc/passwd', 0, 8)])),
             ('priv_existing', lambda: dm.create_linear(
                 eng.dm_name('vm', 'vm1'), [(args['origin'], 0, 8)]))):
         try:
@@ -513,13 +513,17 @@ def origin_disappears(run, args, eng):
     """The origin fails under a running VM, then comes back.
 
     The origin is a dm-linear "LUN" the harness swaps for an error target:
-    what a SAN path loss looks like to the host.
+    what a SAN path loss looks like to the host. Its uuid is a multipath
+    map's (``mpath-<wwid>``), as an os-brick multipath origin has: the
+    privsep daemon builds on no other device-mapper device it did not
+    create.
     """
     import fastboot_nova.privsep.dm as dm
 
     sectors = dm.device_sectors(args['origin2'])
     lun_table = '0 %d linear %s 0\n' % (sectors, args['origin2'])
-    _dmsetup('create', 'ktest-lun', stdin=lun_table)
+    _dmsetup('create', 'ktest-lun', '--uuid', 'mpath-ktest-lun',
+             stdin=lun_table)
     lun = '/dev/mapper/ktest-lun'
     d = eng.create('vm5', 'img5', lun)
     write_at(d.path, b'VM5-DATA')

@@ -386,3 +386,94 @@ class TestRootwrapFilter(testtools.TestCase):
                 'os_brick.privileged.default', '--privsep_sock_path', '/x']
         self.assertFalse(any(f.match(argv) for f in self.filters))
         self.assertTrue(any(f.match(argv) for f in self.loaded))
+
+
+class TestSysfsFacts(testtools.TestCase):
+    """utils.sysfs_facts over a fake /sys, mountinfo and swaps."""
+
+    def setUp(self):
+        super().setUp()
+        self.root = self.useFixture(fixtures.TempDir()).path
+        sys_dir = os.path.join(self.root, 'sys')
+        for attr, value in (('SYS', sys_dir),
+                            ('MOUNTINFO', self.root + '/mountinfo'),
+                            ('SWAPS', self.root + '/swaps')):
+            self.useFixture(fixtures.MockPatchObject(utils, attr, value))
+        with open(self.root + '/swaps', 'w') as f:
+            f.write('Filename Type Size Used Priority\n')
+        self.mounts = []
+        # sda (8:0) with sda1 (8:1, mounted) and sda2 (8:2); sdb (8:16)
+        # held by LVM's dm-0; sdc (8:32) held by our dm-1; sdd unused.
+        self.disk('sda', '8:0', parts={'sda1': '8:1', 'sda2': '8:2'})
+        self.disk('sdb', '8:16', holders=['dm-0'])
+        self.disk('sdc', '8:32', holders=['dm-1'])
+        self.disk('sdd', '8:48')
+        self.disk('dm-0', '253:0', dm=('vg0-lv0', 'LVM-xyz'))
+        self.disk('dm-1', '253:1', dm=(P + 'origin-img', ''))
+        self.mount('8:1')
+
+    def disk(self, name, devnum, parts=None, holders=(), dm=None):
+        sys_dir = utils.SYS
+        base = os.path.join(sys_dir, 'devices', 'virtual', name)
+        os.makedirs(os.path.join(base, 'holders'))
+        self.write(os.path.join(base, 'dev'), devnum)
+        for holder in holders:
+            open(os.path.join(base, 'holders', holder), 'w').close()
+        if dm:
+            os.makedirs(os.path.join(base, 'dm'))
+            self.write(os.path.join(base, 'dm', 'name'), dm[0])
+            self.write(os.path.join(base, 'dm', 'uuid'), dm[1])
+        links = [(devnum, base), (name, base)]
+        for part, pnum in (parts or {}).items():
+            pdir = os.path.join(base, part)
+            os.makedirs(os.path.join(pdir, 'holders'))
+            self.write(os.path.join(pdir, 'dev'), pnum)
+            self.write(os.path.join(pdir, 'partition'), '1')
+            links.append((pnum, pdir))
+        for key, target in links:
+            where = os.path.join(sys_dir, 'dev', 'block') if ':' in key \
+                else os.path.join(sys_dir, 'block')
+            os.makedirs(where, exist_ok=True)
+            os.symlink(target, os.path.join(where, key))
+
+    @staticmethod
+    def write(path, text):
+        with open(path, 'w') as f:
+            f.write(text + '\n')
+
+    def mount(self, devnum):
+        self.mounts.append('36 25 %s / /mnt rw - ext4 /dev/x rw' % devnum)
+        with open(utils.MOUNTINFO, 'w') as f:
+            f.write('\n'.join(self.mounts) + '\n')
+
+    def test_a_disk_with_a_mounted_partition(self):
+        self.assertTrue(utils.sysfs_facts('8:0').mounted)
+        # A free partition of that disk is in use too.
+        self.assertTrue(utils.sysfs_facts('8:2').mounted)
+
+    def test_holders_by_device_mapper_name(self):
+        self.assertEqual(('vg0-lv0',), utils.sysfs_facts('8:16').holders)
+        self.assertEqual((P + 'origin-img',),
+                         utils.sysfs_facts('8:32').holders)
+
+    def test_an_unused_disk(self):
+        self.assertEqual(utils.DeviceInfo(), utils.sysfs_facts('8:48'))
+
+    def test_device_mapper_identity(self):
+        info = utils.sysfs_facts('253:0')
+        self.assertEqual(('vg0-lv0', 'LVM-xyz'), (info.dm_name, info.dm_uuid))
+
+    def test_the_decision(self):
+        devices = {'/dev/sda': '8:0', '/dev/sdb': '8:16', '/dev/sdc': '8:32',
+                   '/dev/sdd': '8:48'}
+        self.useFixture(fixtures.MockPatchObject(
+            utils, '_device_info',
+            lambda path: utils.sysfs_facts(devices[path])))
+        self.useFixture(fixtures.MockPatchObject(
+            utils, '_is_block_device', lambda path: path in devices))
+        self.useFixture(fixtures.MockPatchObject(
+            utils, '_confinement', utils.Confinement(state_path='/x')))
+        for dev in ('/dev/sda', '/dev/sdb'):
+            self.assertRaises(utils.Refused, utils.check_host_device, dev)
+        for dev in ('/dev/sdc', '/dev/sdd'):
+            self.assertEqual(dev, utils.check_host_device(dev))
