@@ -25,7 +25,7 @@ from fastboot_nova.privsep import utils
 # fastboot_nova.storage.dm.
 from fastboot_nova.privsep.utils import check_device
 from fastboot_nova.privsep.utils import check_int
-from fastboot_nova.privsep.utils import check_name
+from fastboot_nova.privsep.utils import check_name  # noqa: F401
 from fastboot_nova.privsep.utils import check_own_name
 from fastboot_nova.privsep.utils import DmCommandFailed
 from fastboot_nova.privsep.utils import InvalidDmArgument
@@ -34,8 +34,6 @@ from fastboot_nova.privsep.utils import NAME_RE  # noqa: F401
 from fastboot_nova.privsep.utils import Refused  # noqa: F401
 from fastboot_nova.privsep.utils import run_tool
 from fastboot_nova.privsep.utils import ToolMissing  # noqa: F401
-
-DMSETUP = 'dmsetup'
 
 CACHE_MODES = ('writethrough', 'passthrough', 'writeback')
 #: dm-cache: multiple of 64 sectors (32 KiB), at most 2^21 (1 GiB).
@@ -186,44 +184,18 @@ def thin_table(pool_dev, dev_id, origin_dev, length):
 
 # -- running dmsetup -----------------------------------------------------
 
-def _dmsetup(verb, name, *args, stdin=None, ok_codes=(0,)):
-    argv = [DMSETUP, verb] + list(args)
-    code, out, err = run_tool(argv, stdin=stdin)
-    if code not in ok_codes:
-        raise DmCommandFailed(verb=verb, name=name or '',
-                              reason=(err or out).strip() or
-                              'exit code %s' % code)
-    return out
-
-
-def _exists(name):
-    code, _out, _err = run_tool([DMSETUP, 'info', name])
-    return code == 0
-
-
-def _create(name, table):
-    check_name(name)
-    if _exists(name):
-        raise DmCommandFailed(verb='create', name=name,
-                              reason='a device of that name exists')
-    # libdevmapper removes the device again if its table does not load,
-    # so a failed create leaves nothing behind.
-    _dmsetup('create', name, name, stdin=table)
-    return '/dev/mapper/' + name
-
-
 def _swap_table(name, table):
     """Load ``table`` into live device ``name`` and resume it.
 
     The device is suspended only for the swap. If the new table does not
     resume, it is dropped and the device resumes with its old one.
     """
-    _dmsetup('reload', name, name, stdin=table)
+    utils.dmsetup('reload', name, name, stdin=table)
     try:
-        _dmsetup('resume', name, name)
+        utils.dmsetup('resume', name, name)
     except DmCommandFailed:
-        _dmsetup('clear', name, name, ok_codes=(0, 1))
-        _dmsetup('resume', name, name, ok_codes=(0, 1))
+        utils.dmsetup('clear', name, name, ok_codes=(0, 1))
+        utils.dmsetup('resume', name, name, ok_codes=(0, 1))
         raise
 
 
@@ -241,7 +213,7 @@ def create_linear(name, segments):
     table = linear_table(segments)
     for device, _offset, _length in segments:
         utils.check_host_device(device, 'segment')
-    return _create(name, table)
+    return utils.create_device(name, table)
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
@@ -257,7 +229,7 @@ def create_snapshot(name, origin_dev, cow_dev, chunk_sectors):
     utils.check_host_device(cow_dev, 'cow_dev')
     table = snapshot_table(origin_dev, cow_dev, chunk_sectors,
                            device_sectors(origin_dev))
-    return _create(name, table)
+    return utils.create_device(name, table)
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
@@ -273,7 +245,7 @@ def create_cache(name, metadata_dev, cache_dev, origin_dev, block_sectors,
         utils.check_own_device(dev, what)
     table = cache_table(metadata_dev, cache_dev, origin_dev, block_sectors,
                         mode, device_sectors(origin_dev))
-    return _create(name, table)
+    return utils.create_device(name, table)
 
 
 def _pool_table(metadata_dev, data_dev, block_sectors, low_water_blocks):
@@ -292,8 +264,8 @@ def create_thin_pool(name, metadata_dev, data_dev, block_sectors,
     pool metadata is opened as it is, with every thin volume in it.
     """
     check_own_name(name, kind='pool')
-    return _create(name, _pool_table(metadata_dev, data_dev, block_sectors,
-                                     low_water_blocks))
+    return utils.create_device(name, _pool_table(
+        metadata_dev, data_dev, block_sectors, low_water_blocks))
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
@@ -309,7 +281,7 @@ def grow_thin_pool(name, metadata_dev, data_dev, block_sectors,
     check_own_name(name, kind='pool')
     table = _pool_table(metadata_dev, data_dev, block_sectors,
                         low_water_blocks)
-    live = _dmsetup('table', name, name).split()
+    live = utils.dmsetup('table', name, name).split()
     if len(live) < 3 or live[2] != 'thin-pool':
         raise InvalidDmArgument(what='name', value=name,
                                 reason='not a thin-pool')
@@ -330,7 +302,7 @@ def retarget_linear(name, device):
     """
     check_own_name(name, kind='origin')
     utils.check_host_device(device)
-    lines = [line.split() for line in _dmsetup('table', name, name)
+    lines = [line.split() for line in utils.dmsetup('table', name, name)
              .splitlines() if line.strip()]
     if not lines or any(len(f) < 3 or f[2] != 'linear' for f in lines):
         raise InvalidDmArgument(what='name', value=name,
@@ -357,7 +329,7 @@ def thin_message(pool, verb, dev_id, origin_id=None):
     elif origin_id is not None:
         raise InvalidDmArgument(what='origin_id', value=origin_id,
                                 reason='only create_snap takes one')
-    _dmsetup('message', pool, pool, '0', *args)
+    utils.dmsetup('message', pool, pool, '0', *args)
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
@@ -373,39 +345,39 @@ def create_thin(name, pool, dev_id, origin_dev):
     utils.check_own_device(origin_dev, 'origin_dev')
     table = thin_table('/dev/mapper/' + pool, dev_id, origin_dev,
                        device_sectors(origin_dev))
-    return _create(name, table)
+    return utils.create_device(name, table)
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def remove_device(name):
     """Remove fastboot's device ``name``; fails while it is open."""
-    _dmsetup('remove', check_own_name(name), '--retry', name)
+    utils.dmsetup('remove', check_own_name(name), '--retry', name)
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def table(name):
     """``dmsetup table`` of ``name`` (devices shown as major:minor)."""
-    return _dmsetup('table', check_own_name(name), name)
+    return utils.dmsetup('table', check_own_name(name), name)
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def status(name):
     """``dmsetup status`` of ``name``."""
-    return _dmsetup('status', check_own_name(name), name)
+    return utils.dmsetup('status', check_own_name(name), name)
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def open_count(name):
     """How many openers device ``name`` has."""
-    out = _dmsetup('info', check_own_name(name), '--columns', '--noheadings',
-                   '--options', 'open', name)
+    out = utils.dmsetup('info', check_own_name(name), '--columns',
+                        '--noheadings', '--options', 'open', name)
     return int(out.strip())
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def list_devices():
     """Every device-mapper device: list of ``[name, major, minor]``."""
-    out = _dmsetup('ls', None)
+    out = utils.dmsetup('ls', None)
     devices = []
     for line in out.splitlines():
         m = re.match(r'^(\S+)\s+\((\d+)[:, ]\s*(\d+)\)$', line.strip())
@@ -431,7 +403,7 @@ def wipe_header(name, length):
 
 
 def _loaded_targets():
-    out = _dmsetup('targets', None)
+    out = utils.dmsetup('targets', None)
     return {line.split()[0] for line in out.splitlines() if line.strip()}
 
 

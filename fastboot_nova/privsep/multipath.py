@@ -12,7 +12,6 @@ device the daemon builds on (:func:`~.utils.check_host_device`).
 """
 
 import fastboot_nova.privsep
-from fastboot_nova.privsep import dm as dm_priv
 from fastboot_nova.privsep import nbd as nbd_priv
 from fastboot_nova.privsep import utils
 
@@ -92,7 +91,7 @@ def create_multipath(name, paths):
             what='paths', value=paths,
             reason='the paths differ in size or are empty: %s' %
             sorted(sizes))
-    return dm_priv._create(name, multipath_table(paths, sizes.pop()))
+    return utils.create_device(name, multipath_table(paths, sizes.pop()))
 
 
 def parents_table(parents, fallback, length, repeat=RR_REPEAT):
@@ -142,5 +141,5 @@ def create_parents_multipath(name, parents, fallback):
             what='parents', value=parents,
             reason='a parent differs in size from the origin: %s' %
             sorted(sizes))
-    return dm_priv._create(name, parents_table(list(parents), fallback,
+    return utils.create_device(name, parents_table(list(parents), fallback,
                                                sizes.pop()))

@@ -113,6 +113,33 @@ def run_tool(argv, stdin=None):
     return code, out, err
 
 
+DMSETUP = 'dmsetup'
+
+
+def dmsetup(verb, name, *args, stdin=None, ok_codes=(0,)):
+    """Run ``dmsetup verb *args``; DmCommandFailed names ``name``."""
+    argv = [DMSETUP, verb] + list(args)
+    code, out, err = run_tool(argv, stdin=stdin)
+    if code not in ok_codes:
+        raise DmCommandFailed(verb=verb, name=name or '',
+                              reason=(err or out).strip() or
+                              'exit code %s' % code)
+    return out
+
+
+def create_device(name, table):
+    """Create device-mapper device ``name`` with ``table``; its path."""
+    check_name(name)
+    code, _out, _err = run_tool([DMSETUP, 'info', name])
+    if code == 0:
+        raise DmCommandFailed(verb='create', name=name,
+                              reason='a device of that name exists')
+    # libdevmapper removes the device again if its table does not load,
+    # so a failed create leaves nothing behind.
+    dmsetup('create', name, name, stdin=table)
+    return '/dev/mapper/' + name
+
+
 # -- block devices -------------------------------------------------------
 
 def _default_is_block_device(path):
