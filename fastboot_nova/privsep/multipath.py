@@ -32,7 +32,7 @@ def multipath_table(paths, length, repeat=RR_REPEAT):
         utils.check_device(path, 'path')
     if len(set(paths)) != len(paths):
         raise utils.InvalidDmArgument(what='paths', value=paths,
-                                        reason='a path is listed twice')
+                                      reason='a path is listed twice')
     utils.check_int(length, 'length', 1, utils.MAX_SECTORS)
     utils.check_int(repeat, 'repeat', 1, 1 << 20)
     # <#features> <#hw handler args> <#groups> <first group>
@@ -106,7 +106,7 @@ def parents_table(parents, fallback, length, repeat=RR_REPEAT):
     utils.check_device(fallback, 'fallback')
     if fallback in parents:
         raise utils.InvalidDmArgument(what='fallback', value=fallback,
-                                        reason='it is one of the parents')
+                                      reason='it is one of the parents')
     # queue_mode bio: the origin device starts as (bio-based) dm-linear,
     # and the kernel refuses to turn it request-based, multipath's
     # default, on a reload.
@@ -129,8 +129,8 @@ def create_parents_multipath(name, parents, fallback):
     if isinstance(parents, str) or not isinstance(parents, (list, tuple)) \
             or not parents:
         raise utils.InvalidDmArgument(what='parents', value=parents,
-                                        reason='expected a list of '
-                                               '/dev/nbdN')
+                                      reason='expected a list of '
+                                             '/dev/nbdN')
     for path in parents:
         nbd_priv.check_nbd_device(path)
         utils.check_host_device(path, 'parent')
@@ -141,5 +141,5 @@ def create_parents_multipath(name, parents, fallback):
             what='parents', value=parents,
             reason='a parent differs in size from the origin: %s' %
             sorted(sizes))
-    return utils.create_device(name, parents_table(list(parents), fallback,
-                                               sizes.pop()))
+    return utils.create_device(
+        name, parents_table(list(parents), fallback, sizes.pop()))

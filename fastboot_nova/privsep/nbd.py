@@ -108,7 +108,7 @@ def check_address(value, what='address'):
         return str(ipaddress.ip_address(value))
     except (TypeError, ValueError):
         raise utils.InvalidDmArgument(what=what, value=value,
-                                        reason='expected an IP address')
+                                      reason='expected an IP address')
 
 
 def check_port(value):
@@ -136,7 +136,7 @@ def check_allowed(allowed):
 def check_nbd_device(device):
     if not isinstance(device, str) or not NBD_DEV_RE.fullmatch(device):
         raise utils.InvalidDmArgument(what='device', value=device,
-                                        reason='expected /dev/nbdN')
+                                      reason='expected /dev/nbdN')
     return device
 
 
@@ -150,7 +150,7 @@ def check_tls_file(path, what, must_exist=True):
                    '._+@/-')
     if must_exist and not os.path.isfile(path):
         raise utils.InvalidDmArgument(what=what, value=path,
-                                        reason='no such regular file')
+                                      reason='no such regular file')
     return path
 
 
@@ -190,8 +190,8 @@ def check_hostname(value):
         if HOSTNAME_RE.fullmatch(value):
             return value
     raise utils.InvalidDmArgument(what='tls_hostname', value=value,
-                                    reason='expected a DNS name or an IP '
-                                           'address')
+                                  reason='expected a DNS name or an IP '
+                                         'address')
 
 
 def server_config(export, device, address, port, authfile, tls=None):
@@ -415,8 +415,8 @@ def connect(address, port, export, cert_file=None, key_file=None,
             tls_args += ['-tlshostname', check_hostname(tls_hostname)]
     elif tls_hostname is not None:
         raise utils.InvalidDmArgument(what='tls_hostname',
-                                        value=tls_hostname,
-                                        reason='only with TLS files')
+                                      value=tls_hostname,
+                                      reason='only with TLS files')
     os.makedirs(RUN_DIR, mode=0o700, exist_ok=True)
     # One connect at a time picks a free device: two would pick the same.
     with open(os.path.join(RUN_DIR, 'connect.lock'), 'w') as lock:
@@ -445,16 +445,50 @@ def connect(address, port, export, cert_file=None, key_file=None,
                 'certificate, or the parent\'s certificate is not signed '
                 'by %s or does not name %s): %s' % (
                     tls[2], tls_hostname or address, reason)))
+        _ClientRecord(device).write(address, port, export)
     return device
+
+
+class _ClientRecord:
+    """What :func:`connect` made: ``RUN_DIR/nbdN.client``.
+
+    The daemon's own file (root-only RUN_DIR): :func:`disconnect` detaches
+    only devices it connected, never another service's NBD connection.
+    """
+
+    def __init__(self, device):
+        self.path = os.path.join(RUN_DIR, os.path.basename(device) +
+                                 '.client')
+
+    def write(self, address, port, export):
+        with open(self.path, 'w') as f:
+            f.write('%s %d %s\n' % (address, port, export))
+
+    def exists(self):
+        return os.path.exists(self.path)
+
+    def remove(self):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def disconnect(device):
-    """Detach ``/dev/nbdN``; a device that is not connected is fine."""
+    """Detach ``/dev/nbdN`` that :func:`connect` attached.
+
+    A device that is not connected is fine; one connected by anything
+    else is refused.
+    """
     check_nbd_device(device)
+    record = _ClientRecord(device)
     if not _nbd_state().get(device):
+        record.remove()
         return False
+    if not record.exists():
+        raise utils.Refused(what='device', value=device,
+                            reason='fastboot did not connect it')
     _nbd_client('disconnect', device, '-d', device)
+    record.remove()
     return True
 
 

@@ -276,6 +276,15 @@ class TestNbdConfinement(ConfinementTestCase):
                     key_file=files[1], ca_file=files[2])
         self.assertEqual(1, len(self.changes()))
 
+    def test_disconnect_another_services_connection_refused(self):
+        self.kernel.nbd['/dev/nbd3'] = ('192.0.2.9', 10809, 'backup')
+        self.assertRefused('device', '/dev/nbd3', nbd.disconnect,
+                           '/dev/nbd3')
+        self.assertIsNotNone(self.kernel.nbd['/dev/nbd3'])
+        # Ours is detached.
+        dev = nbd.connect('192.0.2.1', 10809, 'exp')
+        self.assertTrue(nbd.disconnect(dev))
+
     def test_parents_multipath_over_the_root_disk_refused(self):
         self.kernel.nbd['/dev/nbd0'] = ('192.0.2.1', 10809, 'exp')
         self.assertRefused('fallback', ROOT_DISK,
