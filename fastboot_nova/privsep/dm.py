@@ -5,9 +5,12 @@ table itself and runs ``dmsetup`` with an argument list (never a shell,
 never a caller-supplied command). Tables go to dmsetup on standard input,
 so a multi-segment table needs no quoting at all.
 
+Every device the daemon acts on is confined to fastboot's own (see
+:mod:`fastboot_nova.privsep.utils`): names ``fb-<id>-``, devices built
+on only when the host does not use them otherwise.
+
 Tests run the entrypoints in-process with the context's client mode off
-and replace the runner (:data:`_runner`), the block-device check
-(:data:`_is_block_device`), :func:`device_sectors` and
+and replace the runner and device facts of :mod:`~.utils` and
 :func:`_write_zeros` with fakes; see ``tests/unit/dm/fakes.py``.
 
 Through the privsep daemon, lists come back as tuples.
@@ -15,23 +18,23 @@ Through the privsep daemon, lists come back as tuples.
 
 import os
 import re
-import stat
-import subprocess
 
-from fastboot_nova import exception
-from fastboot_nova.i18n import _
 import fastboot_nova.privsep
+from fastboot_nova.privsep import utils
+# Shared with the other topic modules; kept here for the callers in
+# fastboot_nova.storage.dm.
+from fastboot_nova.privsep.utils import check_device
+from fastboot_nova.privsep.utils import check_int
+from fastboot_nova.privsep.utils import check_name  # noqa: F401
+from fastboot_nova.privsep.utils import check_own_name
+from fastboot_nova.privsep.utils import DmCommandFailed
+from fastboot_nova.privsep.utils import InvalidDmArgument
+from fastboot_nova.privsep.utils import MAX_SECTORS
+from fastboot_nova.privsep.utils import NAME_RE  # noqa: F401
+from fastboot_nova.privsep.utils import Refused  # noqa: F401
+from fastboot_nova.privsep.utils import run_tool
+from fastboot_nova.privsep.utils import ToolMissing  # noqa: F401
 
-DMSETUP = 'dmsetup'
-
-#: Device-mapper names: what DM_NAME_LEN (128 with the NUL) allows, from a
-#: conservative alphabet: nothing dmsetup, a shell or a path would treat
-#: specially, and no leading '-' or '.'.
-NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.+-]{0,126}$')
-#: Device paths: under /dev, no '..', no metacharacters or spaces.
-DEVICE_RE = re.compile(r'^/dev/[A-Za-z0-9_][A-Za-z0-9_.+:/-]{0,254}$')
-#: Largest device we accept: 2^50 sectors (512 PiB).
-MAX_SECTORS = 1 << 50
 CACHE_MODES = ('writethrough', 'passthrough', 'writeback')
 #: dm-cache: multiple of 64 sectors (32 KiB), at most 2^21 (1 GiB).
 CACHE_BLOCK_MIN, CACHE_BLOCK_MAX = 64, 1 << 21
@@ -47,24 +50,6 @@ MAX_SEGMENTS = 256
 #: Bytes :func:`wipe_header` may zero.
 MAX_WIPE = 1 << 20
 
-
-class InvalidDmArgument(exception.FastbootException):
-    message = _("Invalid device-mapper argument %(what)s=%(value)r: "
-                "%(reason)s.")
-
-
-class DmCommandFailed(exception.FastbootException):
-    message = _("dmsetup %(verb)s %(name)s failed: %(reason)s")
-
-
-class ToolMissing(DmCommandFailed):
-    message = _("%(tool)s is not installed (package %(package)s): the dm "
-                "backend cannot run without it")
-
-
-#: Executables the backend runs, and the Debian package of each.
-TOOL_PACKAGES = {'dmsetup': 'dmsetup', 'losetup': 'util-linux',
-                 'modprobe': 'kmod'}
 #: Kernel modules that provide each device-mapper target we use.
 TARGET_MODULES = {'linear': (), 'snapshot': ('dm-snapshot',),
                   'cache': ('dm-cache', 'dm-cache-smq'),
@@ -72,30 +57,14 @@ TARGET_MODULES = {'linear': (), 'snapshot': ('dm-snapshot',),
 MODPROBE = 'modprobe'
 
 
-def _default_runner(argv, stdin=None):
-    """Run ``argv``; return ``(returncode, stdout, stderr)`` as text."""
-    try:
-        proc = subprocess.run(argv, input=stdin, capture_output=True,
-                              text=True, check=False, timeout=120,
-                              stdin=None if stdin is not None else
-                              subprocess.DEVNULL)
-    except FileNotFoundError:
-        return 127, '', '%s: executable not found' % argv[0]
-    except subprocess.TimeoutExpired:
-        return 124, '', 'no answer in 120 s'
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-#: ``runner(argv, stdin=None) -> (returncode, stdout, stderr)``; replaced
-#: by tests.
-_runner = _default_runner
-
-
 def _is_block_device(path):
-    try:
-        return stat.S_ISBLK(os.stat(path).st_mode)
-    except OSError:
-        return False
+    """Whether ``path`` is a block device (for the engine's HostDevices)."""
+    return utils._is_block_device(path)
+
+
+def device_sectors(path):
+    """Size of block device ``path`` in 512-byte sectors."""
+    return utils.device_sectors(path)
 
 
 def _write_zeros(path, length):
@@ -110,37 +79,6 @@ def _write_zeros(path, length):
 
 
 # -- validation (unprivileged, importable by callers) --------------------
-
-def check_name(name):
-    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise InvalidDmArgument(
-            what='name', value=name,
-            reason='use at most 127 letters, digits and . _ + - (not '
-                   'first)')
-    return name
-
-
-def check_device(path, what='device', must_exist=True):
-    if (not isinstance(path, str) or not DEVICE_RE.fullmatch(path) or
-            '/../' in path + '/' or '/./' in path + '/' or '//' in path):
-        raise InvalidDmArgument(
-            what=what, value=path,
-            reason='expected a plain path under /dev')
-    if must_exist and not _is_block_device(path):
-        raise InvalidDmArgument(what=what, value=path,
-                                reason='no such block device')
-    return path
-
-
-def check_int(value, what, low, high):
-    # bool is an int: refuse it, True sectors is a bug.
-    if isinstance(value, bool) or not isinstance(value, int) or \
-            not low <= value <= high:
-        raise InvalidDmArgument(what=what, value=value,
-                                reason='expected an integer in [%d, %d]' %
-                                (low, high))
-    return value
-
 
 def linear_table(segments):
     """The table of a dm-linear device over ``segments``.
@@ -244,55 +182,7 @@ def thin_table(pool_dev, dev_id, origin_dev, length):
     return '0 %d thin %s %d %s\n' % (length, pool_dev, dev_id, origin_dev)
 
 
-def device_sectors(path):
-    """Size of block device ``path`` in 512-byte sectors, from sysfs."""
-    st = os.stat(path)
-    if not stat.S_ISBLK(st.st_mode):
-        raise InvalidDmArgument(what='device', value=path,
-                                reason='not a block device')
-    with open('/sys/dev/block/%d:%d/size' % (os.major(st.st_rdev),
-                                             os.minor(st.st_rdev))) as f:
-        return int(f.read())
-
-
 # -- running dmsetup -----------------------------------------------------
-
-def run_tool(argv, stdin=None):
-    """``_runner(argv)``, turning a missing executable into ToolMissing."""
-    code, out, err = _runner(argv, stdin=stdin)
-    if code == 127:
-        tool = os.path.basename(argv[0])
-        raise ToolMissing(verb=argv[1] if len(argv) > 1 else '', name='',
-                          reason='not installed', tool=tool,
-                          package=TOOL_PACKAGES.get(tool, tool))
-    return code, out, err
-
-
-def _dmsetup(verb, name, *args, stdin=None, ok_codes=(0,)):
-    argv = [DMSETUP, verb] + list(args)
-    code, out, err = run_tool(argv, stdin=stdin)
-    if code not in ok_codes:
-        raise DmCommandFailed(verb=verb, name=name or '',
-                              reason=(err or out).strip() or
-                              'exit code %s' % code)
-    return out
-
-
-def _exists(name):
-    code, _out, _err = run_tool([DMSETUP, 'info', name])
-    return code == 0
-
-
-def _create(name, table):
-    check_name(name)
-    if _exists(name):
-        raise DmCommandFailed(verb='create', name=name,
-                              reason='a device of that name exists')
-    # libdevmapper removes the device again if its table does not load,
-    # so a failed create leaves nothing behind.
-    _dmsetup('create', name, name, stdin=table)
-    return '/dev/mapper/' + name
-
 
 def _swap_table(name, table):
     """Load ``table`` into live device ``name`` and resume it.
@@ -300,12 +190,12 @@ def _swap_table(name, table):
     The device is suspended only for the swap. If the new table does not
     resume, it is dropped and the device resumes with its old one.
     """
-    _dmsetup('reload', name, name, stdin=table)
+    utils.dmsetup('reload', name, name, stdin=table)
     try:
-        _dmsetup('resume', name, name)
+        utils.dmsetup('resume', name, name)
     except DmCommandFailed:
-        _dmsetup('clear', name, name, ok_codes=(0, 1))
-        _dmsetup('resume', name, name, ok_codes=(0, 1))
+        utils.dmsetup('clear', name, name, ok_codes=(0, 1))
+        utils.dmsetup('resume', name, name, ok_codes=(0, 1))
         raise
 
 
@@ -315,9 +205,15 @@ def _swap_table(name, table):
 def create_linear(name, segments):
     """Create dm-linear ``name`` over ``segments``; return its path.
 
-    :param segments: list of ``(device, offset_sectors, length_sectors)``.
+    :param segments: list of ``(device, offset_sectors, length_sectors)``;
+        each device is fastboot's own, a configured cache device or one
+        the host does not use.
     """
-    return _create(check_name(name), linear_table(segments))
+    check_own_name(name)
+    table = linear_table(segments)
+    for device, _offset, _length in segments:
+        utils.check_host_device(device, 'segment')
+    return utils.create_device(name, table)
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
@@ -328,22 +224,35 @@ def create_snapshot(name, origin_dev, cow_dev, chunk_sectors):
     origin while snapshots use it (ours is a read-only cache), so no
     snapshot-origin target is needed.
     """
-    check_name(name)
-    check_device(origin_dev, 'origin_dev')
+    check_own_name(name)
+    utils.check_own_device(origin_dev, 'origin_dev')
+    utils.check_host_device(cow_dev, 'cow_dev')
     table = snapshot_table(origin_dev, cow_dev, chunk_sectors,
                            device_sectors(origin_dev))
-    return _create(name, table)
+    return utils.create_device(name, table)
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def create_cache(name, metadata_dev, cache_dev, origin_dev, block_sectors,
                  mode='writethrough'):
-    """Create dm-cache ``name`` (policy smq) over ``origin_dev``."""
-    check_name(name)
-    check_device(origin_dev, 'origin_dev')
+    """Create dm-cache ``name`` (policy smq) over ``origin_dev``.
+
+    All three devices are fastboot's own (its slices and origin device).
+    """
+    check_own_name(name)
+    for what, dev in (('metadata_dev', metadata_dev),
+                      ('cache_dev', cache_dev), ('origin_dev', origin_dev)):
+        utils.check_own_device(dev, what)
     table = cache_table(metadata_dev, cache_dev, origin_dev, block_sectors,
                         mode, device_sectors(origin_dev))
-    return _create(name, table)
+    return utils.create_device(name, table)
+
+
+def _pool_table(metadata_dev, data_dev, block_sectors, low_water_blocks):
+    utils.check_host_device(metadata_dev, 'metadata_dev')
+    utils.check_host_device(data_dev, 'data_dev')
+    return thin_pool_table(metadata_dev, data_dev, block_sectors,
+                           low_water_blocks, device_sectors(data_dev))
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
@@ -354,11 +263,9 @@ def create_thin_pool(name, metadata_dev, data_dev, block_sectors,
     A metadata device whose first block is zero is formatted; one holding
     pool metadata is opened as it is, with every thin volume in it.
     """
-    check_name(name)
-    check_device(data_dev, 'data_dev')
-    table = thin_pool_table(metadata_dev, data_dev, block_sectors,
-                            low_water_blocks, device_sectors(data_dev))
-    return _create(name, table)
+    check_own_name(name, kind='pool')
+    return utils.create_device(name, _pool_table(
+        metadata_dev, data_dev, block_sectors, low_water_blocks))
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
@@ -371,11 +278,10 @@ def grow_thin_pool(name, metadata_dev, data_dev, block_sectors,
     meanwhile), and a grown metadata device is taken up too. If the new
     table does not resume, the old one is put back.
     """
-    check_name(name)
-    check_device(data_dev, 'data_dev')
-    table = thin_pool_table(metadata_dev, data_dev, block_sectors,
-                            low_water_blocks, device_sectors(data_dev))
-    live = _dmsetup('table', name, name).split()
+    check_own_name(name, kind='pool')
+    table = _pool_table(metadata_dev, data_dev, block_sectors,
+                        low_water_blocks)
+    live = utils.dmsetup('table', name, name).split()
     if len(live) < 3 or live[2] != 'thin-pool':
         raise InvalidDmArgument(what='name', value=name,
                                 reason='not a thin-pool')
@@ -388,15 +294,15 @@ def grow_thin_pool(name, metadata_dev, data_dev, block_sectors,
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def retarget_linear(name, device):
-    """Point dm-linear ``name`` at the whole of ``device``, live.
+    """Point origin device ``name`` (dm-linear) at the whole of ``device``.
 
     ``device`` must have the length of ``name``. The device is suspended
     only for the table swap; what is stacked on it (a dm-cache) never
     notices. If the new table does not resume, the old one is put back.
     """
-    check_name(name)
-    check_device(device)
-    lines = [line.split() for line in _dmsetup('table', name, name)
+    check_own_name(name, kind='origin')
+    utils.check_host_device(device)
+    lines = [line.split() for line in utils.dmsetup('table', name, name)
              .splitlines() if line.strip()]
     if not lines or any(len(f) < 3 or f[2] != 'linear' for f in lines):
         raise InvalidDmArgument(what='name', value=name,
@@ -412,7 +318,7 @@ def retarget_linear(name, device):
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def thin_message(pool, verb, dev_id, origin_id=None):
     """Send ``create_thin``, ``create_snap`` or ``delete`` to a pool."""
-    check_name(pool)
+    check_own_name(pool, 'pool', kind='pool')
     if verb not in THIN_MESSAGES:
         raise InvalidDmArgument(what='verb', value=verb,
                                 reason='expected one of %s' %
@@ -423,54 +329,55 @@ def thin_message(pool, verb, dev_id, origin_id=None):
     elif origin_id is not None:
         raise InvalidDmArgument(what='origin_id', value=origin_id,
                                 reason='only create_snap takes one')
-    _dmsetup('message', pool, pool, '0', *args)
+    utils.dmsetup('message', pool, pool, '0', *args)
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def create_thin(name, pool, dev_id, origin_dev):
     """Create thin volume ``name`` (id ``dev_id`` of ``pool``).
 
-    ``origin_dev`` is its external read-only origin: blocks the volume
-    never wrote read from there, and nothing ever writes to it.
+    ``origin_dev`` is its external read-only origin (fastboot's cache
+    device of the image): blocks the volume never wrote read from there,
+    and nothing ever writes to it.
     """
-    check_name(name)
-    check_name(pool)
-    check_device(origin_dev, 'origin_dev')
+    check_own_name(name)
+    check_own_name(pool, 'pool', kind='pool')
+    utils.check_own_device(origin_dev, 'origin_dev')
     table = thin_table('/dev/mapper/' + pool, dev_id, origin_dev,
                        device_sectors(origin_dev))
-    return _create(name, table)
+    return utils.create_device(name, table)
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def remove_device(name):
-    """Remove device ``name``; fails while it is open."""
-    _dmsetup('remove', check_name(name), '--retry', name)
+    """Remove fastboot's device ``name``; fails while it is open."""
+    utils.dmsetup('remove', check_own_name(name), '--retry', name)
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def table(name):
     """``dmsetup table`` of ``name`` (devices shown as major:minor)."""
-    return _dmsetup('table', check_name(name), name)
+    return utils.dmsetup('table', check_own_name(name), name)
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def status(name):
     """``dmsetup status`` of ``name``."""
-    return _dmsetup('status', check_name(name), name)
+    return utils.dmsetup('status', check_own_name(name), name)
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def open_count(name):
     """How many openers device ``name`` has."""
-    out = _dmsetup('info', check_name(name), '--columns', '--noheadings',
-                   '--options', 'open', name)
+    out = utils.dmsetup('info', check_own_name(name), '--columns',
+                        '--noheadings', '--options', 'open', name)
     return int(out.strip())
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def list_devices():
     """Every device-mapper device: list of ``[name, major, minor]``."""
-    out = _dmsetup('ls', None)
+    out = utils.dmsetup('ls', None)
     devices = []
     for line in out.splitlines():
         m = re.match(r'^(\S+)\s+\((\d+)[:, ]\s*(\d+)\)$', line.strip())
@@ -481,21 +388,22 @@ def list_devices():
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def wipe_header(name, length):
-    """Zero the first ``length`` bytes of dm device ``name``.
+    """Zero the first ``length`` bytes of metadata slice ``name``.
 
-    Used on a dm-cache metadata slice before it is (re)used, so the cache
-    target formats fresh, empty metadata instead of trusting an old one.
+    Used on a dm-cache metadata slice (``fb-<id>-cmeta-<image>``, nothing
+    else) before it is (re)used, so the cache target formats fresh, empty
+    metadata instead of trusting an old one.
     """
-    path = '/dev/mapper/' + check_name(name)
+    path = '/dev/mapper/' + check_own_name(name, kind='cmeta')
     check_int(length, 'length', 512, MAX_WIPE)
-    if not _is_block_device(path):
+    if not utils._is_block_device(path):
         raise InvalidDmArgument(what='name', value=name,
                                 reason='no such device-mapper device')
     _write_zeros(path, length)
 
 
 def _loaded_targets():
-    out = _dmsetup('targets', None)
+    out = utils.dmsetup('targets', None)
     return {line.split()[0] for line in out.splitlines() if line.strip()}
 
 

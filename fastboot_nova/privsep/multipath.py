@@ -6,13 +6,14 @@ reads round-robin over the active paths, fails a path whose I/O errors and
 retries the I/O on another one. No ``queue_if_no_path``: with every path
 down a read fails at once instead of hanging.
 
-No multipathd runs: a failed path stays failed until it is reinstated
-(:func:`reinstate_path`) or the device is rebuilt.
+No multipathd runs: a failed path stays failed until the device is
+rebuilt. Names are fastboot's own and every path is checked like any
+device the daemon builds on (:func:`~.utils.check_host_device`).
 """
 
 import fastboot_nova.privsep
-from fastboot_nova.privsep import dm as dm_priv
 from fastboot_nova.privsep import nbd as nbd_priv
+from fastboot_nova.privsep import utils
 
 MAX_PATHS = 8
 #: I/Os sent down a path before round-robin moves to the next one. The
@@ -24,16 +25,16 @@ def multipath_table(paths, length, repeat=RR_REPEAT):
     """The table of a multipath device: one round-robin group of paths."""
     if isinstance(paths, str) or not isinstance(paths, (list, tuple)) or \
             not 1 <= len(paths) <= MAX_PATHS:
-        raise dm_priv.InvalidDmArgument(
+        raise utils.InvalidDmArgument(
             what='paths', value=paths,
             reason='expected 1 to %d paths' % MAX_PATHS)
     for path in paths:
-        dm_priv.check_device(path, 'path')
+        utils.check_device(path, 'path')
     if len(set(paths)) != len(paths):
-        raise dm_priv.InvalidDmArgument(what='paths', value=paths,
-                                        reason='a path is listed twice')
-    dm_priv.check_int(length, 'length', 1, dm_priv.MAX_SECTORS)
-    dm_priv.check_int(repeat, 'repeat', 1, 1 << 20)
+        raise utils.InvalidDmArgument(what='paths', value=paths,
+                                      reason='a path is listed twice')
+    utils.check_int(length, 'length', 1, utils.MAX_SECTORS)
+    utils.check_int(repeat, 'repeat', 1, 1 << 20)
     # <#features> <#hw handler args> <#groups> <first group>
     # <selector> <#selector args> <#paths> <#path args> (<path> <repeat>)*
     return '0 %d multipath 0 0 1 1 round-robin 0 %d 1 %s\n' % (
@@ -79,36 +80,18 @@ def create_multipath(name, paths):
     Every path must be an existing block device of the same size: they
     are meant to be the same data seen through different routes.
     """
-    dm_priv.check_name(name)
+    utils.check_own_name(name)
     multipath_table(paths, 1)
     sizes = set()
     for path in paths:
-        dm_priv.check_device(path, 'path')
-        sizes.add(dm_priv.device_sectors(path))
+        utils.check_host_device(path, 'path')
+        sizes.add(utils.device_sectors(path))
     if len(sizes) != 1 or 0 in sizes:
-        raise dm_priv.InvalidDmArgument(
+        raise utils.InvalidDmArgument(
             what='paths', value=paths,
             reason='the paths differ in size or are empty: %s' %
             sorted(sizes))
-    return dm_priv._create(name, multipath_table(paths, sizes.pop()))
-
-
-def _message(name, verb, path):
-    dm_priv.check_name(name)
-    dm_priv.check_device(path, 'path', must_exist=False)
-    dm_priv._dmsetup('message', name, name, '0', verb, path)
-
-
-@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
-def fail_path(name, path):
-    """Mark ``path`` of multipath ``name`` failed (I/O moves off it)."""
-    _message(name, 'fail_path', path)
-
-
-@fastboot_nova.privsep.sys_admin_pctxt.entrypoint
-def reinstate_path(name, path):
-    """Put a failed ``path`` of multipath ``name`` back in use."""
-    _message(name, 'reinstate_path', path)
+    return utils.create_device(name, multipath_table(paths, sizes.pop()))
 
 
 def parents_table(parents, fallback, length, repeat=RR_REPEAT):
@@ -120,10 +103,10 @@ def parents_table(parents, fallback, length, repeat=RR_REPEAT):
     parent costs the failed I/O a retry, not an error.
     """
     multipath_table(parents, length, repeat)
-    dm_priv.check_device(fallback, 'fallback')
+    utils.check_device(fallback, 'fallback')
     if fallback in parents:
-        raise dm_priv.InvalidDmArgument(what='fallback', value=fallback,
-                                        reason='it is one of the parents')
+        raise utils.InvalidDmArgument(what='fallback', value=fallback,
+                                      reason='it is one of the parents')
     # queue_mode bio: the origin device starts as (bio-based) dm-linear,
     # and the kernel refuses to turn it request-based, multipath's
     # default, on a reload.
@@ -142,20 +125,21 @@ def create_parents_multipath(name, parents, fallback):
     the host's own origin device; all must have the same size. Bio-based
     (``queue_mode bio``), like the dm-linear it is stacked under.
     """
-    dm_priv.check_name(name)
+    utils.check_own_name(name)
     if isinstance(parents, str) or not isinstance(parents, (list, tuple)) \
             or not parents:
-        raise dm_priv.InvalidDmArgument(what='parents', value=parents,
-                                        reason='expected a list of '
-                                               '/dev/nbdN')
+        raise utils.InvalidDmArgument(what='parents', value=parents,
+                                      reason='expected a list of '
+                                             '/dev/nbdN')
     for path in parents:
         nbd_priv.check_nbd_device(path)
-    dm_priv.check_device(fallback, 'fallback')
-    sizes = {dm_priv.device_sectors(p) for p in list(parents) + [fallback]}
+        utils.check_host_device(path, 'parent')
+    utils.check_host_device(fallback, 'fallback')
+    sizes = {utils.device_sectors(p) for p in list(parents) + [fallback]}
     if len(sizes) != 1 or 0 in sizes:
-        raise dm_priv.InvalidDmArgument(
+        raise utils.InvalidDmArgument(
             what='parents', value=parents,
             reason='a parent differs in size from the origin: %s' %
             sorted(sizes))
-    return dm_priv._create(name, parents_table(list(parents), fallback,
-                                               sizes.pop()))
+    return utils.create_device(
+        name, parents_table(list(parents), fallback, sizes.pop()))

@@ -16,8 +16,11 @@ one (``-certfile -keyfile -cacertfile -tlshostname``); :func:`disconnect`
 detaches it.
 
 Every entrypoint checks its arguments before anything runs and runs the
-tools with argument lists. Tests replace :data:`_spawn`, :data:`_nbd_state`
-and the runner of :mod:`fastboot_nova.privsep.dm`.
+tools with argument lists. Confinement (:mod:`~.utils`): a server serves
+only fastboot's own device-mapper devices, never on a wildcard address
+without TLS, and TLS files are only the configured ``[fastboot_dm]
+export_tls_*_file`` paths or files under the state path. Tests replace
+:data:`_spawn`, :data:`_nbd_state` and the runner of :mod:`~.utils`.
 """
 
 import contextlib
@@ -31,7 +34,7 @@ import time
 
 from fastboot_nova.i18n import _
 import fastboot_nova.privsep
-from fastboot_nova.privsep import dm as dm_priv
+from fastboot_nova.privsep import utils
 
 NBD_SERVER = 'nbd-server'
 NBD_CLIENT = 'nbd-client'
@@ -55,7 +58,7 @@ HOSTNAME_RE = re.compile(
     r'(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$')
 
 
-class NbdFailed(dm_priv.DmCommandFailed):
+class NbdFailed(utils.DmCommandFailed):
     message = _("NBD %(verb)s %(name)s failed: %(reason)s")
 
 
@@ -104,19 +107,19 @@ def check_address(value, what='address'):
     try:
         return str(ipaddress.ip_address(value))
     except (TypeError, ValueError):
-        raise dm_priv.InvalidDmArgument(what=what, value=value,
-                                        reason='expected an IP address')
+        raise utils.InvalidDmArgument(what=what, value=value,
+                                      reason='expected an IP address')
 
 
 def check_port(value):
-    return dm_priv.check_int(value, 'port', PORT_MIN, PORT_MAX)
+    return utils.check_int(value, 'port', PORT_MIN, PORT_MAX)
 
 
 def check_allowed(allowed):
     """Client networks a server accepts: a non-empty list of CIDRs."""
     if isinstance(allowed, str) or not isinstance(allowed, (list, tuple)) \
             or not 1 <= len(allowed) <= MAX_ALLOWED:
-        raise dm_priv.InvalidDmArgument(
+        raise utils.InvalidDmArgument(
             what='allowed', value=allowed,
             reason='expected 1 to %d client networks' % MAX_ALLOWED)
     nets = []
@@ -124,7 +127,7 @@ def check_allowed(allowed):
         try:
             nets.append(str(ipaddress.ip_network(net, strict=False)))
         except (TypeError, ValueError):
-            raise dm_priv.InvalidDmArgument(
+            raise utils.InvalidDmArgument(
                 what='allowed', value=net,
                 reason='expected an address or a network in CIDR form')
     return nets
@@ -132,8 +135,8 @@ def check_allowed(allowed):
 
 def check_nbd_device(device):
     if not isinstance(device, str) or not NBD_DEV_RE.fullmatch(device):
-        raise dm_priv.InvalidDmArgument(what='device', value=device,
-                                        reason='expected /dev/nbdN')
+        raise utils.InvalidDmArgument(what='device', value=device,
+                                      reason='expected /dev/nbdN')
     return device
 
 
@@ -141,13 +144,13 @@ def check_tls_file(path, what, must_exist=True):
     """An absolute path of plain characters to an existing regular file."""
     if not isinstance(path, str) or not TLS_PATH_RE.fullmatch(path) or \
             '/../' in path + '/' or '/./' in path + '/' or '//' in path:
-        raise dm_priv.InvalidDmArgument(
+        raise utils.InvalidDmArgument(
             what=what, value=path,
             reason='expected an absolute path of letters, digits and '
                    '._+@/-')
     if must_exist and not os.path.isfile(path):
-        raise dm_priv.InvalidDmArgument(what=what, value=path,
-                                        reason='no such regular file')
+        raise utils.InvalidDmArgument(what=what, value=path,
+                                      reason='no such regular file')
     return path
 
 
@@ -162,11 +165,22 @@ def check_tls_files(cert_file, key_file, ca_file, must_exist=True):
     if given == (None, None, None):
         return None
     if None in given:
-        raise dm_priv.InvalidDmArgument(
+        raise utils.InvalidDmArgument(
             what='tls', value=given,
             reason='give the certificate, key and CA files, or none')
     return tuple(check_tls_file(p, w, must_exist) for p, w in zip(
         given, ('cert_file', 'key_file', 'ca_file'), strict=True))
+
+
+def _confined_tls(cert_file, key_file, ca_file):
+    """check_tls_files, then the confinement: configured TLS files or
+    files under the state path. Returns their realpaths.
+    """
+    tls = check_tls_files(cert_file, key_file, ca_file)
+    if tls is None:
+        return None
+    return tuple(utils.check_tls_path(p, w) for p, w in zip(
+        tls, ('cert_file', 'key_file', 'ca_file'), strict=True))
 
 
 def check_hostname(value):
@@ -175,9 +189,9 @@ def check_hostname(value):
             return str(ipaddress.ip_address(value))
         if HOSTNAME_RE.fullmatch(value):
             return value
-    raise dm_priv.InvalidDmArgument(what='tls_hostname', value=value,
-                                    reason='expected a DNS name or an IP '
-                                           'address')
+    raise utils.InvalidDmArgument(what='tls_hostname', value=value,
+                                  reason='expected a DNS name or an IP '
+                                         'address')
 
 
 def server_config(export, device, address, port, authfile, tls=None):
@@ -189,8 +203,8 @@ def server_config(export, device, address, port, authfile, tls=None):
     Every value has been checked against a strict pattern, so none can
     start a new line or section.
     """
-    dm_priv.check_name(export)
-    dm_priv.check_device(device, must_exist=False)
+    utils.check_name(export)
+    utils.check_device(device, must_exist=False)
     address = check_address(address)
     check_port(port)
     tls_generic = tls_export = ''
@@ -219,7 +233,7 @@ def authfile_text(allowed):
 
 
 def _paths(name):
-    base = os.path.join(RUN_DIR, dm_priv.check_name(name))
+    base = os.path.join(RUN_DIR, utils.check_own_name(name))
     return {k: base + '.' + k for k in ('conf', 'allow', 'pid', 'log')}
 
 
@@ -278,11 +292,16 @@ def start_server(name, device, address, port, allowed, cert_file=None,
     :returns: the server's pid.
     """
     paths = _paths(name)
-    dm_priv.check_device(device)
+    utils.check_own_device(device)
     address = check_address(address)
     check_port(port)
     allow = authfile_text(allowed)
-    tls = check_tls_files(cert_file, key_file, ca_file)
+    tls = _confined_tls(cert_file, key_file, ca_file)
+    if tls is None and ipaddress.ip_address(address).is_unspecified:
+        raise utils.Refused(what='address', value=address,
+                            reason='a wildcard address serves every '
+                                   'network: give TLS files or one '
+                                   'address')
     config = server_config(name, device, address, port, paths['allow'],
                            tls)
     os.makedirs(RUN_DIR, mode=0o700, exist_ok=True)
@@ -361,7 +380,7 @@ def list_servers():
 # -- entrypoints: the child side -----------------------------------------
 
 def _nbd_client(verb, name, *args):
-    code, out, err = dm_priv._runner([NBD_CLIENT] + list(args))
+    code, out, err = utils._runner([NBD_CLIENT] + list(args))
     if code != 0:
         raise NbdFailed(verb=verb, name=name,
                         reason=(err or out).strip() or
@@ -385,9 +404,9 @@ def connect(address, port, export, cert_file=None, key_file=None,
     """
     address = check_address(address)
     check_port(port)
-    dm_priv.check_name(export)
-    dm_priv.check_int(timeout, 'timeout', 1, 300)
-    tls = check_tls_files(cert_file, key_file, ca_file)
+    utils.check_name(export)
+    utils.check_int(timeout, 'timeout', 1, 300)
+    tls = _confined_tls(cert_file, key_file, ca_file)
     tls_args = []
     if tls is not None:
         tls_args = ['-certfile', tls[0], '-keyfile', tls[1],
@@ -395,9 +414,9 @@ def connect(address, port, export, cert_file=None, key_file=None,
         if tls_hostname is not None:
             tls_args += ['-tlshostname', check_hostname(tls_hostname)]
     elif tls_hostname is not None:
-        raise dm_priv.InvalidDmArgument(what='tls_hostname',
-                                        value=tls_hostname,
-                                        reason='only with TLS files')
+        raise utils.InvalidDmArgument(what='tls_hostname',
+                                      value=tls_hostname,
+                                      reason='only with TLS files')
     os.makedirs(RUN_DIR, mode=0o700, exist_ok=True)
     # One connect at a time picks a free device: two would pick the same.
     with open(os.path.join(RUN_DIR, 'connect.lock'), 'w') as lock:
@@ -426,16 +445,50 @@ def connect(address, port, export, cert_file=None, key_file=None,
                 'certificate, or the parent\'s certificate is not signed '
                 'by %s or does not name %s): %s' % (
                     tls[2], tls_hostname or address, reason)))
+        _ClientRecord(device).write(address, port, export)
     return device
+
+
+class _ClientRecord:
+    """What :func:`connect` made: ``RUN_DIR/nbdN.client``.
+
+    The daemon's own file (root-only RUN_DIR): :func:`disconnect` detaches
+    only devices it connected, never another service's NBD connection.
+    """
+
+    def __init__(self, device):
+        self.path = os.path.join(RUN_DIR, os.path.basename(device) +
+                                 '.client')
+
+    def write(self, address, port, export):
+        with open(self.path, 'w') as f:
+            f.write('%s %d %s\n' % (address, port, export))
+
+    def exists(self):
+        return os.path.exists(self.path)
+
+    def remove(self):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
 
 
 @fastboot_nova.privsep.sys_admin_pctxt.entrypoint
 def disconnect(device):
-    """Detach ``/dev/nbdN``; a device that is not connected is fine."""
+    """Detach ``/dev/nbdN`` that :func:`connect` attached.
+
+    A device that is not connected is fine; one connected by anything
+    else is refused.
+    """
     check_nbd_device(device)
+    record = _ClientRecord(device)
     if not _nbd_state().get(device):
+        record.remove()
         return False
+    if not record.exists():
+        raise utils.Refused(what='device', value=device,
+                            reason='fastboot did not connect it')
     _nbd_client('disconnect', device, '-d', device)
+    record.remove()
     return True
 
 

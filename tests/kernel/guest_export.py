@@ -221,7 +221,9 @@ def scenario_export(run, args):
     run.info['child_state'] = os.listdir(CHILD_STATE)
 
 
-TLS_DIR = '/run/fastboot-test-tls'
+# Under the state disk: the privsep daemon reads TLS files only from the
+# configured paths or under [fastboot] state_path (/var/lib/fastboot).
+TLS_DIR = '/var/lib/fastboot/tls'
 TLS_PORTS = (10819, 10820)
 PLAIN_PORTS = (10821, 10822)
 

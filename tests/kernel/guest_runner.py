@@ -125,30 +125,64 @@ def make_engine(args, state_path=STATE_PATH):
 
 
 def scenario_smoke(run, args):
-    """The smallest proof: linear + snapshot through the privsep module."""
+    """The smallest proof: linear + snapshot through the privsep module.
+
+    Names and files as an engine makes them: the privsep daemon acts only
+    on ``fb-<id>-`` devices and files under the state path.
+    """
     import fastboot_nova.privsep.dm as dm
     import fastboot_nova.privsep.loop as loop
 
+    prefix = 'fb-00000000-'
+    origin_name, snap_name = prefix + 'origin-smoke', prefix + 'vm-smoke'
     os.makedirs(STATE_PATH, exist_ok=True)
     cow = os.path.join(STATE_PATH, 'smoke.cow')
     with open(cow, 'wb') as f:
         f.truncate(64 << 20)
-    origin = dm.create_linear('smoke-origin', [
+    origin = dm.create_linear(origin_name, [
         (args['origin'], 0, dm.device_sectors(args['origin']))])
     dev = loop.attach(cow)
-    snap = dm.create_snapshot('smoke-snap', origin, dev, 16)
-    run.check('smoke_table', 'snapshot' in dm.table('smoke-snap'),
-              dm.table('smoke-snap'))
+    snap = dm.create_snapshot(snap_name, origin, dev, 16)
+    run.check('smoke_table', 'snapshot' in dm.table(snap_name),
+              dm.table(snap_name))
     write_at(snap, b'SMOKE')
     run.check('smoke_isolated', read_at(snap).startswith(b'SMOKE') and
               not read_at(origin).startswith(b'SMOKE'))
-    dm.remove_device('smoke-snap')
-    dm.remove_device('smoke-origin')
+    dm.remove_device(snap_name)
+    dm.remove_device(origin_name)
     loop.detach(dev)
     os.unlink(cow)
-    run.check('smoke_clean', not ours('smoke-'), ours('smoke-'))
+    run.check('smoke_clean', not ours(prefix), ours(prefix))
+    smoke_refusals(run, dm, loop)
     if run.info.get('privsep') == 'daemon':
         privsep_capabilities(run)
+
+
+def smoke_refusals(run, dm, loop):
+    """The confinement for real.
+
+    The guest's root file system disk (/dev/vda) and its mounted state
+    disk (/dev/vdb) are refused, and so are a file outside the state path
+    and a device-mapper device fastboot did not create.
+    """
+    from fastboot_nova.privsep import utils
+
+    refusals = {}
+    for label, call in (
+            ('root_disk', lambda: dm.create_linear(
+                'fb-00000000-origin-evil', [('/dev/vda', 0, 8)])),
+            ('state_disk', lambda: dm.create_linear(
+                'fb-00000000-origin-evil', [('/dev/vdb', 0, 8)])),
+            ('outside_file', lambda: loop.attach('/etc/passwd')),
+            ('foreign_name', lambda: dm.remove_device('vg0-lv0'))):
+        try:
+            call()
+            refusals[label] = 'accepted'
+        except utils.Refused as e:
+            refusals[label] = str(e)
+    run.info['refusals'] = refusals
+    run.check('smoke_refusals', all(v != 'accepted'
+                                     for v in refusals.values()), refusals)
 
 
 def privsep_capabilities(run):
@@ -244,7 +278,7 @@ def scenario_engine(run, args):
             ('priv_bad_name', lambda: dm.create_linear(
                 'x y', [(args['origin'], 0, 8)])),
             ('priv_bad_path', lambda: dm.create_linear(
-                'fbx', [('/etc/passwd', 0, 8)])),
+                eng.dm_name('origin', 'bad'), [('/etc/passwd', 0, 8)])),
             ('priv_existing', lambda: dm.create_linear(
                 eng.dm_name('vm', 'vm1'), [(args['origin'], 0, 8)]))):
         try:
@@ -479,13 +513,17 @@ def origin_disappears(run, args, eng):
     """The origin fails under a running VM, then comes back.
 
     The origin is a dm-linear "LUN" the harness swaps for an error target:
-    what a SAN path loss looks like to the host.
+    what a SAN path loss looks like to the host. Its uuid is a multipath
+    map's (``mpath-<wwid>``), as an os-brick multipath origin has: the
+    privsep daemon builds on no other device-mapper device it did not
+    create.
     """
     import fastboot_nova.privsep.dm as dm
 
     sectors = dm.device_sectors(args['origin2'])
     lun_table = '0 %d linear %s 0\n' % (sectors, args['origin2'])
-    _dmsetup('create', 'ktest-lun', stdin=lun_table)
+    _dmsetup('create', 'ktest-lun', '--uuid', 'mpath-ktest-lun',
+             stdin=lun_table)
     lun = '/dev/mapper/ktest-lun'
     d = eng.create('vm5', 'img5', lun)
     write_at(d.path, b'VM5-DATA')

@@ -3,12 +3,14 @@
 import json
 import os
 import re
+import tempfile
 
 import fixtures
 from oslo_privsep import priv_context
 
 import fastboot_nova.privsep
 from fastboot_nova.privsep import dm as dm_priv
+from fastboot_nova.privsep import utils as priv_utils
 
 
 class FakeKernel:
@@ -45,6 +47,11 @@ class FakeKernel:
         self.on_disk = set()
         #: Thin volume ids in each pool's metadata: pool -> set.
         self.thin_ids = {}
+        #: Host devices that are (or have a partition) mounted.
+        self.mounted = set()
+        #: dm uuid of each device-mapper name (another service's LVM
+        #: volume: 'LVM-...'); fastboot sets none.
+        self.dm_uuids = {}
 
     # -- what the fixture patches in ---------------------------------------
 
@@ -62,6 +69,16 @@ class FakeKernel:
         name = path[len('/dev/mapper/'):]
         return sum(int(line.split()[1])
                    for line in self.tables[name].splitlines())
+
+    def device_info(self, path):
+        if path.startswith('/dev/mapper/'):
+            name = path[len('/dev/mapper/'):]
+            return priv_utils.DeviceInfo(dm_name=name,
+                                         dm_uuid=self.dm_uuids.get(name, ''))
+        holders = tuple(sorted(n for n, t in self.tables.items()
+                               if path in t.split()))
+        return priv_utils.DeviceInfo(holders=holders,
+                                     mounted=path in self.mounted)
 
     def write_zeros(self, path, length):
         self.wipes.append((path, length))
@@ -231,9 +248,13 @@ class PrivsepFixture(fixtures.Fixture):
     Fails loudly if anything would start a privsep daemon.
     """
 
-    def __init__(self, host_devices=None):
+    def __init__(self, host_devices=None, state_path=None):
         super().__init__()
         self.kernel = FakeKernel(host_devices)
+        #: What the daemon is confined to: the test's state paths live
+        #: in the temporary directory.
+        self.confinement = priv_utils.Confinement(
+            state_path=os.path.realpath(state_path or tempfile.gettempdir()))
 
     def _setUp(self):
         self.useFixture(fixtures.MockPatchObject(
@@ -248,7 +269,10 @@ class PrivsepFixture(fixtures.Fixture):
         for attr, fake in (('_runner', k.run),
                            ('_is_block_device', k.is_block_device),
                            ('device_sectors', k.device_sectors),
-                           ('_write_zeros', k.write_zeros),
+                           ('_device_info', k.device_info),
+                           ('_confinement', self.confinement)):
+            self.useFixture(fixtures.MockPatchObject(priv_utils, attr, fake))
+        for attr, fake in (('_write_zeros', k.write_zeros),
                            ('_smq_available', k.smq_available),
                            ('_module_on_disk', k.module_on_disk)):
             self.useFixture(fixtures.MockPatchObject(dm_priv, attr, fake))

@@ -7,6 +7,7 @@ import fixtures
 
 from fastboot_nova.privsep import dm as dm_priv
 from fastboot_nova.privsep import nbd as nbd_priv
+from fastboot_nova.privsep import utils as priv_utils
 from tests.unit.dm import fakes
 
 NBD_MAJOR = 43
@@ -136,8 +137,10 @@ class NbdFixture(fixtures.Fixture):
         for attr, fake in (('_runner', k.run),
                            ('_is_block_device', k.is_block_device),
                            ('device_sectors', k.device_sectors),
-                           ('_write_zeros', k.write_zeros)):
-            self.useFixture(fixtures.MockPatchObject(dm_priv, attr, fake))
+                           ('_device_info', k.device_info)):
+            self.useFixture(fixtures.MockPatchObject(priv_utils, attr, fake))
+        self.useFixture(fixtures.MockPatchObject(dm_priv, '_write_zeros',
+                                                 k.write_zeros))
         for attr, fake in (('_spawn', k.spawn), ('_nbd_state', k.nbd_state),
                            ('_server_alive', k.server_alive),
                            ('_listening', k.is_listening),

@@ -8,6 +8,10 @@ from tests.unit.dm import fakes
 
 ORIGIN = '/dev/vdb'
 SSD = '/dev/nvme0n1p2'
+#: Names as an engine makes them: fb-<id>-<kind>-<name>.
+P = 'fb-0123abcd-'
+ORG, M, D, C = P + 'origin-o', P + 'cmeta-m', P + 'cdata-d', P + 'cache-c'
+POOL, GRP = P + 'pool-thin', P + 'ssd-group'
 
 #: Before the fixture replaces it.
 REAL_MODULE_ON_DISK = dm._module_on_disk
@@ -25,62 +29,65 @@ class PrivsepTestCase(testtools.TestCase):
 class TestDm(PrivsepTestCase):
 
     def test_create_linear(self):
-        path = dm.create_linear('fb-o', [(ORIGIN, 0, 131072)])
-        self.assertEqual('/dev/mapper/fb-o', path)
-        self.assertEqual([('dmsetup info fb-o', None),
-                          ('dmsetup create fb-o',
+        path = dm.create_linear(ORG, [(ORIGIN, 0, 131072)])
+        self.assertEqual('/dev/mapper/' + ORG, path)
+        self.assertEqual([('dmsetup info ' + ORG, None),
+                          ('dmsetup create ' + ORG,
                            '0 131072 linear /dev/vdb 0\n')],
                          self.kernel.calls)
 
     def test_create_linear_concatenates_segments(self):
-        dm.create_linear('grp', [(ORIGIN, 0, 1000), (SSD, 2048, 24)])
+        dm.create_linear(GRP, [(ORIGIN, 0, 1000), (SSD, 2048, 24)])
         self.assertEqual('0 1000 linear /dev/vdb 0\n'
                          '1000 24 linear /dev/nvme0n1p2 2048\n',
-                         self.kernel.tables['grp'])
+                         self.kernel.tables[GRP])
 
     def test_create_snapshot(self):
-        dm.create_linear('o', [(ORIGIN, 0, 131072)])
+        dm.create_linear(ORG, [(ORIGIN, 0, 131072)])
         self.kernel.loops['/dev/loop3'] = '/x.cow'
-        dm.create_snapshot('vm1', '/dev/mapper/o', '/dev/loop3', 16)
-        self.assertEqual(('dmsetup create vm1',
-                          '0 131072 snapshot /dev/mapper/o /dev/loop3 P '
-                          '16\n'), self.kernel.calls[-1])
+        dm.create_snapshot(P + 'vm-vm1', '/dev/mapper/' + ORG, '/dev/loop3',
+                           16)
+        self.assertEqual(('dmsetup create %svm-vm1' % P,
+                          '0 131072 snapshot /dev/mapper/%s /dev/loop3 P '
+                          '16\n' % ORG), self.kernel.calls[-1])
 
     def test_create_cache(self):
-        for name, seg in (('o', (ORIGIN, 0, 131072)),
-                          ('m', (SSD, 0, 8192)),
-                          ('d', (SSD, 8192, 131072))):
+        for name, seg in ((ORG, (ORIGIN, 0, 131072)),
+                          (M, (SSD, 0, 8192)),
+                          (D, (SSD, 8192, 131072))):
             dm.create_linear(name, [seg])
-        dm.create_cache('c', '/dev/mapper/m', '/dev/mapper/d',
-                        '/dev/mapper/o', 128)
-        self.assertEqual(('dmsetup create c',
-                          '0 131072 cache /dev/mapper/m /dev/mapper/d '
-                          '/dev/mapper/o 128 1 writethrough smq 0\n'),
+        dm.create_cache(C, '/dev/mapper/' + M, '/dev/mapper/' + D,
+                        '/dev/mapper/' + ORG, 128)
+        self.assertEqual(('dmsetup create ' + C,
+                          '0 131072 cache /dev/mapper/%s /dev/mapper/%s '
+                          '/dev/mapper/%s 128 1 writethrough smq 0\n' % (
+                              M, D, ORG)),
                          self.kernel.calls[-1])
 
     def test_remove_table_status_ls_open(self):
-        dm.create_linear('o', [(ORIGIN, 0, 8)])
-        self.assertEqual('0 8 linear /dev/vdb 0\n', dm.table('o'))
-        self.assertEqual('0 8 linear\n', dm.status('o'))
-        self.assertEqual([['o', 253, 0]], dm.list_devices())
-        self.assertEqual(0, dm.open_count('o'))
-        dm.remove_device('o')
+        dm.create_linear(ORG, [(ORIGIN, 0, 8)])
+        self.assertEqual('0 8 linear /dev/vdb 0\n', dm.table(ORG))
+        self.assertEqual('0 8 linear\n', dm.status(ORG))
+        self.assertEqual([[ORG, 253, 0]], dm.list_devices())
+        self.assertEqual(0, dm.open_count(ORG))
+        dm.remove_device(ORG)
         self.assertEqual([], dm.list_devices())
-        self.assertIn(('dmsetup remove --retry o', None), self.kernel.calls)
+        self.assertIn(('dmsetup remove --retry ' + ORG, None),
+                      self.kernel.calls)
         self.assertIn(('dmsetup info --columns --noheadings --options open '
-                       'o', None), self.kernel.calls)
+                       + ORG, None), self.kernel.calls)
 
     def test_wipe_header(self):
-        dm.create_linear('m', [(SSD, 0, 8192)])
-        dm.wipe_header('m', 4096)
-        self.assertEqual([('/dev/mapper/m', 4096)], self.kernel.wipes)
+        dm.create_linear(M, [(SSD, 0, 8192)])
+        dm.wipe_header(M, 4096)
+        self.assertEqual([('/dev/mapper/' + M, 4096)], self.kernel.wipes)
 
     def test_wipe_header_refuses(self):
-        self.assertRaises(dm.InvalidDmArgument, dm.wipe_header, 'gone',
-                          4096)
-        dm.create_linear('m', [(SSD, 0, 8192)])
+        self.assertRaises(dm.InvalidDmArgument, dm.wipe_header,
+                          P + 'cmeta-gone', 4096)
+        dm.create_linear(M, [(SSD, 0, 8192)])
         for length in (0, 511, 2 << 20, True):
-            self.assertRaises(dm.InvalidDmArgument, dm.wipe_header, 'm',
+            self.assertRaises(dm.InvalidDmArgument, dm.wipe_header, M,
                               length)
         self.assertEqual([], self.kernel.wipes)
 
@@ -97,7 +104,7 @@ class TestDm(PrivsepTestCase):
         for path in ('/etc/passwd', '/dev/../etc/passwd', 'dev/vdb',
                      '/dev/vd b', '/dev/vdb;reboot', '/dev//vdb',
                      '/dev/./vdb', '/dev/missing', None, b'/dev/vdb'):
-            self.assertRaises(dm.InvalidDmArgument, dm.create_linear, 'o',
+            self.assertRaises(dm.InvalidDmArgument, dm.create_linear, ORG,
                               [(path, 0, 8)])
         self.assertEqual([], self.kernel.calls)
 
@@ -105,22 +112,25 @@ class TestDm(PrivsepTestCase):
         for seg in ((ORIGIN, -1, 8), (ORIGIN, 0, 0), (ORIGIN, 0, True),
                     (ORIGIN, 0, 1 << 51), (ORIGIN, '0', 8), (ORIGIN, 0),
                     'nope'):
-            self.assertRaises(dm.InvalidDmArgument, dm.create_linear, 'o',
+            self.assertRaises(dm.InvalidDmArgument, dm.create_linear, ORG,
                               [seg])
-        self.assertRaises(dm.InvalidDmArgument, dm.create_linear, 'o', [])
-        self.assertRaises(dm.InvalidDmArgument, dm.create_linear, 'o',
+        self.assertRaises(dm.InvalidDmArgument, dm.create_linear, ORG, [])
+        self.assertRaises(dm.InvalidDmArgument, dm.create_linear, ORG,
                           [(ORIGIN, 0, 1)] * 257)
         self.assertEqual([], self.kernel.calls)
 
     def test_snapshot_arguments(self):
         self.kernel.loops['/dev/loop0'] = '/x.cow'
+        self.kernel.tables[C] = '0 131072 linear /dev/vdb 0\n'
+        cache = '/dev/mapper/' + C
         for chunk in (4, 24, 1 << 21, True):
-            self.assertRaises(dm.InvalidDmArgument, dm.create_snapshot,
-                              's', ORIGIN, '/dev/loop0', chunk)
-        self.assertRaises(dm.InvalidDmArgument, dm.create_snapshot, 's',
-                          ORIGIN, ORIGIN, 16)
-        self.assertRaises(dm.InvalidDmArgument, dm.create_snapshot, 's',
-                          ORIGIN, '/dev/loop9', 16)
+            e = self.assertRaises(dm.InvalidDmArgument, dm.create_snapshot,
+                                  P + 'vm-s', cache, '/dev/loop0', chunk)
+            self.assertIn('chunk_sectors', str(e))
+        for cow in (cache, '/dev/loop9'):
+            e = self.assertRaises(dm.InvalidDmArgument, dm.create_snapshot,
+                                  P + 'vm-s', cache, cow, 16)
+            self.assertIn('cow_dev', str(e))
         self.assertEqual([], self.kernel.calls)
 
     def test_cache_arguments(self):
@@ -129,24 +139,24 @@ class TestDm(PrivsepTestCase):
                      ('/dev/mapper/m', SSD, ORIGIN, 100, 'writethrough'),
                      ('/dev/mapper/m', SSD, ORIGIN, 32, 'writethrough'),
                      ('/dev/mapper/m', SSD, ORIGIN, 128, 'fast')):
-            self.assertRaises(dm.InvalidDmArgument, dm.create_cache, 'c',
+            self.assertRaises(dm.InvalidDmArgument, dm.create_cache, C,
                               *args)
         self.assertEqual([], self.kernel.calls)
 
     def test_double_create_refused_before_dmsetup_create(self):
-        dm.create_linear('o', [(ORIGIN, 0, 8)])
+        dm.create_linear(ORG, [(ORIGIN, 0, 8)])
         del self.kernel.calls[:]
-        e = self.assertRaises(dm.DmCommandFailed, dm.create_linear, 'o',
+        e = self.assertRaises(dm.DmCommandFailed, dm.create_linear, ORG,
                               [(ORIGIN, 0, 8)])
         self.assertIn('exists', str(e))
-        self.assertEqual([('dmsetup info o', None)], self.kernel.calls)
-        self.assertEqual('0 8 linear /dev/vdb 0\n', self.kernel.tables['o'])
+        self.assertEqual([('dmsetup info ' + ORG, None)], self.kernel.calls)
+        self.assertEqual('0 8 linear /dev/vdb 0\n', self.kernel.tables[ORG])
 
     def test_dmsetup_failure_is_reported(self):
         self.kernel.fail['dmsetup create'] = (1, 'reload ioctl failed')
-        e = self.assertRaises(dm.DmCommandFailed, dm.create_linear, 'o',
+        e = self.assertRaises(dm.DmCommandFailed, dm.create_linear, ORG,
                               [(ORIGIN, 0, 8)])
-        self.assertEqual('dmsetup create o failed: reload ioctl failed',
+        self.assertEqual('dmsetup create %s failed: reload ioctl failed' % ORG,
                          str(e))
 
     def test_ensure_targets(self):
@@ -186,20 +196,22 @@ class TestDm(PrivsepTestCase):
     def test_thin_pool_and_volume(self):
         self.kernel.host_devices['/dev/vdd'] = 1000
         self.kernel.host_devices['/dev/vde'] = 8
-        dm.create_thin_pool('pool', '/dev/vde', '/dev/vdd', 128, 1)
-        dm.thin_message('pool', 'create_thin', 7)
-        dm.thin_message('pool', 'create_snap', 8, 7)
-        dm.create_thin('t7', 'pool', 7, ORIGIN)
-        dm.thin_message('pool', 'delete', 8)
+        dm.create_linear(C, [(ORIGIN, 0, 131072)])
+        del self.kernel.calls[:]
+        dm.create_thin_pool(POOL, '/dev/vde', '/dev/vdd', 128, 1)
+        dm.thin_message(POOL, 'create_thin', 7)
+        dm.thin_message(POOL, 'create_snap', 8, 7)
+        dm.create_thin(P + 'vm-t7', POOL, 7, '/dev/mapper/' + C)
+        dm.thin_message(POOL, 'delete', 8)
         self.assertEqual([
-            ('dmsetup create pool',
+            ('dmsetup create ' + POOL,
              '0 896 thin-pool /dev/vde /dev/vdd 128 1 1 '
              'error_if_no_space\n'),
-            ('dmsetup message pool 0 create_thin 7', None),
-            ('dmsetup message pool 0 create_snap 8 7', None),
-            ('dmsetup create t7',
-             '0 131072 thin /dev/mapper/pool 7 /dev/vdb\n'),
-            ('dmsetup message pool 0 delete 8', None),
+            ('dmsetup message %s 0 create_thin 7' % POOL, None),
+            ('dmsetup message %s 0 create_snap 8 7' % POOL, None),
+            ('dmsetup create %svm-t7' % P,
+             '0 131072 thin /dev/mapper/%s 7 /dev/mapper/%s\n' % (POOL, C)),
+            ('dmsetup message %s 0 delete 8' % POOL, None),
         ], [c for c in self.kernel.calls if not c[0].startswith(
             'dmsetup info')])
 
@@ -212,45 +224,50 @@ class TestDm(PrivsepTestCase):
                      ('/dev/vdd', '/dev/vdd', 128, 1),
                      (ORIGIN, '/dev/vdd;x', 128, 1)):
             self.assertRaises(dm.InvalidDmArgument, dm.create_thin_pool,
-                              'pool', *args)
+                              POOL, *args)
         for args in (('create_thin', -1), ('create_thin', 1 << 24),
                      ('create_thin', True), ('create_thin', '1'),
                      ('create_thin', 1, 2), ('create_snap', 1),
                      ('delete; rm', 1), ('trim', 1)):
             self.assertRaises(dm.InvalidDmArgument, dm.thin_message,
-                              'pool', *args)
+                              POOL, *args)
         self.assertRaises(dm.InvalidDmArgument, dm.thin_message, 'p ool',
                           'delete', 1)
-        for args in (('pool', -1, ORIGIN), ('pool', 1, '/etc/passwd'),
+        self.assertRaises(dm.InvalidDmArgument, dm.thin_message, ORG,
+                          'delete', 1)
+        for args in ((POOL, -1, ORIGIN), (POOL, 1, '/etc/passwd'),
                      ('po/ol', 1, ORIGIN)):
-            self.assertRaises(dm.InvalidDmArgument, dm.create_thin, 't',
-                              *args)
+            self.assertRaises(dm.InvalidDmArgument, dm.create_thin,
+                              P + 'vm-t', *args)
         self.assertEqual([], self.kernel.calls)
 
     def test_grow_thin_pool(self):
         self.kernel.host_devices['/dev/vdd'] = 1024
         self.kernel.host_devices['/dev/vde'] = 8
-        dm.create_thin_pool('pool', '/dev/vde', '/dev/vdd', 128, 1)
+        dm.create_thin_pool(POOL, '/dev/vde', '/dev/vdd', 128, 1)
         del self.kernel.calls[:]
         self.kernel.host_devices['/dev/vdd'] = 2048
-        dm.grow_thin_pool('pool', '/dev/vde', '/dev/vdd', 128, 2)
+        dm.grow_thin_pool(POOL, '/dev/vde', '/dev/vdd', 128, 2)
         self.assertEqual([
-            ('dmsetup table pool', None),
-            ('dmsetup reload pool', '0 2048 thin-pool /dev/vde /dev/vdd '
-                                    '128 2 1 error_if_no_space\n'),
-            ('dmsetup resume pool', None)], self.kernel.calls)
+            ('dmsetup table ' + POOL, None),
+            ('dmsetup reload ' + POOL, '0 2048 thin-pool /dev/vde /dev/vdd '
+                                       '128 2 1 error_if_no_space\n'),
+            ('dmsetup resume ' + POOL, None)], self.kernel.calls)
         # Not larger: refused before any reload.
         del self.kernel.calls[:]
         for data_dev in ('/dev/vdd', '/dev/vde'):
             self.assertRaises(dm.InvalidDmArgument, dm.grow_thin_pool,
-                              'pool', '/dev/vdb', data_dev, 128, 1)
-        # Not a pool.
-        dm.create_linear('lin', [(ORIGIN, 0, 8)])
-        self.assertRaises(dm.InvalidDmArgument, dm.grow_thin_pool, 'lin',
+                              POOL, '/dev/vdb', data_dev, 128, 1)
+        # Not a pool (by name, and by table).
+        dm.create_linear(ORG, [(ORIGIN, 0, 8)])
+        self.assertRaises(dm.InvalidDmArgument, dm.grow_thin_pool, ORG,
                           '/dev/vde', '/dev/vdd', 128, 1)
+        self.kernel.tables[P + 'pool-fake'] = self.kernel.tables[ORG]
+        self.assertRaises(dm.InvalidDmArgument, dm.grow_thin_pool,
+                          P + 'pool-fake', '/dev/vde', '/dev/vdd', 128, 1)
         for args in (('p ool', '/dev/vde', '/dev/vdd', 128, 1),
-                     ('pool', '/dev/vde', '/dev/vdd;x', 128, 1),
-                     ('pool', '/dev/vde', '/dev/vdd', 100, 1)):
+                     (POOL, '/dev/vde', '/dev/vdd;x', 128, 1),
+                     (POOL, '/dev/vde', '/dev/vdd', 100, 1)):
             self.assertRaises(dm.InvalidDmArgument, dm.grow_thin_pool,
                               *args)
         self.assertEqual([], [c for c in self.kernel.calls
@@ -271,6 +288,8 @@ class TestLoop(PrivsepTestCase):
         loop.detach('/dev/loop0')
         self.assertEqual(
             [('losetup --find --show --nooverlap %s' % cow, None),
+             ('losetup --list --json --output NAME,BACK-FILE', None),
+             ('losetup --list --json --output NAME,BACK-FILE', None),
              ('losetup --list --json --output NAME,BACK-FILE', None),
              ('losetup --detach /dev/loop0', None)], self.kernel.calls)
 

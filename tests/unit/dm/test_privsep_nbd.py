@@ -9,7 +9,9 @@ import fastboot_nova.privsep.multipath as mp
 import fastboot_nova.privsep.nbd as nbd
 from tests.unit.dm import nbd_fakes
 
-CACHE = '/dev/mapper/fb-1234-cache-img'
+CACHE = '/dev/mapper/fb-0123abcd-cache-img'
+#: nbd-server names, as an engine makes them.
+EXP1, EXP2 = 'fb-0123abcd-exp-img-1', 'fb-0123abcd-exp-img-2'
 ORIGIN = '/dev/vdb'
 
 
@@ -39,57 +41,57 @@ class TestServer(NbdTestCase):
                               '/run/x.allow'))
 
     def test_start_writes_files_and_runs_the_server(self):
-        pid = nbd.start_server('exp1', CACHE, '192.0.2.1', 10809,
+        pid = nbd.start_server(EXP1, CACHE, '192.0.2.1', 10809,
                                ['192.0.2.0/24', '198.51.100.7'])
         d = self.fx.run_dir
-        self.assertEqual([['nbd-server', '-C', d + '/exp1.conf', '-p',
-                           d + '/exp1.pid']], self.kernel.spawns)
-        with open(d + '/exp1.conf') as f:
+        self.assertEqual([['nbd-server', '-C', d + '/' + EXP1 + '.conf', '-p',
+                           d + '/' + EXP1 + '.pid']], self.kernel.spawns)
+        with open(d + '/' + EXP1 + '.conf') as f:
             conf = f.read()
         self.assertIn('exportname = %s\nreadonly = true\nauthfile = %s\n' %
-                      (CACHE, d + '/exp1.allow'), conf)
+                      (CACHE, d + '/' + EXP1 + '.allow'), conf)
         self.assertIn('listenaddr = 192.0.2.1\nport = 10809\n', conf)
-        with open(d + '/exp1.allow') as f:
+        with open(d + '/' + EXP1 + '.allow') as f:
             self.assertEqual('192.0.2.0/24\n198.51.100.7/32\n', f.read())
-        self.assertEqual([['exp1', pid]], nbd.list_servers())
+        self.assertEqual([[EXP1, pid]], nbd.list_servers())
 
     def test_stop_kills_and_removes_files(self):
-        nbd.start_server('exp1', CACHE, '127.0.0.1', 10809, ['127.0.0.1'])
-        nbd.stop_server('exp1')
+        nbd.start_server(EXP1, CACHE, '127.0.0.1', 10809, ['127.0.0.1'])
+        nbd.stop_server(EXP1)
         self.assertEqual({}, self.kernel.servers)
         self.assertEqual([], self.files())
         self.assertEqual([], nbd.list_servers())
-        nbd.stop_server('exp1')  # again: nothing to do
+        nbd.stop_server(EXP1)  # again: nothing to do
 
     def test_bad_input_runs_nothing(self):
         for args in (
                 ('x;id', CACHE, '127.0.0.1', 10809, ['127.0.0.1']),
-                ('exp', '/etc/passwd', '127.0.0.1', 10809, ['127.0.0.1']),
-                ('exp', '/dev/nosuch', '127.0.0.1', 10809, ['127.0.0.1']),
-                ('exp', CACHE, '127.0.0.1\n[x]', 10809, ['127.0.0.1']),
-                ('exp', CACHE, 'localhost', 10809, ['127.0.0.1']),
-                ('exp', CACHE, '127.0.0.1', 80, ['127.0.0.1']),
-                ('exp', CACHE, '127.0.0.1', True, ['127.0.0.1']),
-                ('exp', CACHE, '127.0.0.1', 10809, []),
-                ('exp', CACHE, '127.0.0.1', 10809, '127.0.0.1'),
-                ('exp', CACHE, '127.0.0.1', 10809, ['10.0.0.0/33'])):
+                (EXP1, '/etc/passwd', '127.0.0.1', 10809, ['127.0.0.1']),
+                (EXP1, '/dev/nosuch', '127.0.0.1', 10809, ['127.0.0.1']),
+                (EXP1, CACHE, '127.0.0.1\n[x]', 10809, ['127.0.0.1']),
+                (EXP1, CACHE, 'localhost', 10809, ['127.0.0.1']),
+                (EXP1, CACHE, '127.0.0.1', 80, ['127.0.0.1']),
+                (EXP1, CACHE, '127.0.0.1', True, ['127.0.0.1']),
+                (EXP1, CACHE, '127.0.0.1', 10809, []),
+                (EXP1, CACHE, '127.0.0.1', 10809, '127.0.0.1'),
+                (EXP1, CACHE, '127.0.0.1', 10809, ['10.0.0.0/33'])):
             self.assertRaises(dm.InvalidDmArgument, nbd.start_server, *args)
         self.assertEqual([], self.kernel.spawns)
         self.assertEqual([], self.files())
 
     def test_port_in_use_or_name_running_refused(self):
-        nbd.start_server('exp1', CACHE, '127.0.0.1', 10809, ['127.0.0.1'])
-        e = self.assertRaises(nbd.NbdFailed, nbd.start_server, 'exp2',
+        nbd.start_server(EXP1, CACHE, '127.0.0.1', 10809, ['127.0.0.1'])
+        e = self.assertRaises(nbd.NbdFailed, nbd.start_server, EXP2,
                               CACHE, '127.0.0.1', 10809, ['127.0.0.1'])
         self.assertIn('port 10809 is in use', str(e))
-        e = self.assertRaises(nbd.NbdFailed, nbd.start_server, 'exp1',
+        e = self.assertRaises(nbd.NbdFailed, nbd.start_server, EXP1,
                               CACHE, '127.0.0.1', 10810, ['127.0.0.1'])
         self.assertIn('is running', str(e))
         self.assertEqual(1, len(self.kernel.spawns))
 
     def test_failed_start_reports_the_log_and_cleans_up(self):
         self.kernel.spawn_code = 1
-        e = self.assertRaises(nbd.NbdFailed, nbd.start_server, 'exp1',
+        e = self.assertRaises(nbd.NbdFailed, nbd.start_server, EXP1,
                               CACHE, '127.0.0.1', 10809, ['127.0.0.1'])
         self.assertIn('Could not open exported file', str(e))
         self.assertEqual([], self.files())
@@ -100,10 +102,10 @@ class TestClient(NbdTestCase):
     def test_connect_takes_the_first_free_device(self):
         self.kernel.nbd['/dev/nbd0'] = ('x', 1, 'y')
         self.kernel.nbd['/dev/nbd10'] = None
-        dev = nbd.connect('127.0.0.1', 10809, 'exp1')
+        dev = nbd.connect('127.0.0.1', 10809, EXP1)
         self.assertEqual('/dev/nbd1', dev)
-        self.assertEqual([('nbd-client 127.0.0.1 10809 /dev/nbd1 -name exp1 '
-                           '-readonly -timeout 30', None)],
+        self.assertEqual([('nbd-client 127.0.0.1 10809 /dev/nbd1 -name %s '
+                           '-readonly -timeout 30' % EXP1, None)],
                          self.kernel.calls)
         self.assertEqual(['/dev/nbd0', '/dev/nbd1'],
                          nbd.connected_devices())
@@ -112,7 +114,7 @@ class TestClient(NbdTestCase):
         for dev in self.kernel.nbd:
             self.kernel.nbd[dev] = ('x', 1, 'y')
         e = self.assertRaises(nbd.NbdFailed, nbd.connect, '127.0.0.1',
-                              10809, 'exp1')
+                              10809, EXP1)
         self.assertIn('no free /dev/nbdN', str(e))
         self.assertEqual([], self.kernel.calls)
 
@@ -126,12 +128,12 @@ class TestClient(NbdTestCase):
     def test_failed_connect_raises(self):
         self.kernel.fail['nbd-client'] = (1, 'Error: Server closed')
         e = self.assertRaises(nbd.NbdFailed, nbd.connect, '127.0.0.1',
-                              10809, 'exp1')
+                              10809, EXP1)
         self.assertIn('Server closed', str(e))
         self.assertEqual([], nbd.connected_devices())
 
     def test_disconnect(self):
-        dev = nbd.connect('127.0.0.1', 10809, 'exp1')
+        dev = nbd.connect('127.0.0.1', 10809, EXP1)
         self.assertTrue(nbd.disconnect(dev))
         self.assertEqual(('nbd-client -d /dev/nbd0', None),
                          self.kernel.calls[-1])
@@ -185,17 +187,6 @@ class TestMultipath(NbdTestCase):
         mp.create_multipath('fbmp-img', self.paths)
         self.assertRaises(dm.DmCommandFailed, mp.create_multipath,
                           'fbmp-img', self.paths)
-
-    def test_fail_and_reinstate_path(self):
-        mp.create_multipath('fbmp-img', self.paths)
-        mp.fail_path('fbmp-img', '/dev/nbd0')
-        mp.reinstate_path('fbmp-img', '/dev/nbd0')
-        self.assertEqual(
-            ['dmsetup message fbmp-img 0 fail_path /dev/nbd0',
-             'dmsetup message fbmp-img 0 reinstate_path /dev/nbd0'],
-            [c for c, _s in self.kernel.calls[-2:]])
-        self.assertRaises(dm.InvalidDmArgument, mp.fail_path, 'fbmp-img',
-                          '/dev/nbd0 x')
 
 
 class TestParseStatus(testtools.TestCase):

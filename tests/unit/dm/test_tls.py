@@ -16,7 +16,8 @@ from fastboot_nova.storage.dm import tls as dm_tls
 from tests.unit.dm import nbd_fakes
 from tests.unit.dm import test_export
 
-CACHE = '/dev/mapper/fb-1234-cache-img'
+CACHE = '/dev/mapper/fb-0123abcd-cache-img'
+EXP1 = 'fb-0123abcd-exp-img-1'
 KEY_PEM = '-----BEGIN PRIVATE KEY-----\nSECRETKEYMATERIAL\n'
 
 
@@ -72,12 +73,12 @@ class TestPrivsepTls(testtools.TestCase):
 
     def test_start_server_with_tls(self):
         t = self.tls
-        nbd.start_server('exp1', CACHE, '192.0.2.1', 10809, ['192.0.2.0/24'],
+        nbd.start_server(EXP1, CACHE, '192.0.2.1', 10809, ['192.0.2.0/24'],
                          cert_file=t.cert, key_file=t.key, ca_file=t.ca)
-        with open(self.fx.run_dir + '/exp1.conf') as f:
+        with open(self.fx.run_dir + '/' + EXP1 + '.conf') as f:
             conf = f.read()
         self.assertIn('force_tls = true\ncertfile = %s\nkeyfile = %s\n'
-                      'cacertfile = %s\n[exp1]\n' % (t.cert, t.key, t.ca),
+                      'cacertfile = %s\n[%s]\n' % (t.cert, t.key, t.ca, EXP1),
                       conf)
         self.assertTrue(conf.endswith('tlsonly = true\n'))
         # Paths only: the key's contents never reach the configuration.
@@ -91,7 +92,7 @@ class TestPrivsepTls(testtools.TestCase):
                     'ca_file': t.dir + '/nosuch.pem'},
                    {'cert_file': t.dir, 'key_file': t.key, 'ca_file': t.ca}):
             self.assertRaises(dm.InvalidDmArgument, nbd.start_server,
-                              'exp1', CACHE, '127.0.0.1', 10809,
+                              EXP1, CACHE, '127.0.0.1', 10809,
                               ['127.0.0.1'], **kw)
         self.assertEqual([], self.kernel.spawns)
 
