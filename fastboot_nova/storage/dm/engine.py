@@ -76,6 +76,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import tempfile
 import time
 
 from oslo_concurrency import lockutils
@@ -682,8 +683,11 @@ class DmEngine(base.Engine):
         blocks = data_bytes // (block * SECTOR)
         meta_bytes = pool_mod.meta_bytes_for(blocks)
         for path, size in ((meta, meta_bytes), (data, data_bytes)):
-            tmp = path + '.tmp'
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            # An exclusive, unpredictable temporary name (mode 0600): a
+            # symlink planted in thin/ is never followed.
+            fd, tmp = tempfile.mkstemp(
+                prefix='.' + os.path.basename(path) + '.', suffix='.tmp',
+                dir=self.thin_dir)
             try:
                 # Allocated, not sparse: a full pool is then the pool's
                 # orderly ENOSPC, never a file system write error. An
@@ -691,9 +695,14 @@ class DmEngine(base.Engine):
                 # is formatted by the kernel.
                 os.posix_fallocate(fd, 0, size)
                 os.fsync(fd)
-            finally:
                 os.close(fd)
-            os.rename(tmp, path)
+                os.rename(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
         fsync_dir(self.thin_dir)
         return {'meta': meta, 'data': data, 'block_sectors': block,
                 'data_bytes': data_bytes, 'meta_bytes': meta_bytes}
