@@ -119,6 +119,31 @@ class TestVmCommands(CliTestCase):
             self.assertNotIn('Traceback', err)
         self.get_engine.assert_not_called()
 
+    def test_huge_name_is_not_echoed_whole(self):
+        huge = 'a' * 100000
+        for argv in (('create', huge, 'img', self.origin),
+                     ('destroy', huge), ('image', 'remove', huge)):
+            code, out, err = self.run_cli(*argv)
+            self.assertEqual(2, code, err[:200])
+            self.assertIn('(100000 characters)', err)
+            self.assertLess(len(err), 2000)
+        self.get_engine.assert_not_called()
+
+    def test_huge_location_is_not_echoed_whole(self):
+        code, out, err = self.run_cli('create', 'vm1', 'img',
+                                      '/' + 'a' * 100000)
+        self.assertEqual(2, code)
+        self.assertIn('(100001 characters)', err)
+        self.assertLess(len(err), 2000)
+
+    def test_huge_error_line_is_cut(self):
+        self.engine.list = mock.Mock(side_effect=exception.FastbootException(
+            'x' * 100000))
+        code, out, err = self.run_cli('list')
+        self.assertEqual(1, code)
+        self.assertIn('(100000 characters)', err)
+        self.assertLess(len(err), 2000)
+
     def test_bad_image_name(self):
         code, out, err = self.run_cli('create', 'vm1', 'im/g', self.origin)
         self.assertEqual(2, code)
