@@ -7,7 +7,19 @@ each with a private persistent copy-on-write disk over one image's cache.
 """
 
 import abc
+import contextlib
 import dataclasses
+import hashlib
+import logging
+import os
+
+from oslo_concurrency import lockutils
+
+from fastboot_nova import exception
+from fastboot_nova.storage import names
+from fastboot_nova.storage import state as state_mod
+
+_LOG = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +79,9 @@ class ReconcileReport:
     orphan_disks: list = dataclasses.field(default_factory=list)
     #: State entries whose disk file is gone.
     missing_disks: list = dataclasses.field(default_factory=list)
+    #: State entries that disagree with the paths the engine derives
+    #: (edited outside fastboot): left alone, nothing deleted.
+    corrupt_entries: list = dataclasses.field(default_factory=list)
 
     @property
     def clean(self):
@@ -170,3 +185,169 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def shutdown(self):
         """Stop the engine's processes. VM disks and state stay on disk."""
+
+
+def corrupt(state, what, reason):
+    """The error for a state entry that disagrees with what is derived."""
+    return exception.StateError(
+        path=state.path,
+        reason='%s: %s; the state file was changed outside fastboot, '
+               'nothing was done' % (what, reason))
+
+
+class LocalEngine(Engine):
+    """The skeleton both backends share: state, locks, VM entries, list.
+
+    Every path of a VM or an image is derived from the state path and its
+    validated name (:meth:`vm_paths`), never taken from the state file: a
+    recorded path that disagrees is corruption, refused before anything
+    is deleted or opened.
+    """
+
+    #: Subdirectories of the state path the engine keeps data in; each
+    #: must be a real directory (a symlink would send VM disks, and their
+    #: deletion, elsewhere).
+    DATA_DIRS = ()
+
+    def _init_state(self, state_path):
+        self.state_path = os.path.abspath(state_path)
+        self.lock_path = os.path.join(self.state_path, 'locks')
+        for path in (self.state_path, self.lock_path) + tuple(
+                os.path.join(self.state_path, d) for d in self.DATA_DIRS):
+            os.makedirs(path, mode=0o750, exist_ok=True)
+        for name in self.DATA_DIRS + ('locks',):
+            path = os.path.join(self.state_path, name)
+            if os.path.islink(path) or not os.path.isdir(path):
+                raise exception.InvalidDestination(
+                    destination=path,
+                    reason='it must be a real directory of the state path, '
+                           'not a symbolic link')
+        self.state = state_mod.StateFile(self.state_path)
+        # lockutils keys its in-process semaphores by name alone: make the
+        # name unique per engine so two engines in one process (migrate)
+        # do not share locks.
+        self._digest = hashlib.sha256(
+            self.state_path.encode()).hexdigest()[:8]
+        self._lock_prefix = self._digest + '-'
+
+    # -- locks ---------------------------------------------------------
+
+    def _lock(self, kind, name):
+        return lockutils.lock('%s%s-%s' % (self._lock_prefix, kind, name),
+                              external=True, lock_path=self.lock_path)
+
+    @contextlib.contextmanager
+    def _vm_locks(self, *vms):
+        # Sorted, so two clones in opposite directions cannot deadlock.
+        with contextlib.ExitStack() as stack:
+            for vm in sorted(set(vms)):
+                stack.enter_context(self._lock('vm', vm))
+            yield
+
+    # -- VM entries ----------------------------------------------------
+
+    def vm_paths(self, vm, entry):
+        """``{state key: path}`` of ``vm``, derived from its name.
+
+        :param entry: the VM's state entry (its recorded type picks the
+            layout; never its paths).
+        """
+        return {}
+
+    def check_vm_entry(self, vm, entry):
+        """Refuse an entry whose name or paths are not what we derive."""
+        try:
+            names.validate(vm, 'VM')
+        except exception.InvalidName as e:
+            raise corrupt(self.state, 'a VM entry', e.msg)
+        if not isinstance(entry, dict):
+            raise corrupt(self.state, 'VM %s' % vm, 'its entry is not an '
+                                                    'object')
+        for key, path in self.vm_paths(vm, entry).items():
+            if entry.get(key) != path:
+                raise corrupt(self.state, 'VM %s' % vm,
+                              'it records %s %s where %s is expected' % (
+                                  key, names.shown(str(entry.get(key))),
+                                  path))
+        return entry
+
+    def _vm_entry(self, vm, st=None):
+        """The checked entry of ready VM ``vm``."""
+        st = st or self.state.read()
+        entry = st['vms'].get(vm)
+        if entry is None or entry.get('status') != 'ready':
+            raise exception.VmNotFound(vm=vm)
+        return self.check_vm_entry(vm, entry)
+
+    def _checked_vms(self, st, report=None):
+        """``(vm, entry)`` of the state's VMs whose entries are sound.
+
+        Corrupt entries are logged (and reported), never acted on.
+        """
+        for vm, entry in sorted(st['vms'].items()):
+            try:
+                yield vm, self.check_vm_entry(vm, entry)
+            except exception.StateError as e:
+                _LOG.error('%s', e.msg)
+                if report is not None:
+                    report.corrupt_entries.append(names.shown(vm))
+
+    @abc.abstractmethod
+    def _disk(self, vm, entry):
+        """The :class:`VmDisk` of a checked entry."""
+
+    def list(self):
+        st = self.state.read()
+        return [self._disk(vm, entry)
+                for vm, entry in self._checked_vms(st)
+                if entry.get('status') == 'ready']
+
+    def get_disk(self, name):
+        """The :class:`VmDisk` of VM ``name``, or None.
+
+        One VM's cost, whatever the number of VMs: callers that look for
+        one disk must not list them all.
+        """
+        try:
+            names.validate(name, 'VM')
+        except exception.InvalidName:
+            return None
+        st = self.state.read()
+        entry = st['vms'].get(name)
+        if entry is None or entry.get('status') != 'ready':
+            return None
+        return self._disk(name, self.check_vm_entry(name, entry))
+
+    def get_image(self, name):
+        """The :class:`CachedImage` ``name``, or None (one image's cost)."""
+        try:
+            names.validate(name, 'image')
+        except exception.InvalidName:
+            return None
+        st = self.state.read()
+        entry = st['images'].get(name)
+        if entry is None or not self._image_listed(entry):
+            return None
+        users = tuple(sorted(vm for vm, e in st['vms'].items()
+                             if isinstance(e, dict) and
+                             e.get('image') == name))
+        return self._cached_image(name, entry, users, st)
+
+    def list_images(self):
+        st = self.state.read()
+        users = {}
+        for vm, entry in st['vms'].items():
+            if isinstance(entry, dict):
+                users.setdefault(entry.get('image'), []).append(vm)
+        return [self._cached_image(image, entry,
+                                   tuple(sorted(users.get(image, ()))), st)
+                for image, entry in sorted(st['images'].items())
+                if self._image_listed(entry)]
+
+    @staticmethod
+    def _image_listed(entry):
+        return True
+
+    @abc.abstractmethod
+    def _cached_image(self, image, entry, users, st):
+        """The :class:`CachedImage` of an image's state entry."""

@@ -73,16 +73,14 @@ Every privileged call goes through ``fastboot_nova.privsep.dm`` and
 
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import os
 import tempfile
 import time
 
-from oslo_concurrency import lockutils
-
 from fastboot_nova.conf import dm as dm_opts
 from fastboot_nova import exception
+from fastboot_nova import fileutils
 from fastboot_nova.i18n import _
 import fastboot_nova.privsep.dm
 import fastboot_nova.privsep.loop
@@ -90,7 +88,6 @@ from fastboot_nova.storage import base
 from fastboot_nova.storage.dm import pool as pool_mod
 from fastboot_nova.storage.dm import tree
 from fastboot_nova.storage import names
-from fastboot_nova.storage import state as state_mod
 
 LOG = logging.getLogger(__name__)
 
@@ -241,8 +238,10 @@ def sparse_copy(src, dst):
         os.fsync(fout.fileno())
 
 
-class DmEngine(base.Engine):
+class DmEngine(base.LocalEngine):
     """Block engine on device-mapper targets of the host kernel."""
+
+    DATA_DIRS = ('cow', 'thin')
 
     def __init__(self, conf, state_path=None, execute=None, devices=None,
                  cache_device=None):
@@ -250,19 +249,11 @@ class DmEngine(base.Engine):
             dm_opts.register_opts(conf)
         self.conf = conf
         self.opts = getattr(conf, dm_opts.GROUP_NAME)
-        self.state_path = os.path.abspath(state_path or
-                                          conf.fastboot.state_path)
+        self._init_state(state_path or conf.fastboot.state_path)
         self.cow_dir = os.path.join(self.state_path, 'cow')
         self.thin_dir = os.path.join(self.state_path, 'thin')
-        self.lock_path = os.path.join(self.state_path, 'locks')
-        for path in (self.state_path, self.cow_dir, self.thin_dir,
-                     self.lock_path):
-            os.makedirs(path, mode=0o750, exist_ok=True)
-        self.state = state_mod.StateFile(self.state_path)
-        digest = hashlib.sha256(self.state_path.encode()).hexdigest()[:8]
-        self._lock_prefix = digest + '-'
         #: Prefix of every device-mapper name this engine owns.
-        self.prefix = 'fb-%s-' % digest
+        self.prefix = 'fb-%s-' % self._digest
         self.devices = devices or HostDevices()
         members = cache_device or self.opts.cache_device or []
         if isinstance(members, str):
@@ -296,16 +287,37 @@ class DmEngine(base.Engine):
     def _cow_path(self, vm):
         return os.path.join(self.cow_dir, vm + '.cow')
 
-    def _lock(self, kind, name):
-        return lockutils.lock('%s%s-%s' % (self._lock_prefix, kind, name),
-                              external=True, lock_path=self.lock_path)
+    def vm_paths(self, vm, entry):
+        paths = {'path': self.dm_path(self.dm_name('vm', vm))}
+        if not _is_thin(entry):
+            paths['cow'] = self._cow_path(vm)
+        return paths
 
-    @contextlib.contextmanager
-    def _vm_locks(self, *vms):
-        with contextlib.ExitStack() as stack:
-            for vm in sorted(set(vms)):
-                stack.enter_context(self._lock('vm', vm))
-            yield
+    def check_vm_entry(self, vm, entry):
+        entry = super().check_vm_entry(vm, entry)
+        if _is_thin(entry) and (
+                isinstance(entry.get('thin_id'), bool) or
+                not isinstance(entry.get('thin_id'), int) or
+                entry['thin_id'] < 0):
+            raise base.corrupt(self.state, 'VM %s' % vm,
+                               'its thin_id is not a device number')
+        return entry
+
+    def checked_pool(self, st=None):
+        """The thin-pool's state entry, its files checked, or None."""
+        st = st or self.state.read()
+        pool = st.get('dm', {}).get('pool')
+        if pool is None:
+            return None
+        meta, data = self._pool_files()
+        if pool.get('meta') != meta or pool.get('data') != data:
+            raise base.corrupt(self.state, 'the thin-pool',
+                               'it records files %s, %s where %s, %s are '
+                               'expected' % (
+                                   names.shown(str(pool.get('meta'))),
+                                   names.shown(str(pool.get('data'))),
+                                   meta, data))
+        return pool
 
     def _live(self):
         """Names of the live device-mapper devices this engine owns."""
@@ -607,13 +619,6 @@ class DmEngine(base.Engine):
 
     # -- VMs --------------------------------------------------------------
 
-    def _vm_entry(self, vm, st=None):
-        st = st or self.state.read()
-        entry = st['vms'].get(vm)
-        if entry is None or entry.get('status') != 'ready':
-            raise exception.VmNotFound(vm=vm)
-        return entry
-
     def _disk(self, vm, entry):
         if _is_thin(entry):
             written = 0
@@ -723,7 +728,7 @@ class DmEngine(base.Engine):
         name = self.dm_name('pool', POOL)
         if name in self._live():
             return name
-        pool = self.state.read().get('dm', {}).get('pool')
+        pool = self.checked_pool()
         if pool is None:
             self._check_kernel()
             pool = self._make_pool_files(self.opts.thin_block_sectors)
@@ -850,6 +855,11 @@ class DmEngine(base.Engine):
                                  'created_at': time.time()}
         tmp = os.path.join(self.cow_dir, '.%s.cow.tmp' % vm)
         try:
+            # Mode 0600 before any data is in it (fills keep the mode);
+            # a symlink planted at the name is removed, not followed.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            fileutils.create_private(tmp)
             fill(tmp, image_entry)
             os.rename(tmp, cow)
             # The VM's data will live in this file: its name must survive
@@ -874,7 +884,7 @@ class DmEngine(base.Engine):
         location = self._check_location(location)
         with self._lock('image', image):
             self._ensure_image(image, location)
-        return next(i for i in self.list_images() if i.name == image)
+        return self.get_image(image)
 
     def relocate_origin(self, image, location):
         """Record that ``image``'s origin device is now at ``location``.
@@ -936,7 +946,7 @@ class DmEngine(base.Engine):
                 self._delete_thin(entry)
             else:
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry['cow'])
+                    os.unlink(self._cow_path(vm))
             with self.state.update() as st:
                 st['vms'].pop(vm, None)
         if _is_thin(entry):
@@ -1006,12 +1016,6 @@ class DmEngine(base.Engine):
     def ensure_exports(self):
         return tree.ensure_exports(self)
 
-    def list(self):
-        st = self.state.read()
-        return [self._disk(vm, entry)
-                for vm, entry in sorted(st['vms'].items())
-                if entry.get('status') == 'ready']
-
     def cache_stats(self, image):
         """dm-cache counters of ``image`` (None when it is not active)."""
         name = self.dm_name('cache', image)
@@ -1019,30 +1023,23 @@ class DmEngine(base.Engine):
             return None
         return parse_cache_status(fastboot_nova.privsep.dm.status(name))
 
-    def list_images(self):
-        st = self.state.read()
-        users = {}
-        for vm, entry in st['vms'].items():
-            users.setdefault(entry['image'], []).append(vm)
-        result = []
-        for image, entry in sorted(st['images'].items()):
-            if entry.get('status') != 'ready':
-                continue
-            stats = None
-            with contextlib.suppress(exception.FastbootException):
-                stats = self.cache_stats(image)
-            cached = 0
-            if stats:
-                cached = stats['used_blocks'] * stats['block_sectors'] * \
-                    SECTOR
-            result.append(base.CachedImage(
-                name=image, location=entry['location'],
-                virtual_size=entry['virtual_size'],
-                cached_bytes=min(cached, entry['virtual_size']),
-                export_url=tree.export_url(self, image, entry),
-                vms=tuple(sorted(users.get(image, ()))),
-                parents=tuple(tree.parent_urls(entry))))
-        return result
+    @staticmethod
+    def _image_listed(entry):
+        return entry.get('status') == 'ready'
+
+    def _cached_image(self, image, entry, users, st):
+        stats = None
+        with contextlib.suppress(exception.FastbootException):
+            stats = self.cache_stats(image)
+        cached = 0
+        if stats:
+            cached = stats['used_blocks'] * stats['block_sectors'] * SECTOR
+        return base.CachedImage(
+            name=image, location=entry['location'],
+            virtual_size=entry['virtual_size'],
+            cached_bytes=min(cached, entry['virtual_size']),
+            export_url=tree.export_url(self, image, entry),
+            vms=users, parents=tuple(tree.parent_urls(entry)))
 
     def remove_image(self, image):
         names.validate(image, 'image')
@@ -1087,7 +1084,7 @@ class DmEngine(base.Engine):
             if name in live and \
                     fastboot_nova.privsep.dm.open_count(name) > 0:
                 raise exception.VmDiskInUse(vm=vm)
-        for vm, entry in sorted(st['vms'].items()):
+        for vm, entry in self._checked_vms(st):
             with self._vm_locks(vm):
                 self._deactivate_vm(vm, entry, live)
         with self._lock('pool', POOL):
@@ -1129,7 +1126,7 @@ class DmEngine(base.Engine):
                 else:
                     report.restored_images.append(image)
                 live = self._live()
-        for vm in sorted(st['vms']):
+        for vm, _checked in self._checked_vms(st, report):
             with self._vm_locks(vm):
                 self._reconcile_vm(vm, live, expected, report)
         if any(_is_thin(e) for e in self.state.read()['vms'].values()):
@@ -1151,6 +1148,7 @@ class DmEngine(base.Engine):
         entry = st['vms'].get(vm)
         if entry is None:
             return
+        entry = self.check_vm_entry(vm, entry)
         name = self.dm_name('vm', vm)
         if _is_thin(entry):
             return self._reconcile_thin(vm, entry, name, live, expected,
@@ -1226,7 +1224,8 @@ class DmEngine(base.Engine):
 
     def _reconcile_files(self, report):
         st = self.state.read()
-        cows = {e['cow'] for e in st['vms'].values() if not _is_thin(e)}
+        cows = {self._cow_path(vm) for vm, e in self._checked_vms(st)
+                if not _is_thin(e)}
         for name in sorted(os.listdir(self.cow_dir)):
             path = os.path.join(self.cow_dir, name)
             if name.startswith('.') and name.endswith('.cow.tmp'):

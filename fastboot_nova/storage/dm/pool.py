@@ -72,7 +72,7 @@ def status(engine):
     ``low_space`` is true once free data blocks fall under the low-water
     mark: grow the pool (``fastboot pool grow``) before VMs see ENOSPC.
     """
-    pool = engine.state.read().get('dm', {}).get('pool')
+    pool = engine.checked_pool()
     if pool is None:
         return None
     block_bytes = pool['block_sectors'] * SECTOR
@@ -120,7 +120,7 @@ def grow(engine, size_mib):
         raise PoolError(reason='expected a size in MiB, got %r' %
                         (size_mib,))
     with engine._lock('pool', 'thin'):
-        pool = engine.state.read().get('dm', {}).get('pool')
+        pool = engine.checked_pool()
         if pool is None:
             raise PoolError(reason='there is no pool yet: it is made with '
                                    'the first VM, at [fastboot_dm] '

@@ -21,15 +21,13 @@ creates of one image add its origin exactly once.
 """
 
 import contextlib
-import hashlib
 import logging
 import os
 import shutil
 import time
 
-from oslo_concurrency import lockutils
-
 from fastboot_nova import exception
+from fastboot_nova import fileutils
 from fastboot_nova.storage import base
 from fastboot_nova.storage import location as location_mod
 from fastboot_nova.storage import names
@@ -38,7 +36,6 @@ from fastboot_nova.storage.qemu import daemon as daemon_mod
 from fastboot_nova.storage.qemu import images
 from fastboot_nova.storage.qemu import psk
 from fastboot_nova.storage.qemu import relay
-from fastboot_nova.storage import state as state_mod
 
 LOG = logging.getLogger(__name__)
 
@@ -50,14 +47,26 @@ TLS_DIR = 'tls'
 _MAX_STATE_PATH = 107 - len('/relay/qmp.sock')
 
 
-class QemuEngine(base.Engine):
+def _fresh_private(path):
+    """Create ``path`` empty, 0600, replacing a leftover of a crash.
+
+    A symlink planted there is removed, never followed (O_EXCL).
+    """
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    fileutils.create_private(path)
+
+
+class QemuEngine(base.LocalEngine):
     """Block engine on one qemu-storage-daemon per state path."""
+
+    DATA_DIRS = ('caches', 'vms')
 
     def __init__(self, conf, state_path=None, execute=None, daemon=None,
                  relay_daemon=None):
         self.conf = conf
         self.opts = conf.fastboot
-        self.state_path = self._check_state_path(
+        state_path = self._check_state_path(
             state_path or self.opts.state_path)
         if self.opts.export_port_min > self.opts.export_port_max:
             raise exception.FastbootException(
@@ -65,16 +74,10 @@ class QemuEngine(base.Engine):
                     self.opts.export_port_min, self.opts.export_port_max))
         # Checked before anything is created or started.
         self.auth = psk.from_opts(self.opts)
+        self._init_state(state_path)
         self.cache_dir = os.path.join(self.state_path, 'caches')
         self.vm_dir = os.path.join(self.state_path, 'vms')
-        self.lock_path = os.path.join(self.state_path, 'locks')
         self.nbd_socket = os.path.join(self.state_path, 'nbd.sock')
-        for path in (self.state_path, self.cache_dir, self.vm_dir,
-                     self.lock_path):
-            os.makedirs(path, mode=0o750, exist_ok=True)
-        self.state = state_mod.StateFile(self.state_path)
-        self._lock_prefix = hashlib.sha256(
-            self.state_path.encode()).hexdigest()[:8] + '-'
         self.img = images.QemuImg(self.opts.qemu_img, execute=execute)
         self.daemon = daemon or daemon_mod.StorageDaemon(
             self.state_path, binary=self.opts.qemu_storage_daemon,
@@ -106,27 +109,13 @@ class QemuEngine(base.Engine):
                        'characters')
         return path
 
-    # -- locks ---------------------------------------------------------
-
-    def _lock(self, kind, name):
-        # lockutils keys its in-process semaphores by name alone: make the
-        # name unique per engine so two engines in one process (migrate)
-        # do not share locks.
-        return lockutils.lock('%s%s-%s' % (self._lock_prefix, kind, name),
-                              external=True, lock_path=self.lock_path)
-
-    @contextlib.contextmanager
-    def _vm_locks(self, *vms):
-        # Sorted, so two clones in opposite directions cannot deadlock.
-        with contextlib.ExitStack() as stack:
-            for vm in sorted(set(vms)):
-                stack.enter_context(self._lock('vm', vm))
-            yield
-
     # -- paths and addresses -------------------------------------------
 
     def _vm_path(self, vm):
         return os.path.join(self.vm_dir, vm + '.qcow2')
+
+    def vm_paths(self, vm, entry):
+        return {'path': self._vm_path(vm)}
 
     def _cache_path(self, image):
         return os.path.join(self.cache_dir, image + '.qcow2')
@@ -413,6 +402,7 @@ class QemuEngine(base.Engine):
                 size = cachegroup.node_size(qmp, origin)
                 self._check_space(image, size, st)
                 tmp = cache_path + '.tmp'
+                _fresh_private(tmp)
                 self.img.create_cache(tmp, size, loc.url, fmt,
                                       self.opts.cache_cluster_size)
                 os.rename(tmp, cache_path)
@@ -433,13 +423,6 @@ class QemuEngine(base.Engine):
         return entry
 
     # -- VM disks --------------------------------------------------------
-
-    def _vm_entry(self, vm, st=None):
-        st = st or self.state.read()
-        entry = st['vms'].get(vm)
-        if entry is None or entry.get('status') != 'ready':
-            raise exception.VmNotFound(vm=vm)
-        return entry
 
     def _check_not_in_use(self, vm, path):
         if os.path.exists(path) and self.img.in_use(path):
@@ -468,6 +451,9 @@ class QemuEngine(base.Engine):
                                  'created_at': time.time()}
         tmp = os.path.join(self.vm_dir, '.%s.qcow2.tmp' % vm)
         try:
+            # Mode 0600 before any data is in it; qemu-img and copies
+            # keep the mode of the file they write into.
+            _fresh_private(tmp)
             fill(tmp, image_entry)
             os.rename(tmp, path)
             with self.state.update() as st:
@@ -489,7 +475,7 @@ class QemuEngine(base.Engine):
         return self._image_info(image)
 
     def _image_info(self, image):
-        return next(i for i in self.list_images() if i.name == image)
+        return self.get_image(image)
 
     def create(self, vm, image, location):
         names.validate(vm, 'VM')
@@ -535,6 +521,7 @@ class QemuEngine(base.Engine):
             self._check_not_in_use(vm, entry['path'])
             tmp = os.path.join(directory, '.%s.qcow2.tmp' % name)
             try:
+                _fresh_private(tmp)
                 shutil.copyfile(entry['path'], tmp)
                 # The snapshot keeps only the VM's own blocks and reads the
                 # rest from the origin, so it stays usable on any host.
@@ -601,29 +588,15 @@ class QemuEngine(base.Engine):
         with self._vm_locks(vm):
             return self._new_disk(vm, image, loc, fill)
 
-    def list(self):
-        st = self.state.read()
-        return [self._disk(vm, entry)
-                for vm, entry in sorted(st['vms'].items())
-                if entry.get('status') == 'ready']
-
-    def list_images(self):
-        st = self.state.read()
-        users = {}
-        for vm, entry in st['vms'].items():
-            users.setdefault(entry['image'], []).append(vm)
-        result = []
-        for image, entry in sorted(st['images'].items()):
-            cached = (entry['virtual_size'] if entry.get('prefetched') else
-                      self._allocated(self._cache_path(image)))
-            result.append(base.CachedImage(
-                name=image, location=entry['location'],
-                virtual_size=entry['virtual_size'],
-                cached_bytes=min(cached, entry['virtual_size']),
-                export_url=self.export_url(image, st),
-                vms=tuple(sorted(users.get(image, ()))),
-                parents=tuple(entry.get('parents', ()))))
-        return result
+    def _cached_image(self, image, entry, users, st):
+        cached = (entry['virtual_size'] if entry.get('prefetched') else
+                  self._allocated(self._cache_path(image)))
+        return base.CachedImage(
+            name=image, location=entry['location'],
+            virtual_size=entry['virtual_size'],
+            cached_bytes=min(cached, entry['virtual_size']),
+            export_url=self.export_url(image, st),
+            vms=users, parents=tuple(entry.get('parents', ())))
 
     # -- cache administration ------------------------------------------
 
@@ -806,13 +779,13 @@ class QemuEngine(base.Engine):
                 report.orphan_disks.append(path)
 
     def _reconcile_vms(self, report):
-        for vm in sorted(self.state.read()['vms']):
+        for vm, _checked in self._checked_vms(self.state.read(), report):
             with self._vm_locks(vm):
                 st = self.state.read()
                 entry = st['vms'].get(vm)
                 if entry is None:
                     continue
-                exists = os.path.exists(entry['path'])
+                exists = os.path.exists(self._vm_path(vm))
                 if entry.get('status') != 'ready':
                     with self.state.update() as st:
                         if exists:
@@ -829,15 +802,16 @@ class QemuEngine(base.Engine):
 
     def _rebase_if_moved(self, vm, entry, st, report):
         want = images.json_backing(self._backing_spec(entry['image'], st))
-        info = self.img.info(entry['path'])
+        path = self._vm_path(vm)
+        info = self.img.info(path)
         if info.get('full-backing-filename',
                     info.get('backing-filename')) == want:
             return
-        if self.img.in_use(entry['path']):
+        if self.img.in_use(path):
             LOG.warning('Disk of VM %s points at an old export but is in '
                         'use; it will be re-pointed when it is free', vm)
             return
-        self.img.rebase_unsafe(entry['path'], want)
+        self.img.rebase_unsafe(path, want)
         report.rebased_disks.append(vm)
 
     def shutdown(self):
