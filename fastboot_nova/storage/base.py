@@ -137,6 +137,19 @@ class Engine(abc.ABC):
     def list_images(self):
         """:returns: list of :class:`CachedImage`, sorted by name."""
 
+    def get_disk(self, name):
+        """The :class:`VmDisk` of VM ``name``, or None.
+
+        Callers that look for one disk use this, never :meth:`list`: the
+        Nova driver asks once per domain in every resource tracker pass.
+        This fallback lists; the backends answer for one VM.
+        """
+        return next((d for d in self.list() if d.name == name), None)
+
+    def get_image(self, name):
+        """The :class:`CachedImage` ``name``, or None (see get_disk)."""
+        return next((i for i in self.list_images() if i.name == name), None)
+
     @abc.abstractmethod
     def add_image(self, image, location):
         """Cache ``image`` from ``location`` on this host, with no VM yet.
@@ -303,11 +316,7 @@ class LocalEngine(Engine):
                 if entry.get('status') == 'ready']
 
     def get_disk(self, name):
-        """The :class:`VmDisk` of VM ``name``, or None.
-
-        One VM's cost, whatever the number of VMs: callers that look for
-        one disk must not list them all.
-        """
+        """One VM's cost, whatever the number of VMs."""
         try:
             names.validate(name, 'VM')
         except exception.InvalidName:

@@ -103,8 +103,19 @@ class FakeEngine(base.Engine):
         self.calls.append(('list',))
         return [self.vms[vm] for vm in sorted(self.vms)]
 
+    def get_disk(self, name):
+        self.calls.append(('get_disk', name))
+        return self.vms.get(name)
+
+    def get_image(self, name):
+        self.calls.append(('get_image', name))
+        return next((i for i in self._images() if i.name == name), None)
+
     def list_images(self):
         self.calls.append(('list_images',))
+        return self._images()
+
+    def _images(self):
         result = []
         for name in sorted(self.images):
             users = tuple(sorted(vm for vm, d in self.vms.items()
@@ -129,7 +140,7 @@ class FakeEngine(base.Engine):
                 progress(done, total)
         entry = self.images[image]
         self.images[image] = dataclasses.replace(entry, cached_bytes=total)
-        return next(i for i in self.list_images() if i.name == image)
+        return self.get_image(image)
 
     def reparent(self, image, location, alternates=()):
         self.calls.append(('reparent', image, location) +

@@ -309,6 +309,16 @@ class TestVmVerbs(EngineTestCase):
         self.assertRaises(exception.VmNotFound, self.engine.clone, 'nope',
                           'vm3')
 
+    def test_get_disk_and_get_image(self):
+        self.engine.clone('vm1', 'vm2')
+        self.assertEqual(self.engine.list()[1], self.engine.get_disk('vm2'))
+        self.assertEqual(self.engine.list_images()[0],
+                         self.engine.get_image('img'))
+        self.assertEqual(('vm1', 'vm2'), self.engine.get_image('img').vms)
+        for bad in ('nope', '../vm1', 'x' * 100):
+            self.assertIsNone(self.engine.get_disk(bad))
+            self.assertIsNone(self.engine.get_image(bad))
+
     def test_migrate_refuses_itself_and_missing_dirs(self):
         self.assertRaises(exception.InvalidDestination, self.engine.migrate,
                           'vm1', self.state_path)

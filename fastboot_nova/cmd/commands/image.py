@@ -192,6 +192,4 @@ class ReparentImage(show.ShowOne):
         engine = self.app.get_engine()
         engine.reparent(parsed_args.image, parsed_args.location,
                         parsed_args.alternate)
-        image = next(i for i in engine.list_images()
-                     if i.name == parsed_args.image)
-        return common.show(image)
+        return common.show(engine.get_image(parsed_args.image))

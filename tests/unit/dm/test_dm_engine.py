@@ -674,3 +674,41 @@ class TestThinStateTrust(DmEngineTestCase):
         with open(path, 'w') as f:
             json.dump(data, f)
         self.assertRaises(exception.StateError, self.engine.destroy, 'vm1')
+
+
+class TestOneLookup(DmEngineTestCase):
+    """get_disk / get_image cost one VM's or image's queries (item 10)."""
+
+    snapshot_type = 'thin'
+
+    def setUp(self):
+        super().setUp()
+        self.conf.set_override('thin_pool_size_mib', 64, 'fastboot_dm')
+        for i in range(10):
+            self.engine.create('vm%d' % i, 'img', ORIGIN)
+
+    def status_calls(self, call):
+        before = len(self.kernel.calls)
+        result = call()
+        return result, [c[0] for c in self.kernel.calls[before:]
+                        if c[0].startswith('dmsetup status')]
+
+    def test_get_disk_queries_one_device(self):
+        disk, calls = self.status_calls(lambda: self.engine.get_disk('vm3'))
+        self.assertEqual('vm3', disk.name)
+        self.assertEqual(['dmsetup status %svm-vm3' % self.p], calls)
+        _disks, calls = self.status_calls(self.engine.list)
+        self.assertEqual(10, len(calls))
+
+    def test_get_unknown_or_invalid_is_none_and_queries_nothing(self):
+        for name in ('nope', '../x', 'a' * 1000):
+            disk, calls = self.status_calls(
+                lambda: self.engine.get_disk(name))
+            self.assertIsNone(disk)
+            self.assertEqual([], calls)
+            self.assertIsNone(self.engine.get_image(name))
+
+    def test_get_image_matches_list_images(self):
+        self.engine.add_image('img2', ORIGIN2)
+        for image in self.engine.list_images():
+            self.assertEqual(image, self.engine.get_image(image.name))
