@@ -10,6 +10,7 @@ import stat
 import fixtures
 from oslotest import base
 
+from fastboot_nova import exception
 from fastboot_nova import fileutils
 from fastboot_nova.storage.qemu import psk
 from fastboot_nova.storage import state
@@ -93,7 +94,8 @@ class TestWritePrivate(base.BaseTestCase):
         tls = os.path.join(self.dir, 'tls')
         os.symlink(elsewhere, tls)
         auth = psk.ExportAuth(psk_file=keys, identity='fastboot')
-        self.assertRaises(Exception, auth.install, tls)
+        e = self.assertRaises(exception.ExportAuthError, auth.install, tls)
+        self.assertIn('symbolic link', str(e))
         self.assertEqual([], os.listdir(elsewhere))
 
     def test_create_private_refuses_a_planted_symlink(self):

@@ -703,7 +703,7 @@ class TestOneLookup(DmEngineTestCase):
     def test_get_unknown_or_invalid_is_none_and_queries_nothing(self):
         for name in ('nope', '../x', 'a' * 1000):
             disk, calls = self.status_calls(
-                lambda: self.engine.get_disk(name))
+                lambda name=name: self.engine.get_disk(name))
             self.assertIsNone(disk)
             self.assertEqual([], calls)
             self.assertIsNone(self.engine.get_image(name))
