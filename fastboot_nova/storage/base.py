@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import time
 
 from oslo_concurrency import lockutils
 
@@ -304,6 +305,47 @@ class LocalEngine(Engine):
                 _LOG.error('%s', e.msg)
                 if report is not None:
                     report.corrupt_entries.append(names.shown(vm))
+
+    # -- create and roll back --------------------------------------------
+
+    def _new_vm(self, vm, image, prepare, build, undo, locks=()):
+        """Record ``vm`` on ``image``, build its disk; all or nothing.
+
+        The caller holds the VM lock. Under the image lock (and
+        ``locks``, ``(kind, name)`` pairs), ``prepare()`` makes sure the
+        image is cached and returns the VM's state entry, recorded as
+        ``creating`` so that remove_image and reconcile see it. Then
+        ``build(entry)`` makes the disk; on success the VM is ``ready``.
+        On any failure ``undo(entry)`` removes what was built (best
+        effort, it must not raise) and the VM is forgotten.
+
+        :returns: the :class:`VmDisk`.
+        """
+        if vm in self.state.read()['vms'] or self._vm_data_exists(vm):
+            raise exception.VmExists(vm=vm)
+        with contextlib.ExitStack() as stack:
+            for kind, name in (('image', image),) + tuple(locks):
+                stack.enter_context(self._lock(kind, name))
+            entry = dict(prepare(), status='creating',
+                         created_at=time.time())
+            with self.state.update() as st:
+                st['vms'][vm] = entry
+        try:
+            build(entry)
+            with self.state.update() as st:
+                st['vms'][vm]['status'] = 'ready'
+        except BaseException:
+            undo(entry)
+            with self.state.update() as st:
+                st['vms'].pop(vm, None)
+            raise
+        return self._disk(vm, self.state.read()['vms'][vm])
+
+    def _vm_data_exists(self, vm):
+        """Whether data of ``vm`` is on disk (never overwritten)."""
+        return any(os.path.lexists(p) for p in
+                   self.vm_paths(vm, {}).values()
+                   if p.startswith(self.state_path + os.sep))
 
     @abc.abstractmethod
     def _disk(self, vm, entry):

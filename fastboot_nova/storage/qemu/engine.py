@@ -436,36 +436,31 @@ class QemuEngine(base.LocalEngine):
     def _new_disk(self, vm, image, loc, fill):
         """Record ``vm`` on ``image`` and build its disk with ``fill(tmp)``.
 
-        Caller holds the VM lock. The image lock is held only while the
-        VM is recorded, so remove_image sees it; the disk file is written
-        under a temporary name and renamed when complete.
+        Caller holds the VM lock (see :meth:`base.LocalEngine._new_vm`);
+        the disk file is written under a temporary name and renamed when
+        complete.
         """
         path = self._vm_path(vm)
-        if vm in self.state.read()['vms'] or os.path.exists(path):
-            raise exception.VmExists(vm=vm)
-        with self._lock('image', image):
-            image_entry = self._ensure_image(image, loc)
-            with self.state.update() as st:
-                st['vms'][vm] = {'image': image, 'path': path,
-                                 'status': 'creating',
-                                 'created_at': time.time()}
         tmp = os.path.join(self.vm_dir, '.%s.qcow2.tmp' % vm)
-        try:
+        image_entry = {}
+
+        def prepare():
+            image_entry.update(self._ensure_image(image, loc))
+            return {'image': image, 'path': path}
+
+        def build(_entry):
             # Mode 0600 before any data is in it; qemu-img and copies
             # keep the mode of the file they write into.
             _fresh_private(tmp)
             fill(tmp, image_entry)
             os.rename(tmp, path)
-            with self.state.update() as st:
-                st['vms'][vm]['status'] = 'ready'
-        except BaseException:
+
+        def undo(_entry):
             for leftover in (tmp, path):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(leftover)
-            with self.state.update() as st:
-                st['vms'].pop(vm, None)
-            raise
-        return self._disk(vm, self.state.read()['vms'][vm])
+
+        return self._new_vm(vm, image, prepare, build, undo)
 
     def add_image(self, image, location):
         names.validate(image, 'image')
