@@ -13,6 +13,7 @@ from fastboot_nova.conf import fastboot as fastboot_conf
 from fastboot_nova import exception
 from fastboot_nova.privsep import dm as dm_priv
 from fastboot_nova.storage.dm import engine as dm_engine
+from fastboot_nova.storage.dm import kernel as dm_kernel
 from tests.unit.dm import fakes
 
 ORIGIN = '/dev/vdb'
@@ -121,7 +122,7 @@ class TestCreate(DmEngineTestCase):
         self.engine.create('vm2', 'img2', ORIGIN2)
         c = self.engine.state.read()['images']['img2']['cache']
         self.assertEqual(META + ORIGIN_SECTORS, c['start'])
-        self.assertEqual(0, c['start'] % dm_engine.ALIGN_SECTORS)
+        self.assertEqual(0, c['start'] % dm_kernel.ALIGN_SECTORS)
 
     def test_image_conflict(self):
         self.engine.create('vm1', 'img', ORIGIN)
@@ -443,7 +444,7 @@ class TestThin(DmEngineTestCase):
         super().setUp()
         self.conf.set_override('thin_pool_size_mib', 64, 'fastboot_dm')
         self.pool = '%spool-thin' % self.p
-        self.meta, self.data = self.engine._pool_files()
+        self.meta, self.data = self.engine.pool.files()
 
     def test_first_create_builds_pool_and_volume(self):
         disk = self.engine.create('vm1', 'img', ORIGIN)
