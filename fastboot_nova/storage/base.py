@@ -306,6 +306,57 @@ class LocalEngine(Engine):
                 if report is not None:
                     report.corrupt_entries.append(names.shown(vm))
 
+    # -- the verbs' skeleton ----------------------------------------------
+
+    @abc.abstractmethod
+    def _check_not_in_use(self, vm, entry):
+        """Raise VmDiskInUse when a hypervisor has the disk open."""
+
+    @abc.abstractmethod
+    def _delete_vm(self, vm, entry):
+        """Delete the VM's disk (checked not in use, VM lock held)."""
+
+    def _after_destroy(self, vm, entry):
+        """What a destroy leaves to do outside the VM lock."""
+
+    @abc.abstractmethod
+    def _clone_locked(self, vm, entry, destination, image_entry):
+        """Make ``destination`` a copy of closed VM ``vm``; both locked."""
+
+    def destroy(self, vm):
+        names.validate(vm, 'VM')
+        with self._vm_locks(vm):
+            entry = self._vm_entry(vm)
+            self._check_not_in_use(vm, entry)
+            self._delete_vm(vm, entry)
+            with self.state.update() as st:
+                st['vms'].pop(vm, None)
+        self._after_destroy(vm, entry)
+        _LOG.info('Destroyed VM disk %s', vm)
+
+    def clone(self, vm, destination):
+        names.validate(vm, 'VM')
+        names.validate(destination, 'VM')
+        if vm == destination:
+            raise exception.VmExists(vm=destination)
+        with self._vm_locks(vm, destination):
+            st = self.state.read()
+            entry = self._vm_entry(vm, st)
+            self._check_not_in_use(vm, entry)
+            return self._clone_locked(vm, entry, destination,
+                                      st['images'][entry['image']])
+
+    def _idle_image(self, image, st):
+        """The entry of ``image``; refused unless no VM uses it."""
+        entry = st['images'].get(image)
+        if entry is None:
+            raise exception.ImageNotFound(image=image)
+        users = sorted(vm for vm, e in st['vms'].items()
+                       if isinstance(e, dict) and e.get('image') == image)
+        if users:
+            raise exception.ImageInUse(image=image, vms=', '.join(users))
+        return entry
+
     # -- create and roll back --------------------------------------------
 
     def _new_vm(self, vm, image, prepare, build, undo, locks=()):

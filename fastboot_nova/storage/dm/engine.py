@@ -289,7 +289,7 @@ class DmEngine(base.LocalEngine):
             name=vm, image=entry['image'], path=entry['path'],
             written_bytes=self.layer(entry).written_bytes(vm, entry))
 
-    def _check_not_in_use(self, vm):
+    def _check_not_in_use(self, vm, entry):
         if self.dm.is_open(self.dm_name('vm', vm)):
             raise exception.VmDiskInUse(vm=vm)
 
@@ -373,33 +373,19 @@ class DmEngine(base.LocalEngine):
                  image)
         return disk
 
-    def destroy(self, vm):
-        names.validate(vm, 'VM')
-        with self._vm_locks(vm):
-            entry = self._vm_entry(vm)
-            self._check_not_in_use(vm)
-            layer = self.layer(entry)
-            layer.deactivate(vm, entry, self.dm.live())
-            layer.delete(vm, entry)
-            with self.state.update() as st:
-                st['vms'].pop(vm, None)
-        self._pool_idle()
-        LOG.info('Destroyed VM disk %s', vm)
+    def _delete_vm(self, vm, entry):
+        layer = self.layer(entry)
+        layer.deactivate(vm, entry, self.dm.live())
+        layer.delete(vm, entry)
 
-    def clone(self, vm, destination):
-        names.validate(vm, 'VM')
-        names.validate(destination, 'VM')
-        if vm == destination:
-            raise exception.VmExists(vm=destination)
-        with self._vm_locks(vm, destination):
-            st = self.state.read()
-            entry = self._vm_entry(vm, st)
-            self._check_not_in_use(vm)
-            location = st['images'][entry['image']]['location']
-            layer = self.layer(entry)
-            with layer.clone_source(vm, entry) as source:
-                return self._new_layer(destination, entry['image'],
-                                       location, layer, source)
+    def _after_destroy(self, vm, entry):
+        self._pool_idle()
+
+    def _clone_locked(self, vm, entry, destination, image_entry):
+        layer = self.layer(entry)
+        with layer.clone_source(vm, entry) as source:
+            return self._new_layer(destination, entry['image'],
+                                   image_entry['location'], layer, source)
 
     def snapshot(self, vm, name, location):
         raise NotSupportedByBackend(
@@ -462,15 +448,7 @@ class DmEngine(base.LocalEngine):
     def remove_image(self, image):
         names.validate(image, 'image')
         with self._lock('image', image):
-            st = self.state.read()
-            entry = st['images'].get(image)
-            if entry is None:
-                raise exception.ImageNotFound(image=image)
-            users = sorted(vm for vm, e in st['vms'].items()
-                           if e['image'] == image)
-            if users:
-                raise exception.ImageInUse(image=image,
-                                           vms=', '.join(users))
+            entry = self._idle_image(image, self.state.read())
             live = self.dm.live()
             if self.dm_name('cmeta', image) not in live:
                 # Wipe the slice before it is freed, even if the image

@@ -33,6 +33,7 @@ from fastboot_nova.storage import location as location_mod
 from fastboot_nova.storage import names
 from fastboot_nova.storage.qemu import cachegroup
 from fastboot_nova.storage.qemu import daemon as daemon_mod
+from fastboot_nova.storage.qemu import host
 from fastboot_nova.storage.qemu import images
 from fastboot_nova.storage.qemu import psk
 from fastboot_nova.storage.qemu import relay
@@ -88,6 +89,13 @@ class QemuEngine(base.LocalEngine):
             self.relay_dir, binary=self.opts.qemu_storage_daemon,
             execute=execute, start_timeout=self.opts.daemon_start_timeout,
             extra_args=relay.trace_args(self.relay_log))
+        self.daemons = host.HostDaemons(
+            self.opts, self.state, self._lock, self.daemon, self.relay,
+            self.auth, self.nbd_socket, self.relay_dir, self.tls_dir,
+            self._restore_image)
+
+    def ensure_exports(self):
+        return self.daemons.ensure_exports()
 
     @property
     def relay_log(self):
@@ -141,148 +149,6 @@ class QemuEngine(base.LocalEngine):
                                         port=int(export['port']))
         return location_mod.nbd_url(image, socket=self.nbd_socket)
 
-    # -- daemon ----------------------------------------------------------
-
-    def _ensure_daemon(self):
-        """Start the daemons that are not running and restore their exports.
-
-        :returns: a ReconcileReport when a daemon was (re)started.
-        """
-        report = None
-        if not self.daemon.is_running():
-            with self._lock('daemon', 'qsd'):
-                if not self.daemon.is_running():
-                    report = self._start_daemon()
-        elif not os.path.exists(self.nbd_socket):
-            self._check_local_export()
-        if self.opts.export_address and not self.relay.is_running():
-            with self._lock('daemon', 'relay'):
-                if not self.relay.is_running():
-                    report = report or base.ReconcileReport()
-                    self._start_relay(report)
-        return report
-
-    def _check_local_export(self):
-        # The socket appears right after the daemon starts, under the
-        # lock: a daemon still without it is not this version's.
-        with self._lock('daemon', 'qsd'):
-            if self.daemon.is_running() and \
-                    not os.path.exists(self.nbd_socket):
-                raise exception.DaemonError(
-                    reason='the running qemu-storage-daemon (pid %s) does '
-                           'not serve %s: an earlier version of fastboot '
-                           'started it with its export on TCP. Stop it '
-                           '(fastboot shutdown) when no VM uses it; the '
-                           'next operation starts it afresh' % (
-                               self.daemon.pid(), self.nbd_socket))
-
-    def ensure_exports(self):
-        """Keep the export relay in step with the cache daemon.
-
-        Run by the host agent every round. A dead relay beside a live cache
-        daemon is restarted with every export it had (it holds no data). A
-        cache daemon that is gone stops the relay: children must stop
-        taking this host for a live parent and fail over. The cache daemon
-        itself is left to the next engine operation or reconcile.
-        """
-        if not self.opts.export_address:
-            return None
-        if self.daemon.pid() is None:
-            # Only a process that is gone: a busy monitor is no reason to
-            # take the exports away from the children.
-            if self.relay.is_running():
-                LOG.warning('The cache daemon is down: stopping the export '
-                            'relay so that children fail over')
-                self.relay.stop()
-            return None
-        if self.relay.is_running() or not self.daemon.is_running():
-            return None
-        with self._lock('daemon', 'relay'):
-            if self.relay.is_running():
-                return None
-            report = base.ReconcileReport()
-            self._start_relay(report)
-        LOG.warning('Export relay restarted; exporting %s again',
-                    ', '.join(report.relayed_images) or 'nothing')
-        return report
-
-    def _start_daemon(self):
-        self.daemon.start()
-        report = base.ReconcileReport(daemon_restarted=True)
-        with self.daemon.qmp() as qmp:
-            cachegroup.start_nbd_server(qmp, unix_path=self.nbd_socket)
-            self._add_client_creds(qmp)
-            st = self.state.read()
-            for image, entry in sorted(st['images'].items()):
-                self._restore_image(qmp, image, entry, report)
-        return report
-
-    def _add_client_creds(self, qmp):
-        """Credentials the cache presents to parent hosts' relays."""
-        if self.auth is not None:
-            cachegroup.add_psk_creds(qmp, relay.CLIENT_CREDS, 'client',
-                                     self.auth.install(self.tls_dir),
-                                     username=self.auth.identity)
-
-    def _start_relay(self, report):
-        os.makedirs(self.relay_dir, mode=0o750, exist_ok=True)
-        self.relay.start()
-        try:
-            self._setup_relay(report)
-        except BaseException:
-            # A relay without its server would look healthy to the next
-            # caller and never be set up: the next one starts afresh.
-            self.relay.stop()
-            raise
-
-    def _setup_relay(self, report):
-        ports = list(range(self.opts.export_port_min,
-                           self.opts.export_port_max + 1))
-        previous = self.state.read().get('export', {}).get('port')
-        if previous in ports:
-            # Children already point at the old port.
-            ports.remove(previous)
-            ports.insert(0, previous)
-        with self.relay.qmp() as qmp:
-            tls_creds = None
-            if self.auth is not None:
-                tls_creds = relay.SERVER_CREDS
-                cachegroup.add_psk_creds(qmp, tls_creds, 'server',
-                                         self.auth.install(self.tls_dir))
-            else:
-                LOG.warning('Exporting caches on %s without '
-                            'authentication (export_auth = none)',
-                            self.opts.export_address)
-            address = cachegroup.start_nbd_server(
-                qmp, host=self.opts.export_address, ports=ports,
-                tls_creds=tls_creds)
-            with self.state.update() as st:
-                st['export'] = dict(address, auth='psk' if tls_creds
-                                    else 'none')
-            with self.daemon.qmp() as cache_qmp:
-                cached = cachegroup.export_ids(cache_qmp)
-            for image in sorted(self.state.read()['images']):
-                if cachegroup.Nodes.of(image).export in cached:
-                    self._relay_image(qmp, image, report)
-
-    def _relay_image(self, qmp, image, report=None):
-        try:
-            relay.add_export(qmp, image, self.nbd_socket)
-        except exception.FastbootException as e:
-            LOG.error('Could not export image %s to other hosts: %s',
-                      image, e.msg)
-            return
-        if report is not None:
-            report.relayed_images.append(image)
-
-    def _relay_add(self, image):
-        """Export ``image`` to other hosts if this host exports at all."""
-        if self.opts.export_address and self.relay.is_running():
-            with self.relay.qmp() as qmp:
-                if relay.export_id(image) not in \
-                        cachegroup.export_ids(qmp):
-                    self._relay_image(qmp, image)
-
     def _restore_image(self, qmp, image, entry, report):
         try:
             self._add_image_nodes(qmp, image, entry)
@@ -319,7 +185,7 @@ class QemuEngine(base.LocalEngine):
         parent_creds = None
         if self.auth is not None and entry.get('parents'):
             # A daemon started before the key was configured lacks them.
-            self._add_client_creds(qmp)
+            self.daemons.add_client_creds(qmp)
             parent_creds = relay.CLIENT_CREDS
         for url in entry.get('parents', []) + [entry['location']]:
             is_origin = url == entry['location']
@@ -371,7 +237,7 @@ class QemuEngine(base.LocalEngine):
 
         :returns: the state entry of the image.
         """
-        self._ensure_daemon()
+        self.daemons.ensure()
         st = self.state.read()
         entry = st['images'].get(image)
         if entry is not None:
@@ -385,7 +251,7 @@ class QemuEngine(base.LocalEngine):
                     LOG.warning('Cache of image %s was missing; restoring',
                                 image)
                     self._add_image_nodes(qmp, image, entry)
-            self._relay_add(image)
+            self.daemons.relay_add(image)
             return entry
         return self._add_image(image, loc, st)
 
@@ -419,12 +285,13 @@ class QemuEngine(base.LocalEngine):
                 raise
         with self.state.update() as st:
             st['images'][image] = entry
-        self._relay_add(image)
+        self.daemons.relay_add(image)
         return entry
 
     # -- VM disks --------------------------------------------------------
 
-    def _check_not_in_use(self, vm, path):
+    def _check_not_in_use(self, vm, entry):
+        path = entry['path']
         if os.path.exists(path) and self.img.in_use(path):
             raise exception.VmDiskInUse(vm=vm)
 
@@ -487,16 +354,9 @@ class QemuEngine(base.LocalEngine):
         LOG.info('Created VM disk %s on image %s', vm, image)
         return disk
 
-    def destroy(self, vm):
-        names.validate(vm, 'VM')
-        with self._vm_locks(vm):
-            entry = self._vm_entry(vm)
-            self._check_not_in_use(vm, entry['path'])
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(entry['path'])
-            with self.state.update() as st:
-                st['vms'].pop(vm, None)
-        LOG.info('Destroyed VM disk %s', vm)
+    def _delete_vm(self, vm, entry):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._vm_path(vm))
 
     def snapshot(self, vm, name, location):
         names.validate(vm, 'VM')
@@ -513,7 +373,7 @@ class QemuEngine(base.LocalEngine):
             st = self.state.read()
             entry = self._vm_entry(vm, st)
             image_entry = st['images'][entry['image']]
-            self._check_not_in_use(vm, entry['path'])
+            self._check_not_in_use(vm, entry)
             tmp = os.path.join(directory, '.%s.qcow2.tmp' % name)
             try:
                 _fresh_private(tmp)
@@ -529,21 +389,12 @@ class QemuEngine(base.LocalEngine):
                 raise
         return target
 
-    def clone(self, vm, destination):
-        names.validate(vm, 'VM')
-        names.validate(destination, 'VM')
-        if vm == destination:
-            raise exception.VmExists(vm=destination)
-        with self._vm_locks(vm, destination):
-            st = self.state.read()
-            entry = self._vm_entry(vm, st)
-            image = entry['image']
-            self._check_not_in_use(vm, entry['path'])
-            loc = location_mod.parse(st['images'][image]['location'])
-            return self._new_disk(
-                destination, image, loc,
-                lambda tmp, _image_entry: shutil.copyfile(entry['path'],
-                                                          tmp))
+    def _clone_locked(self, vm, entry, destination, image_entry):
+        source = self._vm_path(vm)
+        return self._new_disk(
+            destination, entry['image'],
+            location_mod.parse(image_entry['location']),
+            lambda tmp, _image_entry: shutil.copyfile(source, tmp))
 
     def migrate(self, vm, destination):
         names.validate(vm, 'VM')
@@ -562,7 +413,7 @@ class QemuEngine(base.LocalEngine):
             st = self.state.read()
             entry = self._vm_entry(vm, st)
             image = entry['image']
-            self._check_not_in_use(vm, entry['path'])
+            self._check_not_in_use(vm, entry)
             disk = target.adopt(vm, image, st['images'][image]['location'],
                                 entry['path'])
             os.unlink(entry['path'])
@@ -598,7 +449,7 @@ class QemuEngine(base.LocalEngine):
     def prefetch(self, image, progress=None):
         names.validate(image, 'image')
         with self._lock('image', image):
-            self._ensure_daemon()
+            self.daemons.ensure()
             st = self.state.read()
             entry = st['images'].get(image)
             if entry is None:
@@ -630,7 +481,7 @@ class QemuEngine(base.LocalEngine):
             if url not in parents:
                 parents.append(url)
         with self._lock('image', image):
-            self._ensure_daemon()
+            self.daemons.ensure()
             entry = self.state.read()['images'].get(image)
             if entry is None:
                 raise exception.ImageNotFound(image=image)
@@ -660,15 +511,8 @@ class QemuEngine(base.LocalEngine):
     def remove_image(self, image):
         names.validate(image, 'image')
         with self._lock('image', image):
-            st = self.state.read()
-            if image not in st['images']:
-                raise exception.ImageNotFound(image=image)
-            users = sorted(vm for vm, e in st['vms'].items()
-                           if e['image'] == image)
-            if users:
-                raise exception.ImageInUse(image=image,
-                                           vms=', '.join(users))
-            self._ensure_daemon()
+            self._idle_image(image, self.state.read())
+            self.daemons.ensure()
             if self.opts.export_address:
                 with self.relay.qmp() as qmp:
                     relay.remove_export(qmp, image)
@@ -683,7 +527,7 @@ class QemuEngine(base.LocalEngine):
     # -- restart safety ------------------------------------------------
 
     def reconcile(self):
-        report = self._ensure_daemon() or base.ReconcileReport()
+        report = self.daemons.ensure() or base.ReconcileReport()
         st = self.state.read()
         known = {cachegroup.Nodes.of(image).hash: (image, entry)
                  for image, entry in st['images'].items()}
@@ -707,32 +551,10 @@ class QemuEngine(base.LocalEngine):
             for node in orphans:
                 cachegroup.del_node(qmp, node)
                 report.removed_orphan_nodes.append(node)
-        self._reconcile_relay(report)
+        self.daemons.reconcile_relay(report)
         self._reconcile_files(st, report)
         self._reconcile_vms(report)
         return report
-
-    def _reconcile_relay(self, report):
-        """Relay exactly the recorded images whose cache is exported."""
-        if not self.opts.export_address:
-            return
-        with self.daemon.qmp() as qmp:
-            cached = cachegroup.export_ids(qmp)
-        st = self.state.read()
-        with self.relay.qmp() as qmp:
-            relayed = cachegroup.export_ids(qmp)
-            wanted = {relay.export_id(image): image
-                      for image in st['images']
-                      if cachegroup.Nodes.of(image).export in cached}
-            for export_id in sorted(relayed - set(wanted)):
-                if cachegroup.owned(export_id):
-                    cachegroup.del_export(qmp, export_id)
-                    cachegroup.del_node(qmp, relay.node_of_export(export_id))
-                    report.removed_orphan_nodes.append(export_id)
-            for export_id, image in sorted(wanted.items()):
-                if export_id not in relayed and \
-                        image not in report.relayed_images:
-                    self._relay_image(qmp, image, report)
 
     @staticmethod
     def _is_orphan(node, known):
