@@ -145,22 +145,7 @@ class DmEngine(base.LocalEngine):
     # -- images -----------------------------------------------------------
 
     def _check_location(self, location):
-        if not isinstance(location, str) or '://' in location:
-            raise NotSupportedByBackend(
-                verb='origin %r' % (location,), issue=ISSUE,
-                reason='an origin is a local block device (attach a '
-                       'volume with "fastboot image add --connection-info"); '
-                       'parent hosts\' exports are given to reparent')
-        try:
-            fastboot_nova.privsep.dm.check_device(location, 'location',
-                                                  must_exist=False)
-        except fastboot_nova.privsep.dm.InvalidDmArgument as e:
-            raise exception.InvalidLocation(location=location,
-                                            reason=e.msg)
-        if not self.devices.is_block(location):
-            raise exception.InvalidLocation(
-                location=location, reason='not an existing block device')
-        return location
+        return kernel.check_origin(self.devices, location)
 
     def _ensure_image(self, image, location):
         """Cache ``image`` unless it is; caller holds the image lock."""

@@ -213,3 +213,22 @@ def best_effort(call, *args):
     """Run a clean-up step; a failure must not hide the original error."""
     with contextlib.suppress(exception.FastbootException):
         return call(*args)
+
+
+def check_origin(devices, location):
+    """``location`` if it is a usable origin: a local block device."""
+    if not isinstance(location, str) or '://' in location:
+        raise NotSupportedByBackend(
+            verb='origin %r' % (location,), issue=ISSUE,
+            reason='an origin is a local block device (attach a volume '
+                   'with "fastboot image add --connection-info"); parent '
+                   'hosts\' exports are given to reparent')
+    try:
+        fastboot_nova.privsep.dm.check_device(location, 'location',
+                                              must_exist=False)
+    except fastboot_nova.privsep.dm.InvalidDmArgument as e:
+        raise exception.InvalidLocation(location=location, reason=e.msg)
+    if not devices.is_block(location):
+        raise exception.InvalidLocation(
+            location=location, reason='not an existing block device')
+    return location

@@ -37,6 +37,7 @@ from fastboot_nova.storage.qemu import host
 from fastboot_nova.storage.qemu import images
 from fastboot_nova.storage.qemu import psk
 from fastboot_nova.storage.qemu import relay
+from fastboot_nova.storage.qemu import space
 
 LOG = logging.getLogger(__name__)
 
@@ -204,33 +205,8 @@ class QemuEngine(base.LocalEngine):
                                        self.opts.parent_reconnect_delay)
 
     def _check_space(self, image, size, st):
-        """Refuse a cache that could outgrow its limit or disk."""
-        # Existing caches keep filling up to their virtual size: count
-        # what they may still take, so caches are never overcommitted.
-        pending = 0
-        reserved = 0
-        for name, entry in st['images'].items():
-            reserved += entry['virtual_size']
-            if not entry.get('prefetched'):
-                pending += max(0, entry['virtual_size'] -
-                               self._allocated(self._cache_path(name)))
-        limit = self.opts.cache_size_limit * MiB
-        if limit and reserved + size > limit:
-            raise exception.CacheFull(image=image, path=self.cache_dir,
-                                      need=size,
-                                      free=max(0, limit - reserved))
-        vfs = os.statvfs(self.cache_dir)
-        free = vfs.f_bavail * vfs.f_frsize - pending
-        if size > free:
-            raise exception.CacheFull(image=image, path=self.cache_dir,
-                                      need=size, free=max(0, free))
-
-    @staticmethod
-    def _allocated(path):
-        try:
-            return os.stat(path).st_blocks * 512
-        except FileNotFoundError:
-            return 0
+        space.check(image, size, st['images'], self._cache_path,
+                    self.cache_dir, self.opts.cache_size_limit * MiB)
 
     def _ensure_image(self, image, loc):
         """Cache ``image`` from ``loc`` unless it is already; image-locked.
@@ -298,7 +274,7 @@ class QemuEngine(base.LocalEngine):
     def _disk(self, vm, entry):
         path = entry['path']
         return base.VmDisk(name=vm, image=entry['image'], path=path,
-                           written_bytes=self._allocated(path))
+                           written_bytes=space.allocated(path))
 
     def _new_disk(self, vm, image, loc, fill):
         """Record ``vm`` on ``image`` and build its disk with ``fill(tmp)``.
@@ -436,7 +412,7 @@ class QemuEngine(base.LocalEngine):
 
     def _cached_image(self, image, entry, users, st):
         cached = (entry['virtual_size'] if entry.get('prefetched') else
-                  self._allocated(self._cache_path(image)))
+                  space.allocated(self._cache_path(image)))
         return base.CachedImage(
             name=image, location=entry['location'],
             virtual_size=entry['virtual_size'],
@@ -546,7 +522,7 @@ class QemuEngine(base.LocalEngine):
                     with self._lock('image', image):
                         self._restore_image(qmp, image, entry, report)
             orphans = sorted((n for n in cachegroup.node_names(qmp)
-                              if self._is_orphan(n, known)),
+                              if cachegroup.is_stale(n, known)),
                              key=cachegroup.deletion_order)
             for node in orphans:
                 cachegroup.del_node(qmp, node)
@@ -555,19 +531,6 @@ class QemuEngine(base.LocalEngine):
         self._reconcile_files(st, report)
         self._reconcile_vms(report)
         return report
-
-    @staticmethod
-    def _is_orphan(node, known):
-        """An owned node of no recorded image, or of a past generation."""
-        if not cachegroup.owned(node):
-            return False
-        image_entry = known.get(node[4:20])
-        if image_entry is None:
-            return True
-        image, entry = image_entry
-        nodes = cachegroup.Nodes.of(image)
-        return nodes.is_source(node) and not nodes.is_source(
-            node, entry.get('generation', 0))
 
     def _reconcile_files(self, st, report):
         for name in sorted(os.listdir(self.cache_dir)):
