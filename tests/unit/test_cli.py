@@ -444,7 +444,8 @@ class TestStatePathAndConfig(CliTestCase):
         self.assertIsNone(self._state_path_used('--config-file', path))
         conf = self.get_engine.call_args.args[0]
         self.assertEqual('/from/config', conf.fastboot.state_path)
-        self.assertEqual(4096, conf.fastboot.cache_cluster_size)
+        # The option moved to [fastboot_qemu]; the old group still works.
+        self.assertEqual(4096, conf.fastboot_qemu.cache_cluster_size)
 
     def test_missing_config_file(self):
         code, out, err = self.run_cli(

@@ -114,7 +114,7 @@ class TestCreate(EngineTestCase):
         self.assertEqual(1, len(self.execute.img_commands('info')))
 
     def test_cluster_size_option(self):
-        self.conf.set_override('cache_cluster_size', 4096, 'fastboot')
+        self.conf.set_override('cache_cluster_size', 4096, 'fastboot_qemu')
         self.engine.create('vm1', 'img', self.origin)
         cache_create = self.execute.img_commands('create')[0]
         self.assertIn('cluster_size=4096', cache_create)
@@ -238,7 +238,7 @@ class TestExportAddress(EngineTestCase):
 class TestSpace(EngineTestCase):
 
     def test_cache_size_limit_counts_virtual_sizes(self):
-        self.conf.set_override('cache_size_limit', 1, 'fastboot')  # MiB
+        self.conf.set_override('cache_size_limit', 1, 'fastboot_qemu')  # MiB
         self.engine.create('vm1', 'img', self.origin)  # exactly 1 MiB
         self.model.sizes[self.nodes('img2').source(0, 0)] = SIZE
         e = self.assertRaises(exception.CacheFull, self.engine.create,

@@ -6,7 +6,7 @@ engine, the way the ``qemu`` backend does it:
 - **exports**: with ``[fastboot] export_address`` set, each image's cache
   device is served read-only by one nbd-server
   (:class:`~fastboot_nova.storage.dm.export.NbdExporter`, TLS with
-  certificates unless ``[fastboot_dm] export_auth = none``) on a port of
+  certificates unless ``[fastboot] export_auth = none``) on a port of
   ``[fastboot] export_port_min..export_port_max`` recorded with the image.
   ``export_url`` is then ``nbd://<address>:<port>/<export>``, the syntax
   the agent probes and the coordinator hands to children.
@@ -49,7 +49,8 @@ class ParentError(exception.FastbootException):
 
 
 def _tls(engine):
-    return tls_mod.from_opts(engine.opts)
+    return tls_mod.from_opts(engine.opts,
+                             engine.conf.fastboot.export_auth)
 
 
 # -- exports ----------------------------------------------------------------

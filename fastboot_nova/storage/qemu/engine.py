@@ -68,6 +68,8 @@ class QemuEngine(base.LocalEngine):
                  relay_daemon=None):
         self.conf = conf
         self.opts = conf.fastboot
+        #: The ``[fastboot_qemu]`` options.
+        self.qopts = conf.fastboot_qemu
         state_path = self._check_state_path(
             state_path or self.opts.state_path)
         if self.opts.export_port_min > self.opts.export_port_max:
@@ -75,20 +77,20 @@ class QemuEngine(base.LocalEngine):
                 'export_port_min (%d) is above export_port_max (%d)' % (
                     self.opts.export_port_min, self.opts.export_port_max))
         # Checked before anything is created or started.
-        self.auth = psk.from_opts(self.opts)
+        self.auth = psk.from_opts(self.opts, self.qopts)
         self._init_state(state_path)
         self.cache_dir = os.path.join(self.state_path, 'caches')
         self.vm_dir = os.path.join(self.state_path, 'vms')
         self.nbd_socket = os.path.join(self.state_path, 'nbd.sock')
-        self.img = images.QemuImg(self.opts.qemu_img, execute=execute)
+        self.img = images.QemuImg(self.qopts.qemu_img, execute=execute)
         self.daemon = daemon or daemon_mod.StorageDaemon(
-            self.state_path, binary=self.opts.qemu_storage_daemon,
-            execute=execute, start_timeout=self.opts.daemon_start_timeout)
+            self.state_path, binary=self.qopts.qemu_storage_daemon,
+            execute=execute, start_timeout=self.qopts.daemon_start_timeout)
         self.relay_dir = os.path.join(self.state_path, RELAY_DIR)
         self.tls_dir = os.path.join(self.state_path, TLS_DIR)
         self.relay = relay_daemon or daemon_mod.StorageDaemon(
-            self.relay_dir, binary=self.opts.qemu_storage_daemon,
-            execute=execute, start_timeout=self.opts.daemon_start_timeout,
+            self.relay_dir, binary=self.qopts.qemu_storage_daemon,
+            execute=execute, start_timeout=self.qopts.daemon_start_timeout,
             extra_args=relay.trace_args(self.relay_log))
         self.daemons = host.HostDaemons(
             self.opts, self.state, self._lock, self.daemon, self.relay,
@@ -137,7 +139,7 @@ class QemuEngine(base.LocalEngine):
         return {'driver': 'raw',
                 'file': {'driver': 'nbd', 'server': self._local_server(),
                          'export': image,
-                         'reconnect-delay': self.opts.parent_reconnect_delay}}
+                         'reconnect-delay': self.qopts.parent_reconnect_delay}}
 
     def export_url(self, image, st=None):
         """Where other hosts read ``image`` (local tools without one)."""
@@ -202,11 +204,11 @@ class QemuEngine(base.LocalEngine):
             raise error
         return cachegroup.open_sources(qmp, image, sources,
                                        entry.get('generation', 0),
-                                       self.opts.parent_reconnect_delay)
+                                       self.qopts.parent_reconnect_delay)
 
     def _check_space(self, image, size, st):
         space.check(image, size, st['images'], self._cache_path,
-                    self.cache_dir, self.opts.cache_size_limit * MiB)
+                    self.cache_dir, self.qopts.cache_size_limit * MiB)
 
     def _ensure_image(self, image, loc):
         """Cache ``image`` from ``loc`` unless it is already; image-locked.
@@ -239,14 +241,14 @@ class QemuEngine(base.LocalEngine):
         cache_path = self._cache_path(image)
         with self.daemon.qmp() as qmp:
             cachegroup.open_source(qmp, image, loc, fmt, origin,
-                                   self.opts.parent_reconnect_delay)
+                                   self.qopts.parent_reconnect_delay)
             try:
                 size = cachegroup.node_size(qmp, origin)
                 self._check_space(image, size, st)
                 tmp = cache_path + '.tmp'
                 _fresh_private(tmp)
                 self.img.create_cache(tmp, size, loc.url, fmt,
-                                      self.opts.cache_cluster_size)
+                                      self.qopts.cache_cluster_size)
                 os.rename(tmp, cache_path)
                 entry = {'location': loc.url, 'format': fmt,
                          'virtual_size': size, 'prefetched': False,

@@ -100,15 +100,17 @@ def identities(path):
                  for line in _read_checked(path).splitlines())
 
 
-def from_opts(opts):
-    """The ExportAuth of the ``[fastboot]`` options, or None for none.
+def from_opts(fastboot_opts, opts):
+    """The ExportAuth of the options, or None for none.
 
+    :param fastboot_opts: ``[fastboot]`` (export_auth, export_address).
+    :param opts: ``[fastboot_qemu]`` (the key file and identity).
     Raises ExportAuthError on any inconsistency, before anything starts.
     """
-    if opts.export_auth == 'none':
+    if fastboot_opts.export_auth == 'none':
         return None
     if not opts.export_psk_file:
-        if opts.export_address:
+        if fastboot_opts.export_address:
             raise _error(
                 'export_address is set but export_psk_file is not: set '
                 'export_psk_file (and export_psk_identity), or set '
