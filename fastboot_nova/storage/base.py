@@ -93,6 +93,29 @@ class ReconcileReport:
 class Engine(abc.ABC):
     """A host's block engine."""
 
+    #: What this backend does beyond the common verbs, declared as data
+    #: (as compute-hyperv's driver declares its capabilities): callers
+    #: ask :meth:`supports`, never ``hasattr``.
+    capabilities = {
+        # snapshot(), migrate(), prefetch() work (else they raise).
+        'snapshot': False,
+        'migrate': False,
+        'prefetch': False,
+        # pool_status() and grow_pool(): one thin-pool holds the VMs'
+        # writes.
+        'thin_pool': False,
+        # Origins attached through os-brick (``image add
+        # --connection-info``) and re-attached by reconcile at another
+        # path: relocate_origin().
+        'attached_origins': False,
+    }
+
+    def supports(self, capability):
+        """Whether the backend declares ``capability``."""
+        if capability not in Engine.capabilities:
+            raise KeyError('unknown engine capability %r' % capability)
+        return bool(self.capabilities.get(capability))
+
     @abc.abstractmethod
     def create(self, vm, image, location):
         """Give ``vm`` a private disk over ``image``, cached from ``location``.

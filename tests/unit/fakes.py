@@ -15,6 +15,9 @@ class FakeEngine(base.Engine):
     ``calls`` records every call as ``(verb, args...)``.
     """
 
+    capabilities = dict(base.Engine.capabilities, snapshot=True,
+                        migrate=True, prefetch=True)
+
     def __init__(self, conf=None, state_path='/fake/state', execute=None):
         self.conf = conf
         self.state_path = state_path

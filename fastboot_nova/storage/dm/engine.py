@@ -70,6 +70,8 @@ class DmEngine(base.LocalEngine):
     """Block engine on device-mapper targets of the host kernel."""
 
     DATA_DIRS = ('cow', 'thin')
+    capabilities = dict(base.Engine.capabilities, thin_pool=True,
+                        attached_origins=True)
 
     def __init__(self, conf, state_path=None, execute=None, devices=None,
                  cache_device=None):

@@ -63,6 +63,8 @@ class QemuEngine(base.LocalEngine):
     """Block engine on one qemu-storage-daemon per state path."""
 
     DATA_DIRS = ('caches', 'vms')
+    capabilities = dict(base.Engine.capabilities, snapshot=True,
+                        migrate=True, prefetch=True)
 
     def __init__(self, conf, state_path=None, execute=None, daemon=None,
                  relay_daemon=None):
