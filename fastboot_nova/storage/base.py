@@ -431,26 +431,25 @@ class LocalEngine(Engine):
                 for vm, entry in self._checked_vms(st)
                 if entry.get('status') == 'ready']
 
+    def _entry(self, section, name, kind):
+        """The state entry ``name`` of ``section``, or None if invalid."""
+        try:
+            names.validate(name, kind)
+        except exception.InvalidName:
+            return None, None
+        st = self.state.read()
+        return st, st[section].get(name)
+
     def get_disk(self, name):
         """One VM's cost, whatever the number of VMs."""
-        try:
-            names.validate(name, 'VM')
-        except exception.InvalidName:
-            return None
-        st = self.state.read()
-        entry = st['vms'].get(name)
+        _st, entry = self._entry('vms', name, 'VM')
         if entry is None or entry.get('status') != 'ready':
             return None
         return self._disk(name, self.check_vm_entry(name, entry))
 
     def get_image(self, name):
         """The :class:`CachedImage` ``name``, or None (one image's cost)."""
-        try:
-            names.validate(name, 'image')
-        except exception.InvalidName:
-            return None
-        st = self.state.read()
-        entry = st['images'].get(name)
+        st, entry = self._entry('images', name, 'image')
         if entry is None or not self._image_listed(entry):
             return None
         users = tuple(sorted(vm for vm, e in st['vms'].items()

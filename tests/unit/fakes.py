@@ -1,6 +1,7 @@
 """Fakes shared by the unit tests."""
 
 import dataclasses
+import json
 import os
 
 from fastboot_nova import exception
@@ -179,3 +180,14 @@ class FakeEngine(base.Engine):
     def shutdown(self):
         self.calls.append(('shutdown',))
         self.running = False
+
+
+def edit_state(state_path, change):
+    """Edit ``state_path``'s state file as an attacker would; return it."""
+    path = os.path.join(state_path, 'state.json')
+    with open(path) as f:
+        data = json.load(f)
+    change(data)
+    with open(path, 'w') as f:
+        json.dump(data, f)
+    return data

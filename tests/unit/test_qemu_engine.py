@@ -12,6 +12,7 @@ from fastboot_nova.conf import fastboot as fastboot_conf
 from fastboot_nova import exception
 from fastboot_nova.storage.qemu import cachegroup
 from fastboot_nova.storage.qemu import engine as engine_mod
+from tests.unit import fakes
 from tests.unit import qemu_fakes
 
 SIZE = 1 << 20
@@ -564,13 +565,7 @@ class TestStateTrust(EngineTestCase):
             f.write('precious')
 
     def edit_state(self, change):
-        path = os.path.join(self.state_path, 'state.json')
-        with open(path) as f:
-            data = json.load(f)
-        change(data)
-        with open(path, 'w') as f:
-            json.dump(data, f)
-        return data
+        return fakes.edit_state(self.state_path, change)
 
     def point_vm1_at_the_victim(self):
         return self.edit_state(

@@ -15,6 +15,7 @@ from fastboot_nova.privsep import dm as dm_priv
 from fastboot_nova.storage.dm import engine as dm_engine
 from fastboot_nova.storage.dm import kernel as dm_kernel
 from tests.unit.dm import fakes
+from tests.unit import fakes as unit_fakes
 
 ORIGIN = '/dev/vdb'
 ORIGIN2 = '/dev/vdc'
@@ -585,13 +586,7 @@ class TestStateTrust(DmEngineTestCase):
             f.write('precious')
 
     def edit_state(self, change):
-        path = os.path.join(self.state_path, 'state.json')
-        with open(path) as f:
-            data = json.load(f)
-        change(data)
-        with open(path, 'w') as f:
-            json.dump(data, f)
-        return data
+        return unit_fakes.edit_state(self.state_path, change)
 
     def assertVictimKept(self):
         with open(self.victim) as f:
