@@ -129,12 +129,9 @@ class DmEngine(base.LocalEngine):
             raise base.corrupt(self.state, 'VM %s' % names.shown(str(vm)),
                                'its type is unknown')
         entry = super().check_vm_entry(vm, entry)
-        if layers.type_of(entry) == 'thin' and (
-                isinstance(entry.get('thin_id'), bool) or
-                not isinstance(entry.get('thin_id'), int) or
-                entry['thin_id'] < 0):
-            raise base.corrupt(self.state, 'VM %s' % vm,
-                               'its thin_id is not a device number')
+        reason = self.layer(entry).invalid(entry)
+        if reason:
+            raise base.corrupt(self.state, 'VM %s' % vm, reason)
         return entry
 
     def checked_pool(self, st=None):
@@ -296,15 +293,18 @@ class DmEngine(base.LocalEngine):
             vm, image, prepare,
             lambda entry: layer.build(vm, entry, image_entry, source),
             lambda entry: layer.undo(vm, entry), locks=layer.locks())
-        if layer.type == 'thin':
+        if layer.uses_pool:
             self.pool.warn_if_low(self.state_path)
         return disk
 
     def _pool_idle(self):
         """Deactivate the pool if no VM uses it."""
-        self.pool.idle(lambda: any(
-            layers.type_of(e) == 'thin'
-            for e in self.state.read()['vms'].values()))
+        self.pool.idle(self._pool_in_use)
+
+    def _pool_in_use(self):
+        return any(self._layers.get(layers.type_of(e)).uses_pool
+                   for e in self.state.read()['vms'].values()
+                   if layers.type_of(e) in self._layers)
 
     def pool_status(self):
         """Size and use of the thin-pool (see :mod:`.pool`), or None."""
@@ -366,7 +366,8 @@ class DmEngine(base.LocalEngine):
         layer.delete(vm, entry)
 
     def _after_destroy(self, vm, entry):
-        self._pool_idle()
+        if self.layer(entry).uses_pool:
+            self._pool_idle()
 
     def _clone_locked(self, vm, entry, destination, image_entry):
         layer = self.layer(entry)
@@ -483,8 +484,7 @@ class DmEngine(base.LocalEngine):
         for vm, _checked in self._checked_vms(st, report):
             with self._vm_locks(vm):
                 self._reconcile_vm(vm, live, expected, report)
-        if any(layers.type_of(e) == 'thin'
-               for e in self.state.read()['vms'].values()):
+        if self._pool_in_use():
             expected.add(self.pool.name)
         self._remove_orphans(self.dm.live(), expected, report)
         if self.pool.name not in expected:

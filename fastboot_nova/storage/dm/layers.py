@@ -63,6 +63,8 @@ class Layer:
 
     #: The ``type`` recorded in the VM's state entry.
     type = None
+    #: Whether the layer lives in the engine's thin-pool.
+    uses_pool = False
 
     def __init__(self, dm, cow_dir, pool, opts):
         """Keep the engine's parts this one works with.
@@ -87,6 +89,10 @@ class Layer:
     def paths(self, vm):
         """``{state key: path}`` derived from the VM's name."""
         return {'path': self.dm.path(self.device(vm))}
+
+    def invalid(self, entry):
+        """Why a recorded entry cannot be this layer's, or None."""
+        return None
 
     def locks(self):
         """``(kind, name)`` locks held while a new VM is recorded."""
@@ -136,6 +142,14 @@ class ThinLayer(Layer):
     """A thin volume of the engine's pool, the cache as external origin."""
 
     type = 'thin'
+    uses_pool = True
+
+    def invalid(self, entry):
+        dev_id = entry.get('thin_id')
+        if isinstance(dev_id, bool) or not isinstance(dev_id, int) or \
+                dev_id < 0:
+            return 'its thin_id is not a device number'
+        return None
 
     def locks(self):
         # Recorded under the pool lock: an idle check then sees the VM.
