@@ -69,7 +69,7 @@ def run_bench(conf, vms=DEFAULT_VMS, snapshots=DEFAULT_SNAPSHOTS,
         'quick': quick,
         'image_bytes': guest.image_size,
         'image_allocated_bytes': storm.allocated_bytes(guest.image),
-        'cluster_size': conf.fastboot.cache_cluster_size,
+        'cluster_size': conf.fastboot_qemu.cache_cluster_size,
         'guest': guest.directory,
     }
     with contextlib.ExitStack() as cleanup:
@@ -91,10 +91,11 @@ def run_bench(conf, vms=DEFAULT_VMS, snapshots=DEFAULT_SNAPSHOTS,
         phases['storm'] = time.perf_counter() - t
         t = time.perf_counter()
         copies = storm.run_full_copies(origin, workdir, vms,
-                                       qemu_img=conf.fastboot.qemu_img)
+                                       qemu_img=conf.fastboot_qemu.qemu_img)
         phases['full_copy'] = time.perf_counter() - t
         t = time.perf_counter()
-        snaps = snapshots_mod.run(conf, origin, guest.image, workdir,
-                                  snapshots, qemu_img=conf.fastboot.qemu_img)
+        snaps = snapshots_mod.run(
+            conf, origin, guest.image, workdir, snapshots,
+            qemu_img=conf.fastboot_qemu.qemu_img)
         phases['snapshots'] = time.perf_counter() - t
     return report.build_result(params, fast, copies, snaps, phases)

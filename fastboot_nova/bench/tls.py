@@ -32,9 +32,8 @@ def _conf(**overrides):
     conf = cfg.ConfigOpts()
     fastboot_conf.register_opts(conf)
     conf([], project='fastboot', default_config_files=[])
-    for key, value in dict(overrides, export_port_min=PORT_MIN,
-                           export_port_max=PORT_MAX).items():
-        conf.set_override(key, value, group='fastboot')
+    fastboot_conf.set_overrides(conf, **dict(
+        overrides, export_port_min=PORT_MIN, export_port_max=PORT_MAX))
     return conf
 
 

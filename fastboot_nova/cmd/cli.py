@@ -47,8 +47,16 @@ def _version():
         return 'unknown'
 
 
+#: An error line longer than this is cut: whatever a user passed (a
+#: 100,000 character argument) is not echoed whole.
+MAX_ERROR_LENGTH = 1000
+
+
 def _one_line(message):
-    return ' '.join(str(message).split()) or 'unknown error'
+    line = ' '.join(str(message).split()) or 'unknown error'
+    if len(line) > MAX_ERROR_LENGTH:
+        line = line[:MAX_ERROR_LENGTH] + '... (%d characters)' % len(line)
+    return line
 
 
 class FastbootApp(app.App):

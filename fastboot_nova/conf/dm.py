@@ -96,20 +96,6 @@ dm_opts = [
                        'host\'s exports accept, when [fastboot] '
                        'export_address is set. Narrow it to the storage '
                        'network of the compute hosts.')),
-    cfg.StrOpt('export_auth',
-               default='tls',
-               choices=[('tls', _('NBD over TLS with X.509 certificates, '
-                                  'checked both ways: a parent serves only '
-                                  'clients whose certificate is signed by '
-                                  'export_tls_ca_file, a child accepts only '
-                                  'a parent certificate signed by it')),
-                        ('none', _('plain NBD, no authentication and no '
-                                   'encryption (a warning is logged)'))],
-               help=_('Authentication of the host-to-host NBD exports '
-                      '(parent servers and child connections). With tls, '
-                      'export_tls_cert_file, export_tls_key_file and '
-                      'export_tls_ca_file are required and checked at '
-                      'start.')),
     cfg.StrOpt('export_tls_cert_file',
                help=_('PEM X.509 certificate of this host, signed by '
                       'export_tls_ca_file: the server certificate of its '

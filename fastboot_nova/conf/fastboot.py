@@ -2,6 +2,7 @@
 
 from oslo_config import cfg
 
+from fastboot_nova.conf import qemu
 from fastboot_nova.i18n import _
 
 GROUP_NAME = 'fastboot'
@@ -52,57 +53,38 @@ engine_opts = [
                       'the path short (at most 80 characters). The '
                       'FASTBOOT_STATE_PATH environment variable and the '
                       '--state-path CLI option override it.')),
-    cfg.IntOpt('cache_cluster_size',
-               default=65536,
-               min=4096,
-               max=2 * 1024 * 1024,
-               help=_('Cluster size in bytes of each host cache (a power of '
-                      'two). The cache fetches from the origin in units of '
-                      'this size: smaller clusters move fewer bytes for a '
-                      'boot, larger ones mean fewer requests.')),
-    cfg.IntOpt('cache_size_limit',
-               default=0,
-               min=0,
-               help=_('Upper bound, in MiB, of the space all host caches '
-                      'may take, counted as the full virtual size of each '
-                      'cached image. 0 means only free disk space limits '
-                      'the caches.')),
     cfg.HostAddressOpt('export_address',
                        help=_('Address on which the host exports its caches '
                               'over NBD (read-only) to child hosts. Unset '
                               '(the default) exports only on a unix socket '
                               'under state_path: nothing is reachable from '
                               'the network. Local VM disks always use the '
-                              'unix socket. The TCP export needs a '
-                              'pre-shared key (export_auth, '
-                              'export_psk_file).')),
+                              'unix socket. The TCP export needs '
+                              'credentials (see export_auth).')),
     cfg.StrOpt('export_auth',
-               default='psk',
-               choices=[('psk', _('NBD over TLS with a pre-shared key: '
-                                  'the TCP export accepts only clients '
-                                  'holding a key of export_psk_file, and '
-                                  'this host uses its key to read from '
-                                  'parent hosts.')),
+               default='tls',
+               deprecated_opts=[cfg.DeprecatedOpt('export_auth',
+                                                  group='fastboot_dm')],
+               choices=[('tls', _('NBD over TLS: only hosts holding the '
+                                  'credentials read the exports, and a '
+                                  'host reads only from parents holding '
+                                  'them. The qemu backend uses pre-shared '
+                                  'keys ([fastboot_qemu] export_psk_file), '
+                                  'the dm backend X.509 certificates '
+                                  '([fastboot_dm] export_tls_cert_file, '
+                                  'export_tls_key_file, '
+                                  'export_tls_ca_file).')),
+                        ('psk', _('The former name of tls (qemu '
+                                  'backend); the same meaning.')),
                         ('none', _('No authentication and no encryption: '
                                    'anyone who reaches export_address can '
                                    'read every cached image. Only for an '
                                    'isolated, trusted storage network.'))],
-               help=_('How host-to-host exports are protected. With '
-                      'export_address set and export_auth = psk, '
-                      'export_psk_file must be set, or the engine refuses '
-                      'to start.')),
-    cfg.StrOpt('export_psk_file',
-               help=_('File of pre-shared keys for the host-to-host NBD '
-                      'exports, in QEMU\'s format: one "identity:hexkey" '
-                      'line per key, the key at least 32 hex digits (for '
-                      'example: printf \'fastboot:%s\\n\' "$(openssl rand '
-                      '-hex 32)"). Every host of a tree needs the key of '
-                      'export_psk_identity. It must not be readable by group '
-                      'or others.')),
-    cfg.StrOpt('export_psk_identity',
-               default='fastboot',
-               help=_('Identity (a line of export_psk_file) this host '
-                      'presents to its parent hosts.')),
+               help=_('How host-to-host exports are protected, on either '
+                      'backend. With export_address set and tls, the '
+                      'backend\'s credentials must be configured, or the '
+                      'engine refuses to start. Replaces [fastboot_dm] '
+                      'export_auth.')),
     cfg.PortOpt('export_port_min',
                 default=10809,
                 help=_('Lowest TCP port the cache export may listen on.')),
@@ -111,13 +93,6 @@ engine_opts = [
                 help=_('Highest TCP port the cache export may listen on. The '
                        'first free port in [export_port_min, '
                        'export_port_max] is used.')),
-    cfg.IntOpt('parent_reconnect_delay',
-               default=5,
-               min=0,
-               max=300,
-               help=_('Seconds the cache of an origin or parent reached over '
-                      'NBD keeps retrying a lost connection before reads '
-                      'fail with an I/O error.')),
     cfg.URIOpt('coordinator_url',
                schemes=['http', 'https'],
                help=_('Base URL of the fastboot coordinator (for example '
@@ -145,19 +120,6 @@ engine_opts = [
                  help=_('Seconds between two rounds of the host agent: a '
                         'heartbeat to the coordinator and a check that '
                         'every parent still answers.')),
-    cfg.StrOpt('qemu_storage_daemon',
-               default='qemu-storage-daemon',
-               help=_('Name or absolute path of the qemu-storage-daemon '
-                      'executable.')),
-    cfg.StrOpt('qemu_img',
-               default='qemu-img',
-               help=_('Name or absolute path of the qemu-img executable.')),
-    cfg.IntOpt('daemon_start_timeout',
-               default=30,
-               min=1,
-               max=600,
-               help=_('Seconds to wait for the storage daemon to answer on '
-                      'its control socket after it is started.')),
 ]
 
 
@@ -168,6 +130,22 @@ def register_opts(conf):
     conf.register_group(cfg.OptGroup(
         GROUP_NAME, title=fastboot_group.title, help=fastboot_group.help))
     conf.register_opts(engine_opts, group=GROUP_NAME)
+    # The backend groups go with it: every user of [fastboot] (the CLI,
+    # nova-compute, the agent) builds an engine.
+    if not hasattr(conf, qemu.GROUP_NAME):
+        qemu.register_opts(conf)
+
+
+def set_overrides(conf, **overrides):
+    """Override options by name, in whichever group holds them now.
+
+    For tools and tests that name options without their group: the
+    qemu-only options moved from ``[fastboot]`` to ``[fastboot_qemu]``.
+    """
+    groups = {opt.name: GROUP_NAME for opt in engine_opts}
+    groups.update((opt.name, qemu.GROUP_NAME) for opt in qemu.qemu_opts)
+    for key, value in overrides.items():
+        conf.set_override(key, value, group=groups.get(key, 'fastboot_dm'))
 
 
 def list_opts():

@@ -7,8 +7,9 @@ Published through the ``oslo.config.opts`` entry point as namespace
 from fastboot_nova.conf import coordinator
 from fastboot_nova.conf import dm
 from fastboot_nova.conf import fastboot
+from fastboot_nova.conf import qemu
 
-_MODULES = (fastboot, dm, coordinator)
+_MODULES = (fastboot, qemu, dm, coordinator)
 
 
 def list_opts():

@@ -119,7 +119,7 @@ def _storm(conf, guest, vms, workdir, keep, progress, timeout, cleanup):
                 for r in results],
         'origin_bytes_read': origin_bytes,
         'image_bytes': guest.image_size,
-        'cache_cluster_size': conf.fastboot.cache_cluster_size,
+        'cache_cluster_size': conf.fastboot_qemu.cache_cluster_size,
         'accel': results[0].accel if results else None,
         'create_seconds': round(create_seconds, 3),
         'storm_seconds': round(storm_seconds, 3),

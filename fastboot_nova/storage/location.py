@@ -11,8 +11,12 @@ import stat
 import urllib.parse
 
 from fastboot_nova import exception
+from fastboot_nova.storage import names
 
 NBD_DEFAULT_PORT = 10809
+#: Longer locations (a path is at most PATH_MAX) are refused, and shown
+#: shortened.
+MAX_LENGTH = 4096
 _EXPORT_RE = re.compile(r'^[A-Za-z0-9_.:-]{1,255}$')
 _HOST_RE = re.compile(r'^[A-Za-z0-9.:-]{1,253}$')
 
@@ -81,6 +85,10 @@ def parse(location):
     if not isinstance(location, str) or not location:
         raise exception.InvalidLocation(location=location,
                                         reason='it is empty')
+    if len(location) > MAX_LENGTH:
+        raise exception.InvalidLocation(
+            location=names.shown(location),
+            reason='it is longer than %d characters' % MAX_LENGTH)
     if any(c in location for c in '\0\n\r'):
         raise exception.InvalidLocation(
             location=location, reason='it contains control characters')

@@ -11,11 +11,11 @@ import copy
 import hashlib
 import json
 import os
-import tempfile
 
 from oslo_concurrency import lockutils
 
 from fastboot_nova import exception
+from fastboot_nova import fileutils
 
 VERSION = 1
 
@@ -74,24 +74,9 @@ class StateFile:
 def write_json(path, data):
     """Replace ``path`` with ``data`` as JSON, atomically and durably.
 
-    The file is created mode 0600 (it may hold secrets) and renamed into
-    place; the directory is fsynced so the rename survives a crash.
+    Through :func:`fastboot_nova.fileutils.write_private`: mode 0600 (it
+    may hold secrets), an exclusive temporary name, fsync, rename, and
+    the directory fsynced so the rename survives a crash.
     """
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.',
-                               dir=directory)
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(directory, os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fileutils.write_private(
+        path, json.dumps(data, indent=1, sort_keys=True))

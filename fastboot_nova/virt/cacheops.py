@@ -127,14 +127,14 @@ class CacheOps:
         may have been closed and re-opened since the cache last read from
         it: re-open it (``reparent`` to the same location is cheap).
         """
-        for cached in self.engine.list_images():
-            if cached.name == image:
-                if not cached.vms:
-                    LOG.debug('Re-opening origin %s of idle cache %s',
-                              location, image)
-                    self.engine.reparent(image, location)
-                    self.hierarchy.rejoin(image)
-                return cached
+        cached = self.engine.get_image(image)
+        if cached is not None:
+            if not cached.vms:
+                LOG.debug('Re-opening origin %s of idle cache %s',
+                          location, image)
+                self.engine.reparent(image, location)
+                self.hierarchy.rejoin(image)
+            return cached
         return self.hierarchy.attach(image, location)
 
     def remove_if_idle(self, image):
@@ -148,8 +148,7 @@ class CacheOps:
         """
         if self._conf.fastboot.keep_idle_caches:
             return False
-        cached = next((c for c in self.engine.list_images()
-                       if c.name == image), None)
+        cached = self.engine.get_image(image)
         if cached is None or cached.vms:
             return False
         # Leave the tree first, so the coordinator moves child hosts to
@@ -171,10 +170,8 @@ class CacheOps:
 
     def users(self, image):
         """Names of this host's disks on ``image``."""
-        for cached in self.engine.list_images():
-            if cached.name == image:
-                return set(cached.vms)
-        return set()
+        cached = self.engine.get_image(image)
+        return set(cached.vms) if cached is not None else set()
 
     def list_caches(self):
         return self.engine.list_images()

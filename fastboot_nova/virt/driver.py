@@ -201,8 +201,10 @@ class FastBootDriver(libvirt_driver.LibvirtDriver):
             guest_config, block_device_info)
         if not self._cacheops.enabled or not disks:
             return disks
-        overlays = self._imageops.overlay_paths()
-        return [d for d in disks if d['path'] not in overlays]
+        # One lookup per domain (this runs for every domain in each
+        # resource tracker pass): never list every disk here.
+        overlay = self._imageops.overlay_path(guest_config.uuid)
+        return [d for d in disks if d['path'] != overlay]
 
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,

@@ -252,10 +252,7 @@ class ImageOps:
         return location
 
     def _find(self, image):
-        for cached in self._cacheops.list_caches():
-            if cached.name == image:
-                return cached
-        return None
+        return self._cacheops.engine.get_image(image)
 
     # -- delete, failed spawn, reschedule, evacuated away ---------------
 
@@ -333,11 +330,17 @@ class ImageOps:
 
     def disk_path(self, instance):
         """The server's overlay, or None when it has none."""
-        name = snapshotops.SnapshotOps.disk_name(instance.uuid)
-        for disk in self._cacheops.engine.list():
-            if disk.name == name:
-                return disk.path
-        return None
+        return self.overlay_path(instance.uuid)
+
+    def overlay_path(self, instance_uuid):
+        """The overlay of server ``instance_uuid``, or None.
+
+        One disk's cost (``engine.get_disk``), never a listing: the
+        resource tracker asks once per domain.
+        """
+        disk = self._cacheops.engine.get_disk(
+            snapshotops.SnapshotOps.disk_name(instance_uuid))
+        return disk.path if disk is not None else None
 
     def overlay_paths(self):
         return {disk.path for disk in self._cacheops.engine.list()}

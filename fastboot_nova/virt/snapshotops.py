@@ -87,10 +87,7 @@ class SnapshotOps:
         return disk
 
     def _find(self, name):
-        for disk in self._cacheops.engine.list():
-            if disk.name == name:
-                return disk
-        return None
+        return self._cacheops.engine.get_disk(name)
 
     def disk_config(self, connection_info, disk_info):
         """libvirt ``<disk>`` of the server's overlay.

@@ -23,8 +23,7 @@ def make_conf(**overrides):
     conf = cfg.ConfigOpts()
     fastboot_conf.register_opts(conf)
     conf([], project='fastboot', default_config_files=[])
-    for key, value in overrides.items():
-        conf.set_override(key, value, group='fastboot')
+    fastboot_conf.set_overrides(conf, **overrides)
     return conf
 
 

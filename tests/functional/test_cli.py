@@ -95,3 +95,39 @@ class TestConsoleScript(base.BaseTestCase):
                        env=self.env, timeout=60)
         with open(out) as f:
             self.assertIn('#use_cache_snapshot = false', f.read())
+        with open(out) as f:
+            sample = f.read()
+        self.assertIn('[fastboot_qemu]', sample)
+
+    # -- the security review's attacks, through the real script --------
+
+    def test_destroy_with_an_edited_state_path_deletes_nothing(self):
+        victim = os.path.join(self.tmp, 'victim')
+        with open(victim, 'w') as f:
+            f.write('precious')
+        os.makedirs(self.state)
+        with open(os.path.join(self.state, 'state.json'), 'w') as f:
+            json.dump({'version': 1, 'export': {}, 'images': {},
+                       'vms': {'x': {'image': 'img', 'path': victim,
+                                     'status': 'ready'}}}, f)
+        code, out, err = self.fastboot('--state-path', self.state,
+                                       'destroy', 'x')
+        self.assertEqual(1, code)
+        self.assertIn('changed outside fastboot, nothing was done', err)
+        with open(victim) as f:
+            self.assertEqual('precious', f.read())
+
+    def test_connection_info_from_dev_zero_does_not_hang(self):
+        # Bounded by fastboot()'s 60 s timeout; it used to read forever.
+        code, out, err = self.fastboot('--state-path', self.state, 'image',
+                                       'add', 'img', '--connection-info',
+                                       '/dev/zero')
+        self.assertEqual(1, code)
+        self.assertIn('/dev/zero is not a regular file', err)
+
+    def test_huge_name_is_not_echoed_whole(self):
+        code, out, err = self.fastboot('--state-path', self.state,
+                                       'destroy', 'a' * 100000)
+        self.assertEqual(2, code)
+        self.assertIn('(100000 characters)', err)
+        self.assertLess(len(err), 2000)

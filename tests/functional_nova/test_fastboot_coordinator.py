@@ -49,11 +49,11 @@ class CoordinatorTestBase(base.FastBootTestBase):
         self.port_min = PORT_BASE + PORT_RANGE * secrets.randbelow(200)
         self.flags(coordinator_url=self.coordinator_url(),
                    coordinator_secret=SECRET, export_address='127.0.0.1',
-                   export_psk_file=self.psk,
                    # The loop's first round runs at init_host, the next
                    # after the test: a cache in the tree was joined by
                    # the spawn (or init_host) itself.
                    heartbeat_interval=60, group='fastboot')
+        self.flags(export_psk_file=self.psk, group='fastboot_qemu')
         # A recognisable pattern where the servers will read.
         with open(self.origin, 'r+b') as f:
             f.write(b'\x2a' * 65536)

@@ -1,6 +1,7 @@
 """Fakes shared by the unit tests."""
 
 import dataclasses
+import json
 import os
 
 from fastboot_nova import exception
@@ -14,6 +15,9 @@ class FakeEngine(base.Engine):
 
     ``calls`` records every call as ``(verb, args...)``.
     """
+
+    capabilities = dict(base.Engine.capabilities, snapshot=True,
+                        migrate=True, prefetch=True)
 
     def __init__(self, conf=None, state_path='/fake/state', execute=None):
         self.conf = conf
@@ -103,8 +107,19 @@ class FakeEngine(base.Engine):
         self.calls.append(('list',))
         return [self.vms[vm] for vm in sorted(self.vms)]
 
+    def get_disk(self, name):
+        self.calls.append(('get_disk', name))
+        return self.vms.get(name)
+
+    def get_image(self, name):
+        self.calls.append(('get_image', name))
+        return next((i for i in self._images() if i.name == name), None)
+
     def list_images(self):
         self.calls.append(('list_images',))
+        return self._images()
+
+    def _images(self):
         result = []
         for name in sorted(self.images):
             users = tuple(sorted(vm for vm, d in self.vms.items()
@@ -129,7 +144,7 @@ class FakeEngine(base.Engine):
                 progress(done, total)
         entry = self.images[image]
         self.images[image] = dataclasses.replace(entry, cached_bytes=total)
-        return next(i for i in self.list_images() if i.name == image)
+        return self.get_image(image)
 
     def reparent(self, image, location, alternates=()):
         self.calls.append(('reparent', image, location) +
@@ -165,3 +180,14 @@ class FakeEngine(base.Engine):
     def shutdown(self):
         self.calls.append(('shutdown',))
         self.running = False
+
+
+def edit_state(state_path, change):
+    """Edit ``state_path``'s state file as an attacker would; return it."""
+    path = os.path.join(state_path, 'state.json')
+    with open(path) as f:
+        data = json.load(f)
+    change(data)
+    with open(path, 'w') as f:
+        json.dump(data, f)
+    return data

@@ -382,7 +382,7 @@ class TestCommandLine(base.BaseTestCase):
 
     def test_make_conf_defaults(self):
         conf = bench_main.make_conf([])
-        self.assertEqual(65536, conf.fastboot.cache_cluster_size)
+        self.assertEqual(65536, conf.fastboot_qemu.cache_cluster_size)
 
     def test_main_writes_json_and_exit_code(self):
         out = os.path.join(self.useFixture(fixtures.TempDir()).path,

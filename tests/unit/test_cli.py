@@ -119,6 +119,31 @@ class TestVmCommands(CliTestCase):
             self.assertNotIn('Traceback', err)
         self.get_engine.assert_not_called()
 
+    def test_huge_name_is_not_echoed_whole(self):
+        huge = 'a' * 100000
+        for argv in (('create', huge, 'img', self.origin),
+                     ('destroy', huge), ('image', 'remove', huge)):
+            code, out, err = self.run_cli(*argv)
+            self.assertEqual(2, code, err[:200])
+            self.assertIn('(100000 characters)', err)
+            self.assertLess(len(err), 2000)
+        self.get_engine.assert_not_called()
+
+    def test_huge_location_is_not_echoed_whole(self):
+        code, out, err = self.run_cli('create', 'vm1', 'img',
+                                      '/' + 'a' * 100000)
+        self.assertEqual(2, code)
+        self.assertIn('(100001 characters)', err)
+        self.assertLess(len(err), 2000)
+
+    def test_huge_error_line_is_cut(self):
+        self.engine.list = mock.Mock(side_effect=exception.FastbootException(
+            'x' * 100000))
+        code, out, err = self.run_cli('list')
+        self.assertEqual(1, code)
+        self.assertIn('(100000 characters)', err)
+        self.assertLess(len(err), 2000)
+
     def test_bad_image_name(self):
         code, out, err = self.run_cli('create', 'vm1', 'im/g', self.origin)
         self.assertEqual(2, code)
@@ -310,6 +335,8 @@ class TestPoolCommands(CliTestCase):
             return self.engine.pool
         self.engine.pool_status = lambda: self.engine.pool
         self.engine.grow_pool = grow_pool
+        self.engine.capabilities = dict(self.engine.capabilities,
+                                        thin_pool=True)
 
     def test_show_before_the_first_vm(self):
         self.assertEqual({'pool': 'none yet: made with the first VM'},
@@ -330,10 +357,56 @@ class TestPoolCommands(CliTestCase):
         self.assertNotIn('grow_pool', [c[0] for c in self.engine.calls])
 
     def test_qemu_backend_has_no_pool(self):
-        del self.engine.grow_pool
+        self.engine.capabilities = dict(self.engine.capabilities,
+                                        thin_pool=False)
         code, out, err = self.run_cli('pool', 'show')
         self.assertEqual(1, code)
         self.assertErrorLine(err, 'The qemu backend has no thin-pool')
+
+
+class TestCapabilities(CliTestCase):
+    """The CLI asks the engine's declared capabilities (item 14)."""
+
+    def test_verbs_the_backend_lacks_fail_before_running(self):
+        self.engine.capabilities = dict(self.engine.capabilities,
+                                        snapshot=False, migrate=False,
+                                        prefetch=False)
+        self.engine.create('vm1', 'img', self.origin)
+        self.engine.calls.clear()
+        for argv, verb in ((('snapshot', 'vm1', 's', self.tmp), 'snapshot'),
+                           (('migrate', 'vm1', self.tmp), 'migrate'),
+                           (('prefetch', 'img'), 'prefetch')):
+            code, out, err = self.run_cli(*argv)
+            self.assertEqual(1, code, err)
+            self.assertErrorLine(err, 'the qemu backend cannot %s' % verb)
+        self.assertEqual([], self.engine.calls)
+
+    def test_connection_info_needs_attached_origins(self):
+        path = os.path.join(self.tmp, 'ci.json')
+        with open(path, 'w') as f:
+            json.dump({'driver_volume_type': 'iscsi', 'data': {
+                'target_portal': '10.0.0.1:3260',
+                'target_iqn': 'iqn.2010-10.org.openstack:v',
+                'target_lun': 1}}, f)
+        code, out, err = self.run_cli('image', 'add', 'img',
+                                      '--connection-info', path)
+        self.assertEqual(1, code, err)
+        self.assertErrorLine(err, '--connection-info needs [fastboot] '
+                                  'backend = dm')
+
+    def test_unknown_capability_is_a_bug_not_false(self):
+        self.assertRaises(KeyError, self.engine.supports, 'teleport')
+
+    def test_backends_declare_theirs(self):
+        from fastboot_nova.storage.dm import engine as dm_engine
+        from fastboot_nova.storage.qemu import engine as qemu_engine
+        self.assertEqual(
+            {'snapshot', 'migrate', 'prefetch'},
+            {k for k, v in qemu_engine.QemuEngine.capabilities.items()
+             if v})
+        self.assertEqual(
+            {'thin_pool', 'attached_origins'},
+            {k for k, v in dm_engine.DmEngine.capabilities.items() if v})
 
 
 class TestErrors(CliTestCase):
@@ -419,7 +492,8 @@ class TestStatePathAndConfig(CliTestCase):
         self.assertIsNone(self._state_path_used('--config-file', path))
         conf = self.get_engine.call_args.args[0]
         self.assertEqual('/from/config', conf.fastboot.state_path)
-        self.assertEqual(4096, conf.fastboot.cache_cluster_size)
+        # The option moved to [fastboot_qemu]; the old group still works.
+        self.assertEqual(4096, conf.fastboot_qemu.cache_cluster_size)
 
     def test_missing_config_file(self):
         code, out, err = self.run_cli(

@@ -2,6 +2,7 @@
 
 import json
 import os
+import stat
 
 import fixtures
 from oslo_config import cfg
@@ -11,6 +12,7 @@ from fastboot_nova.conf import fastboot as fastboot_conf
 from fastboot_nova import exception
 from fastboot_nova.storage.qemu import cachegroup
 from fastboot_nova.storage.qemu import engine as engine_mod
+from tests.unit import fakes
 from tests.unit import qemu_fakes
 
 SIZE = 1 << 20
@@ -113,7 +115,7 @@ class TestCreate(EngineTestCase):
         self.assertEqual(1, len(self.execute.img_commands('info')))
 
     def test_cluster_size_option(self):
-        self.conf.set_override('cache_cluster_size', 4096, 'fastboot')
+        self.conf.set_override('cache_cluster_size', 4096, 'fastboot_qemu')
         self.engine.create('vm1', 'img', self.origin)
         cache_create = self.execute.img_commands('create')[0]
         self.assertIn('cluster_size=4096', cache_create)
@@ -237,7 +239,7 @@ class TestExportAddress(EngineTestCase):
 class TestSpace(EngineTestCase):
 
     def test_cache_size_limit_counts_virtual_sizes(self):
-        self.conf.set_override('cache_size_limit', 1, 'fastboot')  # MiB
+        self.conf.set_override('cache_size_limit', 1, 'fastboot_qemu')  # MiB
         self.engine.create('vm1', 'img', self.origin)  # exactly 1 MiB
         self.model.sizes[self.nodes('img2').source(0, 0)] = SIZE
         e = self.assertRaises(exception.CacheFull, self.engine.create,
@@ -307,6 +309,16 @@ class TestVmVerbs(EngineTestCase):
                           'vm1')
         self.assertRaises(exception.VmNotFound, self.engine.clone, 'nope',
                           'vm3')
+
+    def test_get_disk_and_get_image(self):
+        self.engine.clone('vm1', 'vm2')
+        self.assertEqual(self.engine.list()[1], self.engine.get_disk('vm2'))
+        self.assertEqual(self.engine.list_images()[0],
+                         self.engine.get_image('img'))
+        self.assertEqual(('vm1', 'vm2'), self.engine.get_image('img').vms)
+        for bad in ('nope', '../vm1', 'x' * 100):
+            self.assertIsNone(self.engine.get_disk(bad))
+            self.assertIsNone(self.engine.get_image(bad))
 
     def test_migrate_refuses_itself_and_missing_dirs(self):
         self.assertRaises(exception.InvalidDestination, self.engine.migrate,
@@ -540,3 +552,96 @@ class TestStateFile(EngineTestCase):
         except RuntimeError:
             pass
         self.assertEqual(before, open(self.engine.state.path).read())
+
+
+class TestStateTrust(EngineTestCase):
+    """Security review item 3: paths come from names, never state.json."""
+
+    def setUp(self):
+        super().setUp()
+        self.disk = self.engine.create('vm1', 'img', self.origin)
+        self.victim = os.path.join(self.tmp, 'victim')
+        with open(self.victim, 'w') as f:
+            f.write('precious')
+
+    def edit_state(self, change):
+        return fakes.edit_state(self.state_path, change)
+
+    def point_vm1_at_the_victim(self):
+        return self.edit_state(
+            lambda d: d['vms']['vm1'].update(path=self.victim))
+
+    def assertNothingDone(self, before):
+        with open(self.victim) as f:
+            self.assertEqual('precious', f.read())
+        self.assertTrue(os.path.exists(self.disk.path))
+        self.assertEqual(before, self.engine.state.read())
+
+    def test_destroy_with_an_edited_path_deletes_nothing(self):
+        before = self.point_vm1_at_the_victim()
+        e = self.assertRaises(exception.StateError, self.engine.destroy,
+                              'vm1')
+        self.assertIn('changed outside fastboot', str(e))
+        self.assertIn(self.victim, str(e))
+        self.assertNothingDone(before)
+
+    def test_other_verbs_with_an_edited_path_touch_nothing(self):
+        before = self.point_vm1_at_the_victim()
+        target_dir = self.useFixture(fixtures.TempDir()).path
+        for call in (lambda: self.engine.clone('vm1', 'vm2'),
+                     lambda: self.engine.snapshot('vm1', 's', target_dir),
+                     lambda: self.engine.get_disk('vm1')):
+            self.assertRaises(exception.StateError, call)
+        self.assertEqual([], os.listdir(target_dir))
+        self.assertNothingDone(before)
+
+    def test_list_and_reconcile_skip_a_corrupt_entry(self):
+        before = self.point_vm1_at_the_victim()
+        self.assertEqual([], self.engine.list())
+        report = self.engine.reconcile()
+        self.assertEqual(['vm1'], report.corrupt_entries)
+        self.assertNothingDone(before)
+
+    def test_a_traversing_vm_name_in_the_state_is_corruption(self):
+        def plant(d):
+            d['vms']['../../victim'] = dict(d['vms']['vm1'],
+                                            path=self.victim)
+        plant_state = self.edit_state(plant)
+        report = self.engine.reconcile()
+        self.assertIn('../../victim', report.corrupt_entries)
+        self.assertEqual(['vm1'], [d.name for d in self.engine.list()])
+        with open(self.victim) as f:
+            self.assertEqual('precious', f.read())
+        self.assertEqual(plant_state['vms'],
+                         self.engine.state.read()['vms'])
+
+    def test_disks_and_clones_are_0600(self):
+        old = os.umask(0o022)
+        self.addCleanup(os.umask, old)
+        self.assertEqual(0o600, stat.S_IMODE(os.stat(self.disk.path).st_mode))
+        clone = self.engine.clone('vm1', 'vm2')
+        self.assertEqual(0o600, stat.S_IMODE(os.stat(clone.path).st_mode))
+        cache = os.path.join(self.state_path, 'caches', 'img.qcow2')
+        self.assertEqual(0o600, stat.S_IMODE(os.stat(cache).st_mode))
+
+    def test_a_planted_temporary_symlink_is_not_followed(self):
+        os.symlink(self.victim, os.path.join(self.state_path, 'vms',
+                                             '.vm3.qcow2.tmp'))
+        self.engine.create('vm3', 'img', self.origin)
+        with open(self.victim) as f:
+            self.assertEqual('precious', f.read())
+
+    def test_symlinked_data_directories_are_refused(self):
+        for name in ('vms', 'caches'):
+            state_path = os.path.join(self.tmp, 'other-' + name)
+            elsewhere = os.path.join(self.tmp, 'elsewhere-' + name)
+            os.makedirs(elsewhere)
+            os.makedirs(state_path)
+            os.symlink(elsewhere, os.path.join(state_path, name))
+            e = self.assertRaises(
+                exception.InvalidDestination, engine_mod.QemuEngine,
+                self.conf, state_path=state_path, execute=self.execute,
+                daemon=qemu_fakes.FakeDaemon(self.model),
+                relay_daemon=qemu_fakes.FakeDaemon(self.relay_model))
+            self.assertIn('symbolic link', str(e))
+            self.assertEqual([], os.listdir(elsewhere))

@@ -50,18 +50,18 @@ class TestConfiguration(AuthTestCase):
 
     def test_missing_file(self):
         self.conf.set_override('export_psk_file', '/nonexistent/k.psk',
-                               'fastboot')
+                               'fastboot_qemu')
         self.assertRefused('cannot open')
 
     def test_relative_path(self):
-        self.conf.set_override('export_psk_file', 'k.psk', 'fastboot')
+        self.conf.set_override('export_psk_file', 'k.psk', 'fastboot_qemu')
         self.assertRefused('not an absolute path')
 
     def test_group_or_world_readable_file(self):
         for mode in (0o644, 0o640, 0o604):
             self.conf.set_override('export_psk_file',
                                    write_psk(self.tmp, mode=mode),
-                                   'fastboot')
+                                   'fastboot_qemu')
             self.assertRefused('chmod 600')
 
     def test_malformed_keys(self):
@@ -74,7 +74,8 @@ class TestConfiguration(AuthTestCase):
                      'fastboot:%s\nfastboot:%s\n' % (KEY, KEY),
                      '\n\n'):
             self.conf.set_override('export_psk_file',
-                                   write_psk(self.tmp, text), 'fastboot')
+                                   write_psk(self.tmp, text),
+                                   'fastboot_qemu')
             e = self.assertRaises(exception.ExportAuthError,
                                   self.make_engine)
             self.assertNotIn(KEY, str(e))
@@ -82,10 +83,11 @@ class TestConfiguration(AuthTestCase):
 
     def test_identity_must_have_a_key(self):
         self.conf.set_override('export_psk_file', write_psk(self.tmp),
-                               'fastboot')
-        self.conf.set_override('export_psk_identity', 'other', 'fastboot')
+                               'fastboot_qemu')
+        self.conf.set_override('export_psk_identity', 'other',
+                               'fastboot_qemu')
         self.assertRefused('has no key')
-        self.conf.set_override('export_psk_identity', 'a:b', 'fastboot')
+        self.conf.set_override('export_psk_identity', 'a:b', 'fastboot_qemu')
         self.assertRefused('export_psk_identity must be')
 
     def test_none_is_explicit(self):
@@ -104,7 +106,7 @@ class TestPskExports(AuthTestCase):
     def setUp(self):
         super().setUp()
         self.conf.set_override('export_psk_file', write_psk(self.tmp),
-                               'fastboot')
+                               'fastboot_qemu')
         self.engine = self.make_engine()
         self.tls_dir = os.path.join(self.state_path, 'tls')
         self.sock = os.path.join(self.state_path, 'nbd.sock')

@@ -21,6 +21,19 @@ class ListColumn(columns.FormattableColumn):
         return list(self._value)
 
 
+def engine_for(app, capability, verb):
+    """The engine, if its backend declares ``capability``.
+
+    Else a clear error naming the backend, before anything runs.
+    """
+    engine = app.get_engine()
+    if not engine.supports(capability):
+        raise exception.FastbootException(
+            'the %s backend cannot %s' % (app.get_conf().fastboot.backend,
+                                          verb))
+    return engine
+
+
 def name_type(kind):
     """An argparse ``type`` that accepts only safe ``kind`` names."""
 

@@ -48,7 +48,7 @@ class ProgressPrinter:
 
 def origin_attachments(engine):
     """The os-brick origin records of ``engine``, or None (qemu backend)."""
-    if not hasattr(engine, 'relocate_origin'):
+    if not engine.supports('attached_origins'):
         return None
     from fastboot_nova.storage.dm import brick
     return brick.OriginAttachments(engine.state_path,
@@ -122,11 +122,11 @@ class PrefetchImage(show.ShowOne):
         return parser
 
     def take_action(self, parsed_args):
+        engine = common.engine_for(self.app, 'prefetch', 'prefetch')
         progress = ProgressPrinter(self.app.stderr,
                                    'prefetch %s' % parsed_args.image)
         try:
-            image = self.app.get_engine().prefetch(parsed_args.image,
-                                                   progress=progress)
+            image = engine.prefetch(parsed_args.image, progress=progress)
         finally:
             progress.finish()
         return common.show(image)
@@ -192,6 +192,4 @@ class ReparentImage(show.ShowOne):
         engine = self.app.get_engine()
         engine.reparent(parsed_args.image, parsed_args.location,
                         parsed_args.alternate)
-        image = next(i for i in engine.list_images()
-                     if i.name == parsed_args.image)
-        return common.show(image)
+        return common.show(engine.get_image(parsed_args.image))

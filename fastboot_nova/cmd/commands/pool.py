@@ -18,7 +18,7 @@ class NoPool(exception.FastbootException):
 
 def _pool_engine(app):
     engine = app.get_engine()
-    if not hasattr(engine, 'grow_pool'):
+    if not engine.supports('thin_pool'):
         raise NoPool(backend=app.get_conf().fastboot.backend,
                      where='a qcow2 overlay per VM under the state path')
     return engine

@@ -84,8 +84,9 @@ class SnapshotVm(show.ShowOne):
         return parser
 
     def take_action(self, parsed_args):
-        path = self.app.get_engine().snapshot(
-            parsed_args.vm, parsed_args.name, parsed_args.location)
+        engine = common.engine_for(self.app, 'snapshot', 'snapshot')
+        path = engine.snapshot(parsed_args.vm, parsed_args.name,
+                               parsed_args.location)
         return ('vm', 'name', 'path'), (parsed_args.vm, parsed_args.name,
                                         path)
 
@@ -127,8 +128,8 @@ class MigrateVm(show.ShowOne):
         return parser
 
     def take_action(self, parsed_args):
-        disk = self.app.get_engine().migrate(parsed_args.vm,
-                                             parsed_args.destination)
+        engine = common.engine_for(self.app, 'migrate', 'migrate')
+        disk = engine.migrate(parsed_args.vm, parsed_args.destination)
         return common.show(disk, {'state_path': parsed_args.destination})
 
 

@@ -30,12 +30,15 @@ import re
 from oslo_concurrency import lockutils
 
 from fastboot_nova import exception
+from fastboot_nova import fileutils
 from fastboot_nova.i18n import _
 from fastboot_nova.storage import state as state_mod
 
 LOG = logging.getLogger(__name__)
 
 RECORD_FILE = 'brick-origins.json'
+#: A Cinder connection_info is a few hundred bytes; refuse far more.
+MAX_CONNECTION_INFO_BYTES = 64 * 1024
 #: Cinder ``driver_volume_type`` -> os-brick protocol. RBD is attached
 #: with ``do_local_attach`` (a host block device, /dev/rbdN).
 PROTOCOLS = {'iscsi': 'ISCSI', 'nvmeof': 'NVMEOF', 'rbd': 'RBD',
@@ -206,11 +209,15 @@ def parse_connection_info(info):
 def load_connection_info(path):
     """Read and check a ``connection_info`` JSON file."""
     try:
-        with open(path, encoding='utf-8') as f:
-            info = json.load(f)
+        # Bounded, regular files only: /dev/zero or a FIFO must not hang
+        # the command.
+        info = json.loads(fileutils.read_bounded(path,
+                                                 MAX_CONNECTION_INFO_BYTES))
     except OSError as e:
         raise InvalidConnectionInfo(reason='cannot read %s: %s' % (
             path, e.strerror))
+    except exception.FastbootException as e:
+        raise InvalidConnectionInfo(reason=e.msg)
     except ValueError as e:
         raise InvalidConnectionInfo(reason='%s is not JSON: %s' % (path, e))
     return parse_connection_info(info)

@@ -2,128 +2,60 @@
 
 Per image (a shared read-only origin: a local block device, which
 ``brick.py`` or Nova's volume driver may have attached through os-brick)
-the host builds::
+the host builds a dm-cache over the origin on a slice of its local cache
+device(s) (:mod:`.cachedev`), and per VM a private copy-on-write layer
+over that cache: a thin volume of the engine's thin-pool (:mod:`.pool`)
+or a persistent dm-snapshot (:mod:`.layers`, one class per layer type).
+Parent hosts' exports feed the origin device (:mod:`.tree`).
 
-    origin block device(s)
-      -> fb-<id>-origin-<image>   dm-linear over the origin segments
-    cache device(s) (local SSDs; several are joined end to end by
-    fb-<id>-ssd-group, a dm-linear "SSD group")
-      -> fb-<id>-cmeta-<image>    dm-linear slice: dm-cache metadata
-      -> fb-<id>-cdata-<image>    dm-linear slice: dm-cache data
-    fb-<id>-cache-<image>         dm-cache (smq, writethrough) over origin
+``<id>`` in every device name (``fb-<id>-<kind>-<name>``) is a hash of the
+state path, so two engines never share devices. VM writes land in the
+VM's layer; nothing ever writes to the cache device of an image, so the
+cache mode only matters for safety.
 
-and per VM, with ``[fastboot_dm] snapshot_type = thin`` (the default)::
+The metadata of an image's cache is kept across a deactivate/activate
+only when the cache was shut down cleanly, and only if the origin still
+has the identity (size and serial/WWID) recorded when it was added;
+otherwise its slice is wiped and the cache starts cold again.
 
-    <state_path>/thin/pool.meta, pool.data   files, attached with losetup
-    fb-<id>-pool-thin             one thin-pool per engine (error_if_no_space)
-    fb-<id>-vm-<vm>               thin volume <thin_id> of the pool, the
-                                  image's cache as its external origin
-
-or with ``snapshot_type = snapshot``::
-
-    <state_path>/cow/<vm>.cow     sparse file, attached with losetup
-    fb-<id>-vm-<vm>               persistent dm-snapshot of the cache
-
-``<id>`` is a hash of the state path, so two engines never share devices.
-VM writes land in the VM's copy-on-write file; nothing ever writes to the
-cache device of an image, so the cache mode only matters for safety.
-
-Stale blocks: a dm-cache serves only the blocks its metadata maps. Each
-image gets its own metadata slice, and a slice is wiped (its superblock
-zeroed, so dm-cache formats empty metadata) whenever it is given to an
-image and again when the image is removed. An origin removed and another
-added in its place therefore starts cold, whatever the data slice holds.
-The metadata of an image is kept across a deactivate/activate only when
-the cache was shut down cleanly, and only if the origin still has the
-identity (size and serial/WWID) recorded when it was added; otherwise the
-slice is wiped and the cache starts cold again.
-
-Why dm-thin by default (``tox -e bench-kernel`` measures all of this in
-one run, dm-snapshot against dm-thin over the same cache):
-
-- data safety: when a dm-snapshot's copy-on-write store fills up (or the
-  file system under its sparse file does), or when the origin returns a
-  read error while a first write copies a chunk, the kernel marks the
-  snapshot Invalid: every block the VM wrote becomes unreadable. A full
-  thin-pool instead fails the writes with ENOSPC (earlier data stays
-  readable) and takes writes again once grown; an origin read error fails
-  only that write;
-- metadata: one transactional pool metadata device (committed on every
-  flush) instead of one exception table per file, read in full whenever
-  a snapshot is activated;
-- discard: thin volumes return discarded blocks to the pool, dm-snapshot
-  does not support discard at all;
-- throughput: dm-snapshot splits every I/O into chunks (8 KiB by
-  default), dm-thin into blocks (64 KiB): sequential reads and first
-  sequential writes were about 2.5 times faster through thin (random
-  4 KiB reads and overwrites were not faster);
-- scale: neither slows down as VMs of one image accumulate (the K-th VM
-  is created about as fast as the 1st), since nothing writes to the
-  origin: there is no snapshot-origin target to fan writes out.
-
-What thin costs: its block is at least 64 KiB, so scattered 4 KiB first
-writes took 14 MiB of pool per MiB written (dm-snapshot: 2 MiB), and the
-pool is a fixed-size, fully allocated file (``thin_pool_size_mib``).
-``snapshot_type = snapshot`` stays selectable; the type of each VM is
-recorded, so a change applies to new VMs only.
-
-Every privileged call goes through ``fastboot_nova.privsep.dm`` and
-``fastboot_nova.privsep.loop``.
+This module holds what ties the parts together: the verbs, the image
+records and reconcile. Every privileged call goes through
+``fastboot_nova.privsep.dm`` and ``fastboot_nova.privsep.loop``.
 """
 
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import os
 import time
 
-from oslo_concurrency import lockutils
-
 from fastboot_nova.conf import dm as dm_opts
 from fastboot_nova import exception
-from fastboot_nova.i18n import _
 import fastboot_nova.privsep.dm
 import fastboot_nova.privsep.loop
 from fastboot_nova.storage import base
+from fastboot_nova.storage.dm import cachedev
+from fastboot_nova.storage.dm import kernel
+from fastboot_nova.storage.dm import layers
 from fastboot_nova.storage.dm import pool as pool_mod
 from fastboot_nova.storage.dm import tree
 from fastboot_nova.storage import names
-from fastboot_nova.storage import state as state_mod
 
 LOG = logging.getLogger(__name__)
 
-ISSUE = 'Kernel (dm) backend'
-SECTOR = 512
-#: Slices of the cache device start on 1 MiB boundaries.
-ALIGN_SECTORS = 2048
-#: Bytes zeroed at the start of a metadata slice: the dm-cache superblock.
-WIPE_BYTES = 4096
-#: Device kinds, in the order they are removed.
-KINDS = ('vm', 'pool', 'cache', 'cdata', 'cmeta', 'origin', 'mp', 'ssd')
-POOL = 'thin'
-#: The name of the SSD group device (kind ``ssd``).
-SSD_GROUP = 'group'
-
-
-class NotSupportedByBackend(exception.FastbootException):
-    message = _("The dm backend does not support %(verb)s yet (issue "
-                "'%(issue)s'): %(reason)s")
-
-
-class CacheDeviceError(exception.FastbootException):
-    message = _("Cache device %(device)s is unusable: %(reason)s")
-
-
-class KernelSupportMissing(exception.FastbootException):
-    message = _("The kernel lacks the device-mapper target(s) %(targets)s "
-                "(modules %(modules)s could not be loaded): the dm backend "
-                "cannot build images")
-
-
-#: The device-mapper targets the engine builds on, by snapshot type.
-TARGETS = {'thin': ('linear', 'cache', 'thin-pool', 'thin'),
-           'snapshot': ('linear', 'cache', 'snapshot')}
+# Re-exported: the tests and tools name them here.
+ISSUE = kernel.ISSUE
+SECTOR = kernel.SECTOR
+NotSupportedByBackend = kernel.NotSupportedByBackend
+CacheDeviceError = kernel.CacheDeviceError
+KernelSupportMissing = kernel.KernelSupportMissing
+HostDevices = kernel.HostDevices
+cow_bytes = kernel.cow_bytes
+cache_meta_sectors = kernel.cache_meta_sectors
+parse_cache_status = kernel.parse_cache_status
+sparse_copy = kernel.sparse_copy
+SSD_GROUP = cachedev.SSD_GROUP
+POOL = pool_mod.POOL
 
 
 @dataclasses.dataclass
@@ -134,114 +66,12 @@ class DmReconcileReport(base.ReconcileReport):
     detached_loops: list = dataclasses.field(default_factory=list)
 
 
-class HostDevices:
-    """Unprivileged facts about block devices, from sysfs."""
-
-    @staticmethod
-    def _sysfs(path):
-        st = os.stat(path)
-        return '/sys/dev/block/%d:%d' % (os.major(st.st_rdev),
-                                         os.minor(st.st_rdev))
-
-    def is_block(self, path):
-        return fastboot_nova.privsep.dm._is_block_device(path)
-
-    def sectors(self, path):
-        return fastboot_nova.privsep.dm.device_sectors(path)
-
-    def identity(self, path):
-        """``<sectors>:<serial or WWID>``, or just the size if none."""
-        sysfs = self._sysfs(path)
-        ident = ''
-        for rel in ('serial', 'device/wwid', 'device/serial', 'wwid'):
-            try:
-                with open(os.path.join(sysfs, rel)) as f:
-                    ident = f.read().strip()
-            except OSError:
-                continue
-            if ident:
-                break
-        return '%d:%s' % (self.sectors(path), ident)
-
-
-def _round_up(value, unit):
-    return (value + unit - 1) // unit * unit
-
-
-def _is_thin(vm_entry):
-    # VMs recorded before thin volumes existed are snapshots.
-    return vm_entry.get('type', 'snapshot') == 'thin'
-
-
-def cow_bytes(origin_sectors, chunk_sectors):
-    """Size of a COW store that can never overflow for this origin.
-
-    A persistent dm-snapshot stores one header chunk, the data chunks and
-    one metadata chunk per ``chunk_bytes / 16`` exceptions. The file is
-    sparse: it takes only what the VM writes.
-    """
-    chunks = -(-origin_sectors // chunk_sectors)
-    per_meta = chunk_sectors * SECTOR // 16
-    meta = -(-chunks // per_meta) + 1
-    return (1 + chunks + meta + 1) * chunk_sectors * SECTOR
-
-
-def cache_meta_sectors(nr_blocks):
-    """dm-cache metadata size: 4 MiB plus 16 bytes per block, doubled."""
-    return _round_up((4 << 20) // SECTOR + 2 * (16 * nr_blocks) // SECTOR,
-                     ALIGN_SECTORS)
-
-
-def parse_cache_status(text):
-    """The fields of a dm-cache ``dmsetup status`` line we use."""
-    f = text.split()
-    if len(f) < 14 or f[2] != 'cache':
-        return None
-    used, total = (int(x) for x in f[6].split('/'))
-    return {'block_sectors': int(f[5]), 'used_blocks': used,
-            'total_blocks': total, 'read_hits': int(f[7]),
-            'read_misses': int(f[8]), 'write_hits': int(f[9]),
-            'write_misses': int(f[10]), 'demotions': int(f[11]),
-            'promotions': int(f[12]), 'dirty': int(f[13])}
-
-
-def fsync_dir(path):
-    """Make a rename or a new file in directory ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def sparse_copy(src, dst):
-    """Copy ``src`` to ``dst`` keeping holes (SEEK_DATA / SEEK_HOLE)."""
-    with open(src, 'rb') as fin, open(dst, 'wb') as fout:
-        size = os.fstat(fin.fileno()).st_size
-        fout.truncate(size)
-        pos = 0
-        while pos < size:
-            try:
-                pos = os.lseek(fin.fileno(), pos, os.SEEK_DATA)
-            except OSError:
-                break  # only a hole is left
-            end = os.lseek(fin.fileno(), pos, os.SEEK_HOLE)
-            fin.seek(pos)
-            fout.seek(pos)
-            left = end - pos
-            while left:
-                block = fin.read(min(left, 1 << 20))
-                if not block:
-                    break
-                fout.write(block)
-                left -= len(block)
-            pos = end
-        fout.flush()
-        os.fsync(fout.fileno())
-
-
-class DmEngine(base.Engine):
+class DmEngine(base.LocalEngine):
     """Block engine on device-mapper targets of the host kernel."""
+
+    DATA_DIRS = ('cow', 'thin')
+    capabilities = dict(base.Engine.capabilities, thin_pool=True,
+                        attached_origins=True)
 
     def __init__(self, conf, state_path=None, execute=None, devices=None,
                  cache_device=None):
@@ -249,204 +79,72 @@ class DmEngine(base.Engine):
             dm_opts.register_opts(conf)
         self.conf = conf
         self.opts = getattr(conf, dm_opts.GROUP_NAME)
-        self.state_path = os.path.abspath(state_path or
-                                          conf.fastboot.state_path)
+        self._init_state(state_path or conf.fastboot.state_path)
         self.cow_dir = os.path.join(self.state_path, 'cow')
         self.thin_dir = os.path.join(self.state_path, 'thin')
-        self.lock_path = os.path.join(self.state_path, 'locks')
-        for path in (self.state_path, self.cow_dir, self.thin_dir,
-                     self.lock_path):
-            os.makedirs(path, mode=0o750, exist_ok=True)
-        self.state = state_mod.StateFile(self.state_path)
-        digest = hashlib.sha256(self.state_path.encode()).hexdigest()[:8]
-        self._lock_prefix = digest + '-'
+        #: The device-mapper and loop devices of this engine.
+        self.dm = kernel.DeviceNames('fb-%s-' % self._digest)
         #: Prefix of every device-mapper name this engine owns.
-        self.prefix = 'fb-%s-' % digest
-        self.devices = devices or HostDevices()
+        self.prefix = self.dm.prefix
+        self.devices = devices or kernel.HostDevices()
         members = cache_device or self.opts.cache_device or []
         if isinstance(members, str):
             members = [members]
+        self.cache = cachedev.CacheDevice(self.state, self.devices, self.dm,
+                                          members, self._lock)
         #: The configured cache devices, in order.
-        self.cache_members = list(members)
-        #: What the image slices are cut from: the one cache device, or
-        #: the SSD group over several.
-        self.cache_device = (
-            self.dm_path(self.dm_name('ssd', SSD_GROUP))
-            if len(self.cache_members) > 1 else
-            (self.cache_members[0] if self.cache_members else None))
+        self.cache_members = self.cache.members
+        #: What the image slices are cut from.
+        self.cache_device = self.cache.device
+        self.pool = pool_mod.ThinPool(self.state, self.dm, self.thin_dir,
+                                      self.opts, self._lock)
+        self._layers = {t: cls(self.dm, self.cow_dir, self.pool, self.opts)
+                        for t, cls in layers.TYPES.items()}
         # Unprivileged helpers (none yet) would use this runner.
         self.execute = execute
-        self._kernel_ok = False
 
-    # -- names, paths, locks --------------------------------------------
+    # -- names, paths ---------------------------------------------------
 
     def dm_name(self, kind, name):
-        return '%s%s-%s' % (self.prefix, kind, name)
+        return self.dm.name(kind, name)
 
     @staticmethod
     def dm_path(dm_name):
-        return '/dev/mapper/' + dm_name
+        return kernel.DeviceNames.path(dm_name)
 
     def _image_devices(self, image):
         """Device names of an image, in creation order."""
-        return [self.dm_name(k, image)
-                for k in ('origin', 'cmeta', 'cdata', 'cache')]
+        return self.cache.image_devices(image)
 
-    def _cow_path(self, vm):
-        return os.path.join(self.cow_dir, vm + '.cow')
+    def layer(self, entry):
+        """The :class:`layers.Layer` of a VM's state entry."""
+        return self._layers[layers.type_of(entry)]
 
-    def _lock(self, kind, name):
-        return lockutils.lock('%s%s-%s' % (self._lock_prefix, kind, name),
-                              external=True, lock_path=self.lock_path)
+    def vm_paths(self, vm, entry):
+        return self.layer(entry).paths(vm)
 
-    @contextlib.contextmanager
-    def _vm_locks(self, *vms):
-        with contextlib.ExitStack() as stack:
-            for vm in sorted(set(vms)):
-                stack.enter_context(self._lock('vm', vm))
-            yield
+    def check_vm_entry(self, vm, entry):
+        if isinstance(entry, dict) and \
+                layers.type_of(entry) not in self._layers:
+            raise base.corrupt(self.state, 'VM %s' % names.shown(str(vm)),
+                               'its type is unknown')
+        entry = super().check_vm_entry(vm, entry)
+        reason = self.layer(entry).invalid(entry)
+        if reason:
+            raise base.corrupt(self.state, 'VM %s' % vm, reason)
+        return entry
 
-    def _live(self):
-        """Names of the live device-mapper devices this engine owns."""
-        return {n for n, _maj, _min in
-                fastboot_nova.privsep.dm.list_devices()
-                if n.startswith(self.prefix)}
-
-    def _remove_if_present(self, name, live=None):
-        live = self._live() if live is None else live
-        if name in live:
-            fastboot_nova.privsep.dm.remove_device(name)
-            live.discard(name)
-            return True
-        return False
+    def checked_pool(self, st=None):
+        """The thin-pool's state entry, its files checked, or None."""
+        return self.pool.entry(st)
 
     def _check_kernel(self):
-        """Refuse to build anything on a kernel without our targets."""
-        if self._kernel_ok:
-            return
-        missing = fastboot_nova.privsep.dm.ensure_targets(
-            list(TARGETS[self.opts.snapshot_type]))
-        if missing:
-            modules = sorted({m for t in missing for m in
-                              fastboot_nova.privsep.dm.TARGET_MODULES[t]})
-            raise KernelSupportMissing(targets=', '.join(missing),
-                                       modules=', '.join(modules))
-        self._kernel_ok = True
-
-    # -- the cache device -------------------------------------------------
-
-    def _check_cache_device(self, st):
-        device = self.cache_device
-        if not device:
-            raise CacheDeviceError(device=None,
-                                   reason='[fastboot_dm] cache_device is '
-                                          'not set')
-        dm_st = st.get('dm', {})
-        recorded = (dm_st.get('cache_device'),
-                    [m[0] for m in dm_st.get('cache_members', [])] or
-                    [dm_st.get('cache_device')])
-        if st['images'] and recorded != (device, self.cache_members):
-            raise CacheDeviceError(
-                device=','.join(self.cache_members),
-                reason='images are cached on %s; remove them before '
-                       'changing cache_device' % ','.join(recorded[1]))
-        if len(set(self.cache_members)) != len(self.cache_members):
-            raise CacheDeviceError(device=','.join(self.cache_members),
-                                   reason='a device is listed twice')
-        for member in self.cache_members:
-            try:
-                fastboot_nova.privsep.dm.check_device(member, 'cache_device',
-                                                      must_exist=False)
-            except fastboot_nova.privsep.dm.InvalidDmArgument as e:
-                raise CacheDeviceError(device=member, reason=e.msg)
-            if not self.devices.is_block(member):
-                raise CacheDeviceError(device=member,
-                                       reason='not a block device')
-        if len(self.cache_members) > 1:
-            members = dm_st.get('cache_members') if st['images'] else None
-            self._ensure_ssd_group(members or [
-                [m, self.devices.sectors(m), self.devices.identity(m)]
-                for m in self.cache_members])
-        return device
-
-    def _ensure_ssd_group(self, members):
-        """Join ``members`` (``[device, sectors, identity]``) into the
-        SSD group unless it is live; record them.
-
-        A group is rebuilt from what was recorded, in the recorded order,
-        and only over the same devices: another order or device would put
-        every image's cache slices on other blocks.
-        """
-        name = self.dm_name('ssd', SSD_GROUP)
-        if name not in self._live():
-            for dev, sectors, identity in members:
-                if not self.devices.is_block(dev) or \
-                        self.devices.identity(dev) != identity or \
-                        self.devices.sectors(dev) != sectors:
-                    raise CacheDeviceError(
-                        device=dev, reason='it is not the device the SSD '
-                        'group was built on (%s); restore it, or remove '
-                        'every image before changing cache_device' %
-                        identity)
-            fastboot_nova.privsep.dm.create_linear(
-                name, [(dev, 0, sectors) for dev, sectors, _i in members])
-        with self.state.update() as st:
-            st.setdefault('dm', {})['cache_members'] = members
-        return self.dm_path(name)
-
-    def _ensure_slice_device(self, device, live):
-        """Make sure the device an image's slices are on is there."""
-        if device == self.dm_path(self.dm_name('ssd', SSD_GROUP)) and \
-                self.dm_name('ssd', SSD_GROUP) not in live:
-            members = self.state.read().get('dm', {}).get('cache_members')
-            if not members:
-                raise CacheDeviceError(device=device,
-                                       reason='its members were not '
-                                              'recorded')
-            self._ensure_ssd_group(members)
-            live.add(self.dm_name('ssd', SSD_GROUP))
-
-    def _ssd_group_idle(self, live=None):
-        """Remove the SSD group once no image has a slice of it."""
-        if not self.state.read()['images']:
-            self._remove_if_present(self.dm_name('ssd', SSD_GROUP), live)
-
-    def _allocate(self, st, sectors):
-        """First fit of ``sectors`` on the cache device; return start."""
-        total = self.devices.sectors(self.cache_device)
-        used = sorted((e['cache']['start'],
-                       e['cache']['start'] + e['cache']['meta_sectors'] +
-                       e['cache']['data_sectors'])
-                      for e in st['images'].values() if 'cache' in e)
-        pos = 0
-        for start, end in used + [(total, total)]:
-            if pos + sectors <= start:
-                return pos
-            pos = max(pos, _round_up(end, ALIGN_SECTORS))
-        free = max(0, total - sum(e - s for s, e in used))
-        raise exception.CacheFull(image='?', path=self.cache_device,
-                                  need=sectors * SECTOR,
-                                  free=free * SECTOR)
+        self.dm.check_targets(self.opts.snapshot_type)
 
     # -- images -----------------------------------------------------------
 
     def _check_location(self, location):
-        if not isinstance(location, str) or '://' in location:
-            raise NotSupportedByBackend(
-                verb='origin %r' % (location,), issue=ISSUE,
-                reason='an origin is a local block device (attach a '
-                       'volume with "fastboot image add --connection-info"); '
-                       'parent hosts\' exports are given to reparent')
-        try:
-            fastboot_nova.privsep.dm.check_device(location, 'location',
-                                                  must_exist=False)
-        except fastboot_nova.privsep.dm.InvalidDmArgument as e:
-            raise exception.InvalidLocation(location=location,
-                                            reason=e.msg)
-        if not self.devices.is_block(location):
-            raise exception.InvalidLocation(
-                location=location, reason='not an existing block device')
-        return location
+        return kernel.check_origin(self.devices, location)
 
     def _ensure_image(self, image, location):
         """Cache ``image`` unless it is; caller holds the image lock."""
@@ -457,7 +155,7 @@ class DmEngine(base.Engine):
                 raise exception.ImageConflict(image=image,
                                               existing=entry['location'],
                                               location=location)
-            live = self._live()
+            live = self.dm.live()
             if not all(n in live for n in self._image_devices(image)):
                 LOG.warning('Devices of image %s were missing; restoring',
                             image)
@@ -465,7 +163,7 @@ class DmEngine(base.Engine):
             return entry
         if entry is not None:
             # An add that was interrupted: start over.
-            self._drop_image(image, entry, self._live())
+            self._drop_image(image, entry, self.dm.live())
         return self._add_image(image, location)
 
     def _add_image(self, image, location):
@@ -479,13 +177,13 @@ class DmEngine(base.Engine):
         self._check_kernel()
         sectors = self.devices.sectors(location)
         block = self.opts.cache_block_sectors
-        data = _round_up(sectors, block)
-        meta = cache_meta_sectors(data // block)
+        data = kernel.round_up(sectors, block)
+        meta = kernel.cache_meta_sectors(data // block)
         with self._lock('cachedev', 'alloc'):
             st = self.state.read()
-            device = self._check_cache_device(st)
+            device = self.cache.check(st)
             try:
-                start = self._allocate(st, meta + data)
+                start = self.cache.allocate(st, meta + data)
             except exception.CacheFull as e:
                 raise exception.CacheFull(image=image, **{
                     k: e.kwargs[k] for k in ('path', 'need', 'free')})
@@ -502,12 +200,12 @@ class DmEngine(base.Engine):
             with self.state.update() as st:
                 st.setdefault('dm', {})['cache_device'] = device
                 st['images'][image] = entry
-        live = self._live()
+        live = self.dm.live()
         try:
-            self._build_image(image, entry, live, wipe=True)
+            self.cache.build(image, entry, live, wipe=True)
         except BaseException:
             with contextlib.suppress(exception.FastbootException):
-                self._teardown_image(image, self._live(), wipe=True)
+                self._teardown_image(image, self.dm.live(), wipe=True)
             with self.state.update() as st:
                 st['images'].pop(image, None)
             raise
@@ -519,33 +217,6 @@ class DmEngine(base.Engine):
             # The cache works for local VMs; the agent's rounds retry.
             LOG.error('Could not export image %s: %s', image, e.msg)
         return self.state.read()['images'][image]
-
-    def _build_image(self, image, entry, live, wipe):
-        """Create the image's missing devices, in order."""
-        origin, cmeta, cdata, cache = self._image_devices(image)
-        c = entry['cache']
-        self._ensure_slice_device(c['device'], live)
-        if origin not in live:
-            fastboot_nova.privsep.dm.create_linear(
-                origin, [tuple(s) for s in entry['segments']])
-        if cmeta not in live:
-            fastboot_nova.privsep.dm.create_linear(
-                cmeta, [(c['device'], c['start'], c['meta_sectors'])])
-        if cdata not in live:
-            fastboot_nova.privsep.dm.create_linear(
-                cdata, [(c['device'], c['start'] + c['meta_sectors'],
-                         c['data_sectors'])])
-        if cache not in live:
-            if wipe:
-                fastboot_nova.privsep.dm.wipe_header(cmeta, WIPE_BYTES)
-            # From now on the metadata is in use: only a clean remove of
-            # the cache makes it trustworthy again.
-            with self.state.update() as st:
-                if image in st['images']:
-                    st['images'][image]['clean'] = False
-            fastboot_nova.privsep.dm.create_cache(
-                cache, self.dm_path(cmeta), self.dm_path(cdata),
-                self.dm_path(origin), c['block_sectors'], c['mode'])
 
     def _activate_image(self, image, entry, live):
         """Re-create a recorded image's devices, checking its origin."""
@@ -576,24 +247,15 @@ class DmEngine(base.Engine):
             # Rebuilt on its origin; the agent assigns parents again.
             tree.drop_parents(self, image)
         try:
-            self._build_image(image, entry, live, wipe=wipe)
+            self.cache.build(image, entry, live, wipe=wipe)
         except BaseException:
             with contextlib.suppress(exception.FastbootException):
-                self._teardown_image(image, self._live(), wipe=False)
+                self._teardown_image(image, self.dm.live(), wipe=False)
             raise
 
     def _teardown_image(self, image, live, wipe):
         """Remove the image's devices, last created first."""
-        origin, cmeta, cdata, cache = self._image_devices(image)
-        if self._remove_if_present(cache, live):
-            # A clean remove flushed and closed the metadata.
-            with self.state.update() as st:
-                if image in st['images']:
-                    st['images'][image]['clean'] = True
-        if wipe and cmeta in live:
-            fastboot_nova.privsep.dm.wipe_header(cmeta, WIPE_BYTES)
-        for name in (cdata, cmeta, origin):
-            self._remove_if_present(name, live)
+        self.cache.teardown(image, live, wipe)
         # The parent paths fed the origin device, gone now.
         tree.drop_parents(self, image)
 
@@ -602,270 +264,62 @@ class DmEngine(base.Engine):
         with self.state.update() as st:
             st['images'].pop(image, None)
         with self._lock('cachedev', 'alloc'):
-            self._ssd_group_idle(live)
+            self.cache.group_idle(live)
 
     # -- VMs --------------------------------------------------------------
 
-    def _vm_entry(self, vm, st=None):
-        st = st or self.state.read()
-        entry = st['vms'].get(vm)
-        if entry is None or entry.get('status') != 'ready':
-            raise exception.VmNotFound(vm=vm)
-        return entry
-
     def _disk(self, vm, entry):
-        if _is_thin(entry):
-            written = 0
-            with contextlib.suppress(exception.FastbootException,
-                                     IndexError, ValueError):
-                # thin status: <mapped sectors> <highest mapped sector>
-                written = int(fastboot_nova.privsep.dm.status(
-                    self.dm_name('vm', vm)).split()[3]) * SECTOR
-            return base.VmDisk(name=vm, image=entry['image'],
-                               path=entry['path'], written_bytes=written)
-        try:
-            written = os.stat(entry['cow']).st_blocks * SECTOR
-        except OSError:
-            written = 0
-        return base.VmDisk(name=vm, image=entry['image'],
-                           path=entry['path'], written_bytes=written)
+        return base.VmDisk(
+            name=vm, image=entry['image'], path=entry['path'],
+            written_bytes=self.layer(entry).written_bytes(vm, entry))
 
-    def _check_not_in_use(self, vm):
-        name = self.dm_name('vm', vm)
-        if name in self._live() and \
-                fastboot_nova.privsep.dm.open_count(name) > 0:
+    def _check_not_in_use(self, vm, entry):
+        if self.dm.is_open(self.dm_name('vm', vm)):
             raise exception.VmDiskInUse(vm=vm)
 
-    def _loops_of(self, path):
-        return [dev for dev, back in fastboot_nova.privsep.loop.
-                list_attached() if back == path]
+    def _new_layer(self, vm, image, location, layer, source=None):
+        """Record ``vm`` on ``image`` and build its ``layer``.
 
-    def _detach_cow(self, path):
-        for dev in self._loops_of(path):
-            fastboot_nova.privsep.loop.detach(dev)
+        With ``source`` (from :meth:`layers.Layer.clone_source`), the new
+        layer is a copy of another VM's. The caller holds the VM lock.
+        """
+        image_entry = {}
 
-    def _activate_vm(self, vm, entry):
-        """Create the VM's device (attaching its COW file if it has one)."""
-        if _is_thin(entry):
-            fastboot_nova.privsep.dm.create_thin(
-                self.dm_name('vm', vm), self._ensure_pool(),
-                entry['thin_id'],
-                self.dm_path(self.dm_name('cache', entry['image'])))
-            return
-        loop = fastboot_nova.privsep.loop.attach(entry['cow'])
-        try:
-            fastboot_nova.privsep.dm.create_snapshot(
-                self.dm_name('vm', vm),
-                self.dm_path(self.dm_name('cache', entry['image'])),
-                loop, entry['chunk_sectors'])
-        except BaseException:
-            with contextlib.suppress(exception.FastbootException):
-                fastboot_nova.privsep.loop.detach(loop)
-            raise
+        def prepare():
+            image_entry.update(self._ensure_image(image, location))
+            return layer.new_entry(vm, image, image_entry, source)
 
-    def _deactivate_vm(self, vm, entry, live):
-        self._remove_if_present(self.dm_name('vm', vm), live)
-        if not _is_thin(entry):
-            self._detach_cow(entry['cow'])
-
-    # -- the thin-pool ----------------------------------------------------
-
-    def _pool_files(self):
-        return (os.path.join(self.thin_dir, 'pool.meta'),
-                os.path.join(self.thin_dir, 'pool.data'))
-
-    def _make_pool_files(self, block):
-        """Allocate the pool's files in full; return the state entry."""
-        meta, data = self._pool_files()
-        data_bytes = self.opts.thin_pool_size_mib << 20
-        data_bytes -= data_bytes % (block * SECTOR)
-        blocks = data_bytes // (block * SECTOR)
-        meta_bytes = pool_mod.meta_bytes_for(blocks)
-        for path, size in ((meta, meta_bytes), (data, data_bytes)):
-            tmp = path + '.tmp'
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                # Allocated, not sparse: a full pool is then the pool's
-                # orderly ENOSPC, never a file system write error. An
-                # unwritten extent reads as zeros, so the new metadata
-                # is formatted by the kernel.
-                os.posix_fallocate(fd, 0, size)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.rename(tmp, path)
-        fsync_dir(self.thin_dir)
-        return {'meta': meta, 'data': data, 'block_sectors': block,
-                'data_bytes': data_bytes, 'meta_bytes': meta_bytes}
-
-    def _pool_loop(self, path):
-        loops = self._loops_of(path)
-        return loops[0] if loops else fastboot_nova.privsep.loop.attach(path)
-
-    def _ensure_pool(self):
-        """Activate the engine's thin-pool, making it on first use."""
-        name = self.dm_name('pool', POOL)
-        if name in self._live():
-            return name
-        with self._lock('pool', POOL):
-            return self._ensure_pool_locked()
-
-    def _ensure_pool_locked(self):
-        name = self.dm_name('pool', POOL)
-        if name in self._live():
-            return name
-        pool = self.state.read().get('dm', {}).get('pool')
-        if pool is None:
-            self._check_kernel()
-            pool = self._make_pool_files(self.opts.thin_block_sectors)
-            with self.state.update() as st:
-                st.setdefault('dm', {})['pool'] = pool
-                st['dm'].setdefault('next_thin_id', 0)
-        for path in (pool['meta'], pool['data']):
-            if not os.path.isfile(path):
-                raise exception.StateError(
-                    path=path, reason='the thin-pool file is missing')
-        loops = [self._pool_loop(pool['meta']),
-                 self._pool_loop(pool['data'])]
-        blocks = pool['data_bytes'] // (pool['block_sectors'] * SECTOR)
-        try:
-            fastboot_nova.privsep.dm.create_thin_pool(
-                name, loops[0], loops[1], pool['block_sectors'],
-                pool_mod.low_water_blocks(blocks))
-        except BaseException:
-            for dev in loops:
-                with contextlib.suppress(exception.FastbootException):
-                    fastboot_nova.privsep.loop.detach(dev)
-            raise
-        return name
-
-    def _deactivate_pool(self, live=None):
-        """Remove the pool device; its files (and every VM) stay."""
-        self._remove_if_present(self.dm_name('pool', POOL), live)
-        for path in self._pool_files():
-            self._detach_cow(path)
+        disk = self._new_vm(
+            vm, image, prepare,
+            lambda entry: layer.build(vm, entry, image_entry, source),
+            lambda entry: layer.undo(vm, entry), locks=layer.locks())
+        if layer.uses_pool:
+            self.pool.warn_if_low(self.state_path)
+        return disk
 
     def _pool_idle(self):
         """Deactivate the pool if no VM uses it."""
-        with self._lock('pool', POOL):
-            if not any(_is_thin(e)
-                       for e in self.state.read()['vms'].values()):
-                self._deactivate_pool()
+        self.pool.idle(self._pool_in_use)
+
+    def _pool_in_use(self):
+        return any(self._layers.get(layers.type_of(e)).uses_pool
+                   for e in self.state.read()['vms'].values()
+                   if layers.type_of(e) in self._layers)
 
     def pool_status(self):
         """Size and use of the thin-pool (see :mod:`.pool`), or None."""
-        return pool_mod.status(self)
+        return self.pool.status()
 
     def grow_pool(self, size_mib):
         """Grow the thin-pool to ``size_mib`` MiB, live."""
-        return pool_mod.grow(self, size_mib)
-
-    def _warn_if_pool_low(self):
-        with contextlib.suppress(exception.FastbootException):
-            st = self.pool_status()
-            if st and st['low_space']:
-                LOG.warning('The thin-pool of %s is low on space (%d of %d '
-                            'MiB used, mode %s): VM writes fail with ENOSPC '
-                            'when it is full; grow it with "fastboot pool '
-                            'grow"', self.state_path,
-                            (st['used_bytes'] or 0) >> 20,
-                            st['data_bytes'] >> 20, st['mode'])
-
-    def _new_thin(self, vm, image, location, source_vm=None):
-        """Record ``vm`` on ``image`` and create its thin volume.
-
-        With ``source_vm`` (its thin id), the volume is a snapshot of that
-        VM's volume, whose device the caller has removed.
-        """
-        if vm in self.state.read()['vms'] or \
-                os.path.lexists(self._cow_path(vm)):
-            raise exception.VmExists(vm=vm)
-        with self._lock('image', image), self._lock('pool', POOL):
-            self._ensure_image(image, location)
-            # Recorded under the pool lock: an idle check now sees it.
-            pool = self._ensure_pool_locked()
-            with self.state.update() as st:
-                dev_id = st['dm'].get('next_thin_id', 0)
-                st['dm']['next_thin_id'] = dev_id + 1
-                st['vms'][vm] = {'image': image, 'type': 'thin',
-                                 'thin_id': dev_id,
-                                 'path': self.dm_path(
-                                     self.dm_name('vm', vm)),
-                                 'status': 'creating',
-                                 'created_at': time.time()}
-        try:
-            if source_vm is None:
-                fastboot_nova.privsep.dm.thin_message(pool, 'create_thin',
-                                                      dev_id)
-            else:
-                fastboot_nova.privsep.dm.thin_message(pool, 'create_snap',
-                                                      dev_id, source_vm)
-            self._activate_vm(vm, self.state.read()['vms'][vm])
-            with self.state.update() as st:
-                st['vms'][vm]['status'] = 'ready'
-        except BaseException:
-            with contextlib.suppress(exception.FastbootException):
-                self._remove_if_present(self.dm_name('vm', vm))
-            with contextlib.suppress(exception.FastbootException):
-                fastboot_nova.privsep.dm.thin_message(pool, 'delete',
-                                                      dev_id)
-            with self.state.update() as st:
-                st['vms'].pop(vm, None)
-            raise
-        self._warn_if_pool_low()
-        return self._disk(vm, self.state.read()['vms'][vm])
-
-    def _delete_thin(self, entry):
-        fastboot_nova.privsep.dm.thin_message(self._ensure_pool(), 'delete',
-                                              entry['thin_id'])
-
-    def _new_disk(self, vm, image, location, fill):
-        """Record ``vm`` on ``image`` and build its disk.
-
-        ``fill(cow_tmp, image_entry)`` writes the copy-on-write file. The
-        caller holds the VM lock; the image lock is held while the VM is
-        recorded, so remove_image sees it.
-        """
-        cow = self._cow_path(vm)
-        if vm in self.state.read()['vms'] or os.path.lexists(cow):
-            raise exception.VmExists(vm=vm)
-        with self._lock('image', image):
-            image_entry = self._ensure_image(image, location)
-            with self.state.update() as st:
-                st['vms'][vm] = {'image': image, 'cow': cow,
-                                 'path': self.dm_path(
-                                     self.dm_name('vm', vm)),
-                                 'chunk_sectors':
-                                     self.opts.snapshot_chunk_sectors,
-                                 'status': 'creating',
-                                 'created_at': time.time()}
-        tmp = os.path.join(self.cow_dir, '.%s.cow.tmp' % vm)
-        try:
-            fill(tmp, image_entry)
-            os.rename(tmp, cow)
-            # The VM's data will live in this file: its name must survive
-            # a power loss like the state file does.
-            fsync_dir(self.cow_dir)
-            self._activate_vm(vm, self.state.read()['vms'][vm])
-            with self.state.update() as st:
-                st['vms'][vm]['status'] = 'ready'
-        except BaseException:
-            with contextlib.suppress(exception.FastbootException):
-                self._deactivate_vm(vm, {'cow': cow}, self._live())
-            for leftover in (tmp, cow):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(leftover)
-            with self.state.update() as st:
-                st['vms'].pop(vm, None)
-            raise
-        return self._disk(vm, self.state.read()['vms'][vm])
+        return self.pool.grow(size_mib)
 
     def add_image(self, image, location):
         names.validate(image, 'image')
         location = self._check_location(location)
         with self._lock('image', image):
             self._ensure_image(image, location)
-        return next(i for i in self.list_images() if i.name == image)
+        return self.get_image(image)
 
     def relocate_origin(self, image, location):
         """Record that ``image``'s origin device is now at ``location``.
@@ -884,7 +338,7 @@ class DmEngine(base.Engine):
             old = entry['location']
             if old == location:
                 return
-            if any(n in self._live() for n in self._image_devices(image)):
+            if any(n in self.dm.live() for n in self._image_devices(image)):
                 raise exception.ImageConflict(image=image, existing=old,
                                               location=location)
             with self.state.update() as st:
@@ -899,67 +353,27 @@ class DmEngine(base.Engine):
         names.validate(vm, 'VM')
         names.validate(image, 'image')
         location = self._check_location(location)
-        chunk = self.opts.snapshot_chunk_sectors
-        if self.opts.snapshot_type == 'thin':
-            with self._vm_locks(vm):
-                disk = self._new_thin(vm, image, location)
-            LOG.info('Created VM disk %s (thin) on image %s', vm, image)
-            return disk
-
-        def fill(tmp, image_entry):
-            with open(tmp, 'wb') as f:
-                f.truncate(cow_bytes(image_entry['virtual_size'] // SECTOR,
-                                     chunk))
-                os.fsync(f.fileno())
-
+        layer = self._layers[self.opts.snapshot_type]
         with self._vm_locks(vm):
-            disk = self._new_disk(vm, image, location, fill)
-        LOG.info('Created VM disk %s on image %s', vm, image)
+            disk = self._new_layer(vm, image, location, layer)
+        LOG.info('Created VM disk %s (%s) on image %s', vm, layer.type,
+                 image)
         return disk
 
-    def destroy(self, vm):
-        names.validate(vm, 'VM')
-        with self._vm_locks(vm):
-            entry = self._vm_entry(vm)
-            self._check_not_in_use(vm)
-            self._deactivate_vm(vm, entry, self._live())
-            if _is_thin(entry):
-                self._delete_thin(entry)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry['cow'])
-            with self.state.update() as st:
-                st['vms'].pop(vm, None)
-        if _is_thin(entry):
-            self._pool_idle()
-        LOG.info('Destroyed VM disk %s', vm)
+    def _delete_vm(self, vm, entry):
+        layer = self.layer(entry)
+        layer.deactivate(vm, entry, self.dm.live())
+        layer.delete(vm, entry)
 
-    def clone(self, vm, destination):
-        names.validate(vm, 'VM')
-        names.validate(destination, 'VM')
-        if vm == destination:
-            raise exception.VmExists(vm=destination)
-        with self._vm_locks(vm, destination):
-            st = self.state.read()
-            entry = self._vm_entry(vm, st)
-            self._check_not_in_use(vm)
-            location = st['images'][entry['image']]['location']
-            if _is_thin(entry):
-                # create_snap needs its origin volume quiet: the source
-                # is not open, so remove its device meanwhile.
-                self._remove_if_present(self.dm_name('vm', vm))
-                try:
-                    return self._new_thin(destination, entry['image'],
-                                          location,
-                                          source_vm=entry['thin_id'])
-                finally:
-                    self._activate_vm(vm, entry)
-            # A persistent COW store is self-contained (its exceptions
-            # name origin chunks), and a closed snapshot has committed
-            # all of it: a copy is a valid disk over the same cache.
-            return self._new_disk(
-                destination, entry['image'], location,
-                lambda tmp, _image_entry: sparse_copy(entry['cow'], tmp))
+    def _after_destroy(self, vm, entry):
+        if self.layer(entry).uses_pool:
+            self._pool_idle()
+
+    def _clone_locked(self, vm, entry, destination, image_entry):
+        layer = self.layer(entry)
+        with layer.clone_source(vm, entry) as source:
+            return self._new_layer(destination, entry['image'],
+                                   image_entry['location'], layer, source)
 
     def snapshot(self, vm, name, location):
         raise NotSupportedByBackend(
@@ -989,73 +403,47 @@ class DmEngine(base.Engine):
             entry = self.state.read()['images'].get(image)
             if entry is None or entry.get('status') != 'ready':
                 raise exception.ImageNotFound(image=image)
-            if not all(n in self._live() for n in
-                       self._image_devices(image)):
-                self._activate_image(image, entry, self._live())
+            live = self.dm.live()
+            if not all(n in live for n in self._image_devices(image)):
+                self._activate_image(image, entry, live)
             tree.reparent(self, image, location, alternates)
 
     def ensure_exports(self):
         return tree.ensure_exports(self)
 
-    def list(self):
-        st = self.state.read()
-        return [self._disk(vm, entry)
-                for vm, entry in sorted(st['vms'].items())
-                if entry.get('status') == 'ready']
-
     def cache_stats(self, image):
         """dm-cache counters of ``image`` (None when it is not active)."""
-        name = self.dm_name('cache', image)
-        if name not in self._live():
-            return None
-        return parse_cache_status(fastboot_nova.privsep.dm.status(name))
+        return self.cache.stats(image)
 
-    def list_images(self):
-        st = self.state.read()
-        users = {}
-        for vm, entry in st['vms'].items():
-            users.setdefault(entry['image'], []).append(vm)
-        result = []
-        for image, entry in sorted(st['images'].items()):
-            if entry.get('status') != 'ready':
-                continue
-            stats = None
-            with contextlib.suppress(exception.FastbootException):
-                stats = self.cache_stats(image)
-            cached = 0
-            if stats:
-                cached = stats['used_blocks'] * stats['block_sectors'] * \
-                    SECTOR
-            result.append(base.CachedImage(
-                name=image, location=entry['location'],
-                virtual_size=entry['virtual_size'],
-                cached_bytes=min(cached, entry['virtual_size']),
-                export_url=tree.export_url(self, image, entry),
-                vms=tuple(sorted(users.get(image, ()))),
-                parents=tuple(tree.parent_urls(entry))))
-        return result
+    @staticmethod
+    def _image_listed(entry):
+        return entry.get('status') == 'ready'
+
+    def _cached_image(self, image, entry, users, st):
+        stats = None
+        with contextlib.suppress(exception.FastbootException):
+            stats = self.cache_stats(image)
+        cached = 0
+        if stats:
+            cached = stats['used_blocks'] * stats['block_sectors'] * SECTOR
+        return base.CachedImage(
+            name=image, location=entry['location'],
+            virtual_size=entry['virtual_size'],
+            cached_bytes=min(cached, entry['virtual_size']),
+            export_url=tree.export_url(self, image, entry),
+            vms=users, parents=tuple(tree.parent_urls(entry)))
 
     def remove_image(self, image):
         names.validate(image, 'image')
         with self._lock('image', image):
-            st = self.state.read()
-            entry = st['images'].get(image)
-            if entry is None:
-                raise exception.ImageNotFound(image=image)
-            users = sorted(vm for vm, e in st['vms'].items()
-                           if e['image'] == image)
-            if users:
-                raise exception.ImageInUse(image=image,
-                                           vms=', '.join(users))
-            live = self._live()
+            entry = self._idle_image(image, self.state.read())
+            live = self.dm.live()
             if self.dm_name('cmeta', image) not in live:
                 # Wipe the slice before it is freed, even if the image
                 # was not active.
-                c = entry['cache']
-                self._ensure_slice_device(c['device'], live)
-                fastboot_nova.privsep.dm.create_linear(
-                    self.dm_name('cmeta', image),
-                    [(c['device'], c['start'], c['meta_sectors'])])
+                self.cache.ensure_slice_device(entry['cache']['device'],
+                                               live)
+                self.cache.create_meta(image, entry['cache'])
                 live.add(self.dm_name('cmeta', image))
             # Children lose this source first; they fail over.
             tree.unexport(self, image)
@@ -1072,28 +460,46 @@ class DmEngine(base.Engine):
         warm.
         """
         st = self.state.read()
-        live = self._live()
+        live = self.dm.live()
         for vm in sorted(st['vms']):
-            name = self.dm_name('vm', vm)
-            if name in live and \
-                    fastboot_nova.privsep.dm.open_count(name) > 0:
+            if self.dm.is_open(self.dm_name('vm', vm), live):
                 raise exception.VmDiskInUse(vm=vm)
-        for vm, entry in sorted(st['vms'].items()):
+        for vm, entry in self._checked_vms(st):
             with self._vm_locks(vm):
-                self._deactivate_vm(vm, entry, live)
-        with self._lock('pool', POOL):
-            self._deactivate_pool(live)
+                self.layer(entry).deactivate(vm, entry, live)
+        with self.pool.lock():
+            self.pool.deactivate(live)
         for image in sorted(st['images']):
             with self._lock('image', image):
                 # nbd-servers hold the cache open.
                 tree.unexport(self, image)
                 self._teardown_image(image, live, wipe=False)
-        self._remove_if_present(self.dm_name('ssd', SSD_GROUP), live)
+        self.dm.remove_if_present(self.dm_name('ssd', SSD_GROUP), live)
 
     def reconcile(self):
         report = DmReconcileReport()
         st = self.state.read()
-        live = self._live()
+        expected = self._reconcile_images(st, report)
+        live = self.dm.live()
+        for vm, _checked in self._checked_vms(st, report):
+            with self._vm_locks(vm):
+                self._reconcile_vm(vm, live, expected, report)
+        if self._pool_in_use():
+            expected.add(self.pool.name)
+        self._remove_orphans(self.dm.live(), expected, report)
+        if self.pool.name not in expected:
+            with self.pool.lock():
+                self.pool.deactivate()
+        self._reconcile_files(report)
+        try:
+            report.relayed_images = tree.ensure_exports(self)
+        except exception.FastbootException as e:
+            LOG.error('Could not restore the exports: %s', e.msg)
+        return report
+
+    def _reconcile_images(self, st, report):
+        """Restore the recorded images; return the devices expected."""
+        live = self.dm.live()
         expected = set()
         for image, entry in sorted(st['images'].items()):
             with self._lock('image', image):
@@ -1106,8 +512,7 @@ class DmEngine(base.Engine):
                 if entry.get('parent_mpath') and devices[0] in live:
                     # Parents the live origin device reads from.
                     expected.add(entry['parent_mpath'])
-                if entry['cache']['device'] == self.dm_path(
-                        self.dm_name('ssd', SSD_GROUP)):
+                if self.cache.is_group(entry['cache']['device']):
                     expected.add(self.dm_name('ssd', SSD_GROUP))
                 if all(n in live for n in devices):
                     continue
@@ -1119,44 +524,24 @@ class DmEngine(base.Engine):
                     report.failed_images.append(image)
                 else:
                     report.restored_images.append(image)
-                live = self._live()
-        for vm in sorted(st['vms']):
-            with self._vm_locks(vm):
-                self._reconcile_vm(vm, live, expected, report)
-        if any(_is_thin(e) for e in self.state.read()['vms'].values()):
-            expected.add(self.dm_name('pool', POOL))
-        live = self._live()
-        self._remove_orphans(live, expected, report)
-        if self.dm_name('pool', POOL) not in expected:
-            with self._lock('pool', POOL):
-                self._deactivate_pool()
-        self._reconcile_files(report)
-        try:
-            report.relayed_images = tree.ensure_exports(self)
-        except exception.FastbootException as e:
-            LOG.error('Could not restore the exports: %s', e.msg)
-        return report
+                live = self.dm.live()
+        return expected
 
     def _reconcile_vm(self, vm, live, expected, report):
-        st = self.state.read()
-        entry = st['vms'].get(vm)
+        entry = self.state.read()['vms'].get(vm)
         if entry is None:
             return
+        entry = self.check_vm_entry(vm, entry)
         name = self.dm_name('vm', vm)
-        if _is_thin(entry):
-            return self._reconcile_thin(vm, entry, name, live, expected,
-                                        report)
+        layer = self.layer(entry)
         if entry.get('status') != 'ready':
-            if name in live and os.path.exists(entry['cow']):
+            if layer.finished(vm, entry, live):
                 with self.state.update() as st:
                     st['vms'][vm]['status'] = 'ready'
                 report.completed_vms.append(vm)
                 expected.add(name)
             else:
-                with contextlib.suppress(exception.FastbootException):
-                    self._deactivate_vm(vm, entry, live)
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry['cow'])
+                layer.undo(vm, entry)
                 with self.state.update() as st:
                     st['vms'].pop(vm, None)
                 report.dropped_vms.append(vm)
@@ -1164,16 +549,13 @@ class DmEngine(base.Engine):
         expected.add(name)
         if name in live:
             return
-        if not os.path.exists(entry['cow']):
+        if layer.data_missing(vm, entry):
             report.missing_disks.append(vm)
             return
         if entry['image'] in report.failed_images:
             return
-        self._restore_vm(vm, entry, name, live, report)
-
-    def _restore_vm(self, vm, entry, name, live, report):
         try:
-            self._activate_vm(vm, entry)
+            layer.activate(vm, entry)
         except exception.FastbootException as e:
             LOG.error('Could not restore the disk of VM %s: %s', vm, e.msg)
             report.missing_disks.append(vm)
@@ -1181,32 +563,8 @@ class DmEngine(base.Engine):
             report.restored_vms.append(vm)
             live.add(name)
 
-    def _reconcile_thin(self, vm, entry, name, live, expected, report):
-        if entry.get('status') != 'ready':
-            if name in live:
-                with self.state.update() as st:
-                    st['vms'][vm]['status'] = 'ready'
-                report.completed_vms.append(vm)
-                expected.add(name)
-                return
-            with contextlib.suppress(exception.FastbootException):
-                self._delete_thin(entry)
-            with self.state.update() as st:
-                st['vms'].pop(vm, None)
-            report.dropped_vms.append(vm)
-            return
-        expected.add(name)
-        if name in live or entry['image'] in report.failed_images:
-            return
-        self._restore_vm(vm, entry, name, live, report)
-
     def _remove_orphans(self, live, expected, report):
-        def order(name):
-            kind = name[len(self.prefix):].split('-', 1)[0]
-            return (KINDS.index(kind) if kind in KINDS else len(KINDS),
-                    name)
-
-        for name in sorted(live - expected, key=order):
+        for name in sorted(live - expected, key=self.dm.order):
             try:
                 fastboot_nova.privsep.dm.remove_device(name)
             except exception.FastbootException as e:
@@ -1217,7 +575,7 @@ class DmEngine(base.Engine):
 
     def _reconcile_files(self, report):
         st = self.state.read()
-        cows = {e['cow'] for e in st['vms'].values() if not _is_thin(e)}
+        cows = {e['cow'] for _vm, e in self._checked_vms(st) if 'cow' in e}
         for name in sorted(os.listdir(self.cow_dir)):
             path = os.path.join(self.cow_dir, name)
             if name.startswith('.') and name.endswith('.cow.tmp'):

@@ -98,14 +98,16 @@ class TlsFiles:
         return kw
 
 
-def from_opts(opts):
+def from_opts(opts, export_auth):
     """The checked TlsFiles of the ``[fastboot_dm]`` options, or None.
 
+    :param export_auth: ``[fastboot] export_auth``: ``tls`` (or its
+        former qemu name ``psk``) or ``none``.
     None only with ``export_auth = none`` (logged as a warning). Raises
     ExportAuthError, naming the option, on anything missing or unsafe.
     """
-    if opts.export_auth == 'none':
-        LOG.warning('[fastboot_dm] export_auth = none: host-to-host NBD '
+    if export_auth == 'none':
+        LOG.warning('[fastboot] export_auth = none: host-to-host NBD '
                     'exports have no authentication and no encryption; '
                     'only the listen address and the client networks '
                     'restrict them')

@@ -6,7 +6,7 @@ engine, the way the ``qemu`` backend does it:
 - **exports**: with ``[fastboot] export_address`` set, each image's cache
   device is served read-only by one nbd-server
   (:class:`~fastboot_nova.storage.dm.export.NbdExporter`, TLS with
-  certificates unless ``[fastboot_dm] export_auth = none``) on a port of
+  certificates unless ``[fastboot] export_auth = none``) on a port of
   ``[fastboot] export_port_min..export_port_max`` recorded with the image.
   ``export_url`` is then ``nbd://<address>:<port>/<export>``, the syntax
   the agent probes and the coordinator hands to children.
@@ -49,7 +49,8 @@ class ParentError(exception.FastbootException):
 
 
 def _tls(engine):
-    return tls_mod.from_opts(engine.opts)
+    return tls_mod.from_opts(engine.opts,
+                             engine.conf.fastboot.export_auth)
 
 
 # -- exports ----------------------------------------------------------------
@@ -179,7 +180,7 @@ def reparent(engine, image, location, alternates=()):
         raise ParentError(image=image, url=urls[0],
                           reason='the origin is not one whole device')
     origin_dev = engine.dm_name('origin', image)
-    if origin_dev not in engine._live():
+    if origin_dev not in engine.dm.live():
         raise exception.OriginUnavailable(
             location=entry['location'], image=image,
             reason='its devices are not active')
@@ -213,7 +214,7 @@ def reparent(engine, image, location, alternates=()):
     except BaseException:
         if mp_name:
             with contextlib.suppress(exception.FastbootException):
-                engine._remove_if_present(mp_name)
+                engine.dm.remove_if_present(mp_name)
         _disconnect(made)
         raise
     with engine.state.update() as st:
@@ -224,7 +225,7 @@ def reparent(engine, image, location, alternates=()):
             e['parent_gen'] = entry.get('parent_gen', 0) + 1
     if old_mp:
         with contextlib.suppress(exception.FastbootException):
-            engine._remove_if_present(old_mp)
+            engine.dm.remove_if_present(old_mp)
     in_use = {dev for _url, dev in paths}
     _disconnect([dev for _url, dev in old if dev not in in_use])
     LOG.info('Image %s reads from %s', image,
@@ -246,7 +247,7 @@ def drop_parents(engine, image):
     entry = images.get(image) or {}
     old = entry.get('parent_paths')
     if entry.get('parent_mpath'):
-        engine._remove_if_present(entry['parent_mpath'])
+        engine.dm.remove_if_present(entry['parent_mpath'])
     if not old:
         return
     # A device another image records is that image's path now (device

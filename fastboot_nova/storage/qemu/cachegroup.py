@@ -298,3 +298,20 @@ def wait_job(open_qmp, job_id, progress=None):
             if poll_job(qmp, job_id, progress):
                 return
         time.sleep(_JOB_POLL_INTERVAL)
+
+
+def is_stale(node, known):
+    """An owned node of no recorded image, or of a past generation.
+
+    :param known: ``{Nodes.of(image).hash: (image, entry)}`` of the
+        recorded images.
+    """
+    if not owned(node):
+        return False
+    image_entry = known.get(node[4:20])
+    if image_entry is None:
+        return True
+    image, entry = image_entry
+    nodes = Nodes.of(image)
+    return nodes.is_source(node) and not nodes.is_source(
+        node, entry.get('generation', 0))

@@ -21,24 +21,23 @@ creates of one image add its origin exactly once.
 """
 
 import contextlib
-import hashlib
 import logging
 import os
 import shutil
 import time
 
-from oslo_concurrency import lockutils
-
 from fastboot_nova import exception
+from fastboot_nova import fileutils
 from fastboot_nova.storage import base
 from fastboot_nova.storage import location as location_mod
 from fastboot_nova.storage import names
 from fastboot_nova.storage.qemu import cachegroup
 from fastboot_nova.storage.qemu import daemon as daemon_mod
+from fastboot_nova.storage.qemu import host
 from fastboot_nova.storage.qemu import images
 from fastboot_nova.storage.qemu import psk
 from fastboot_nova.storage.qemu import relay
-from fastboot_nova.storage import state as state_mod
+from fastboot_nova.storage.qemu import space
 
 LOG = logging.getLogger(__name__)
 
@@ -50,41 +49,58 @@ TLS_DIR = 'tls'
 _MAX_STATE_PATH = 107 - len('/relay/qmp.sock')
 
 
-class QemuEngine(base.Engine):
+def _fresh_private(path):
+    """Create ``path`` empty, 0600, replacing a leftover of a crash.
+
+    A symlink planted there is removed, never followed (O_EXCL).
+    """
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    fileutils.create_private(path)
+
+
+class QemuEngine(base.LocalEngine):
     """Block engine on one qemu-storage-daemon per state path."""
+
+    DATA_DIRS = ('caches', 'vms')
+    capabilities = dict(base.Engine.capabilities, snapshot=True,
+                        migrate=True, prefetch=True)
 
     def __init__(self, conf, state_path=None, execute=None, daemon=None,
                  relay_daemon=None):
         self.conf = conf
         self.opts = conf.fastboot
-        self.state_path = self._check_state_path(
+        #: The ``[fastboot_qemu]`` options.
+        self.qopts = conf.fastboot_qemu
+        state_path = self._check_state_path(
             state_path or self.opts.state_path)
         if self.opts.export_port_min > self.opts.export_port_max:
             raise exception.FastbootException(
                 'export_port_min (%d) is above export_port_max (%d)' % (
                     self.opts.export_port_min, self.opts.export_port_max))
         # Checked before anything is created or started.
-        self.auth = psk.from_opts(self.opts)
+        self.auth = psk.from_opts(self.opts, self.qopts)
+        self._init_state(state_path)
         self.cache_dir = os.path.join(self.state_path, 'caches')
         self.vm_dir = os.path.join(self.state_path, 'vms')
-        self.lock_path = os.path.join(self.state_path, 'locks')
         self.nbd_socket = os.path.join(self.state_path, 'nbd.sock')
-        for path in (self.state_path, self.cache_dir, self.vm_dir,
-                     self.lock_path):
-            os.makedirs(path, mode=0o750, exist_ok=True)
-        self.state = state_mod.StateFile(self.state_path)
-        self._lock_prefix = hashlib.sha256(
-            self.state_path.encode()).hexdigest()[:8] + '-'
-        self.img = images.QemuImg(self.opts.qemu_img, execute=execute)
+        self.img = images.QemuImg(self.qopts.qemu_img, execute=execute)
         self.daemon = daemon or daemon_mod.StorageDaemon(
-            self.state_path, binary=self.opts.qemu_storage_daemon,
-            execute=execute, start_timeout=self.opts.daemon_start_timeout)
+            self.state_path, binary=self.qopts.qemu_storage_daemon,
+            execute=execute, start_timeout=self.qopts.daemon_start_timeout)
         self.relay_dir = os.path.join(self.state_path, RELAY_DIR)
         self.tls_dir = os.path.join(self.state_path, TLS_DIR)
         self.relay = relay_daemon or daemon_mod.StorageDaemon(
-            self.relay_dir, binary=self.opts.qemu_storage_daemon,
-            execute=execute, start_timeout=self.opts.daemon_start_timeout,
+            self.relay_dir, binary=self.qopts.qemu_storage_daemon,
+            execute=execute, start_timeout=self.qopts.daemon_start_timeout,
             extra_args=relay.trace_args(self.relay_log))
+        self.daemons = host.HostDaemons(
+            self.opts, self.state, self._lock, self.daemon, self.relay,
+            self.auth, self.nbd_socket, self.relay_dir, self.tls_dir,
+            self._restore_image)
+
+    def ensure_exports(self):
+        return self.daemons.ensure_exports()
 
     @property
     def relay_log(self):
@@ -106,27 +122,13 @@ class QemuEngine(base.Engine):
                        'characters')
         return path
 
-    # -- locks ---------------------------------------------------------
-
-    def _lock(self, kind, name):
-        # lockutils keys its in-process semaphores by name alone: make the
-        # name unique per engine so two engines in one process (migrate)
-        # do not share locks.
-        return lockutils.lock('%s%s-%s' % (self._lock_prefix, kind, name),
-                              external=True, lock_path=self.lock_path)
-
-    @contextlib.contextmanager
-    def _vm_locks(self, *vms):
-        # Sorted, so two clones in opposite directions cannot deadlock.
-        with contextlib.ExitStack() as stack:
-            for vm in sorted(set(vms)):
-                stack.enter_context(self._lock('vm', vm))
-            yield
-
     # -- paths and addresses -------------------------------------------
 
     def _vm_path(self, vm):
         return os.path.join(self.vm_dir, vm + '.qcow2')
+
+    def vm_paths(self, vm, entry):
+        return {'path': self._vm_path(vm)}
 
     def _cache_path(self, image):
         return os.path.join(self.cache_dir, image + '.qcow2')
@@ -139,7 +141,7 @@ class QemuEngine(base.Engine):
         return {'driver': 'raw',
                 'file': {'driver': 'nbd', 'server': self._local_server(),
                          'export': image,
-                         'reconnect-delay': self.opts.parent_reconnect_delay}}
+                         'reconnect-delay': self.qopts.parent_reconnect_delay}}
 
     def export_url(self, image, st=None):
         """Where other hosts read ``image`` (local tools without one)."""
@@ -151,148 +153,6 @@ class QemuEngine(base.Engine):
             return location_mod.nbd_url(image, host=host,
                                         port=int(export['port']))
         return location_mod.nbd_url(image, socket=self.nbd_socket)
-
-    # -- daemon ----------------------------------------------------------
-
-    def _ensure_daemon(self):
-        """Start the daemons that are not running and restore their exports.
-
-        :returns: a ReconcileReport when a daemon was (re)started.
-        """
-        report = None
-        if not self.daemon.is_running():
-            with self._lock('daemon', 'qsd'):
-                if not self.daemon.is_running():
-                    report = self._start_daemon()
-        elif not os.path.exists(self.nbd_socket):
-            self._check_local_export()
-        if self.opts.export_address and not self.relay.is_running():
-            with self._lock('daemon', 'relay'):
-                if not self.relay.is_running():
-                    report = report or base.ReconcileReport()
-                    self._start_relay(report)
-        return report
-
-    def _check_local_export(self):
-        # The socket appears right after the daemon starts, under the
-        # lock: a daemon still without it is not this version's.
-        with self._lock('daemon', 'qsd'):
-            if self.daemon.is_running() and \
-                    not os.path.exists(self.nbd_socket):
-                raise exception.DaemonError(
-                    reason='the running qemu-storage-daemon (pid %s) does '
-                           'not serve %s: an earlier version of fastboot '
-                           'started it with its export on TCP. Stop it '
-                           '(fastboot shutdown) when no VM uses it; the '
-                           'next operation starts it afresh' % (
-                               self.daemon.pid(), self.nbd_socket))
-
-    def ensure_exports(self):
-        """Keep the export relay in step with the cache daemon.
-
-        Run by the host agent every round. A dead relay beside a live cache
-        daemon is restarted with every export it had (it holds no data). A
-        cache daemon that is gone stops the relay: children must stop
-        taking this host for a live parent and fail over. The cache daemon
-        itself is left to the next engine operation or reconcile.
-        """
-        if not self.opts.export_address:
-            return None
-        if self.daemon.pid() is None:
-            # Only a process that is gone: a busy monitor is no reason to
-            # take the exports away from the children.
-            if self.relay.is_running():
-                LOG.warning('The cache daemon is down: stopping the export '
-                            'relay so that children fail over')
-                self.relay.stop()
-            return None
-        if self.relay.is_running() or not self.daemon.is_running():
-            return None
-        with self._lock('daemon', 'relay'):
-            if self.relay.is_running():
-                return None
-            report = base.ReconcileReport()
-            self._start_relay(report)
-        LOG.warning('Export relay restarted; exporting %s again',
-                    ', '.join(report.relayed_images) or 'nothing')
-        return report
-
-    def _start_daemon(self):
-        self.daemon.start()
-        report = base.ReconcileReport(daemon_restarted=True)
-        with self.daemon.qmp() as qmp:
-            cachegroup.start_nbd_server(qmp, unix_path=self.nbd_socket)
-            self._add_client_creds(qmp)
-            st = self.state.read()
-            for image, entry in sorted(st['images'].items()):
-                self._restore_image(qmp, image, entry, report)
-        return report
-
-    def _add_client_creds(self, qmp):
-        """Credentials the cache presents to parent hosts' relays."""
-        if self.auth is not None:
-            cachegroup.add_psk_creds(qmp, relay.CLIENT_CREDS, 'client',
-                                     self.auth.install(self.tls_dir),
-                                     username=self.auth.identity)
-
-    def _start_relay(self, report):
-        os.makedirs(self.relay_dir, mode=0o750, exist_ok=True)
-        self.relay.start()
-        try:
-            self._setup_relay(report)
-        except BaseException:
-            # A relay without its server would look healthy to the next
-            # caller and never be set up: the next one starts afresh.
-            self.relay.stop()
-            raise
-
-    def _setup_relay(self, report):
-        ports = list(range(self.opts.export_port_min,
-                           self.opts.export_port_max + 1))
-        previous = self.state.read().get('export', {}).get('port')
-        if previous in ports:
-            # Children already point at the old port.
-            ports.remove(previous)
-            ports.insert(0, previous)
-        with self.relay.qmp() as qmp:
-            tls_creds = None
-            if self.auth is not None:
-                tls_creds = relay.SERVER_CREDS
-                cachegroup.add_psk_creds(qmp, tls_creds, 'server',
-                                         self.auth.install(self.tls_dir))
-            else:
-                LOG.warning('Exporting caches on %s without '
-                            'authentication (export_auth = none)',
-                            self.opts.export_address)
-            address = cachegroup.start_nbd_server(
-                qmp, host=self.opts.export_address, ports=ports,
-                tls_creds=tls_creds)
-            with self.state.update() as st:
-                st['export'] = dict(address, auth='psk' if tls_creds
-                                    else 'none')
-            with self.daemon.qmp() as cache_qmp:
-                cached = cachegroup.export_ids(cache_qmp)
-            for image in sorted(self.state.read()['images']):
-                if cachegroup.Nodes.of(image).export in cached:
-                    self._relay_image(qmp, image, report)
-
-    def _relay_image(self, qmp, image, report=None):
-        try:
-            relay.add_export(qmp, image, self.nbd_socket)
-        except exception.FastbootException as e:
-            LOG.error('Could not export image %s to other hosts: %s',
-                      image, e.msg)
-            return
-        if report is not None:
-            report.relayed_images.append(image)
-
-    def _relay_add(self, image):
-        """Export ``image`` to other hosts if this host exports at all."""
-        if self.opts.export_address and self.relay.is_running():
-            with self.relay.qmp() as qmp:
-                if relay.export_id(image) not in \
-                        cachegroup.export_ids(qmp):
-                    self._relay_image(qmp, image)
 
     def _restore_image(self, qmp, image, entry, report):
         try:
@@ -330,7 +190,7 @@ class QemuEngine(base.Engine):
         parent_creds = None
         if self.auth is not None and entry.get('parents'):
             # A daemon started before the key was configured lacks them.
-            self._add_client_creds(qmp)
+            self.daemons.add_client_creds(qmp)
             parent_creds = relay.CLIENT_CREDS
         for url in entry.get('parents', []) + [entry['location']]:
             is_origin = url == entry['location']
@@ -346,43 +206,18 @@ class QemuEngine(base.Engine):
             raise error
         return cachegroup.open_sources(qmp, image, sources,
                                        entry.get('generation', 0),
-                                       self.opts.parent_reconnect_delay)
+                                       self.qopts.parent_reconnect_delay)
 
     def _check_space(self, image, size, st):
-        """Refuse a cache that could outgrow its limit or disk."""
-        # Existing caches keep filling up to their virtual size: count
-        # what they may still take, so caches are never overcommitted.
-        pending = 0
-        reserved = 0
-        for name, entry in st['images'].items():
-            reserved += entry['virtual_size']
-            if not entry.get('prefetched'):
-                pending += max(0, entry['virtual_size'] -
-                               self._allocated(self._cache_path(name)))
-        limit = self.opts.cache_size_limit * MiB
-        if limit and reserved + size > limit:
-            raise exception.CacheFull(image=image, path=self.cache_dir,
-                                      need=size,
-                                      free=max(0, limit - reserved))
-        vfs = os.statvfs(self.cache_dir)
-        free = vfs.f_bavail * vfs.f_frsize - pending
-        if size > free:
-            raise exception.CacheFull(image=image, path=self.cache_dir,
-                                      need=size, free=max(0, free))
-
-    @staticmethod
-    def _allocated(path):
-        try:
-            return os.stat(path).st_blocks * 512
-        except FileNotFoundError:
-            return 0
+        space.check(image, size, st['images'], self._cache_path,
+                    self.cache_dir, self.qopts.cache_size_limit * MiB)
 
     def _ensure_image(self, image, loc):
         """Cache ``image`` from ``loc`` unless it is already; image-locked.
 
         :returns: the state entry of the image.
         """
-        self._ensure_daemon()
+        self.daemons.ensure()
         st = self.state.read()
         entry = st['images'].get(image)
         if entry is not None:
@@ -396,7 +231,7 @@ class QemuEngine(base.Engine):
                     LOG.warning('Cache of image %s was missing; restoring',
                                 image)
                     self._add_image_nodes(qmp, image, entry)
-            self._relay_add(image)
+            self.daemons.relay_add(image)
             return entry
         return self._add_image(image, loc, st)
 
@@ -408,13 +243,14 @@ class QemuEngine(base.Engine):
         cache_path = self._cache_path(image)
         with self.daemon.qmp() as qmp:
             cachegroup.open_source(qmp, image, loc, fmt, origin,
-                                   self.opts.parent_reconnect_delay)
+                                   self.qopts.parent_reconnect_delay)
             try:
                 size = cachegroup.node_size(qmp, origin)
                 self._check_space(image, size, st)
                 tmp = cache_path + '.tmp'
+                _fresh_private(tmp)
                 self.img.create_cache(tmp, size, loc.url, fmt,
-                                      self.opts.cache_cluster_size)
+                                      self.qopts.cache_cluster_size)
                 os.rename(tmp, cache_path)
                 entry = {'location': loc.url, 'format': fmt,
                          'virtual_size': size, 'prefetched': False,
@@ -429,57 +265,49 @@ class QemuEngine(base.Engine):
                 raise
         with self.state.update() as st:
             st['images'][image] = entry
-        self._relay_add(image)
+        self.daemons.relay_add(image)
         return entry
 
     # -- VM disks --------------------------------------------------------
 
-    def _vm_entry(self, vm, st=None):
-        st = st or self.state.read()
-        entry = st['vms'].get(vm)
-        if entry is None or entry.get('status') != 'ready':
-            raise exception.VmNotFound(vm=vm)
-        return entry
-
-    def _check_not_in_use(self, vm, path):
+    def _check_not_in_use(self, vm, entry):
+        path = entry['path']
         if os.path.exists(path) and self.img.in_use(path):
             raise exception.VmDiskInUse(vm=vm)
 
     def _disk(self, vm, entry):
         path = entry['path']
         return base.VmDisk(name=vm, image=entry['image'], path=path,
-                           written_bytes=self._allocated(path))
+                           written_bytes=space.allocated(path))
 
     def _new_disk(self, vm, image, loc, fill):
         """Record ``vm`` on ``image`` and build its disk with ``fill(tmp)``.
 
-        Caller holds the VM lock. The image lock is held only while the
-        VM is recorded, so remove_image sees it; the disk file is written
-        under a temporary name and renamed when complete.
+        Caller holds the VM lock (see :meth:`base.LocalEngine._new_vm`);
+        the disk file is written under a temporary name and renamed when
+        complete.
         """
         path = self._vm_path(vm)
-        if vm in self.state.read()['vms'] or os.path.exists(path):
-            raise exception.VmExists(vm=vm)
-        with self._lock('image', image):
-            image_entry = self._ensure_image(image, loc)
-            with self.state.update() as st:
-                st['vms'][vm] = {'image': image, 'path': path,
-                                 'status': 'creating',
-                                 'created_at': time.time()}
         tmp = os.path.join(self.vm_dir, '.%s.qcow2.tmp' % vm)
-        try:
+        image_entry = {}
+
+        def prepare():
+            image_entry.update(self._ensure_image(image, loc))
+            return {'image': image, 'path': path}
+
+        def build(_entry):
+            # Mode 0600 before any data is in it; qemu-img and copies
+            # keep the mode of the file they write into.
+            _fresh_private(tmp)
             fill(tmp, image_entry)
             os.rename(tmp, path)
-            with self.state.update() as st:
-                st['vms'][vm]['status'] = 'ready'
-        except BaseException:
+
+        def undo(_entry):
             for leftover in (tmp, path):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(leftover)
-            with self.state.update() as st:
-                st['vms'].pop(vm, None)
-            raise
-        return self._disk(vm, self.state.read()['vms'][vm])
+
+        return self._new_vm(vm, image, prepare, build, undo)
 
     def add_image(self, image, location):
         names.validate(image, 'image')
@@ -489,7 +317,7 @@ class QemuEngine(base.Engine):
         return self._image_info(image)
 
     def _image_info(self, image):
-        return next(i for i in self.list_images() if i.name == image)
+        return self.get_image(image)
 
     def create(self, vm, image, location):
         names.validate(vm, 'VM')
@@ -506,16 +334,9 @@ class QemuEngine(base.Engine):
         LOG.info('Created VM disk %s on image %s', vm, image)
         return disk
 
-    def destroy(self, vm):
-        names.validate(vm, 'VM')
-        with self._vm_locks(vm):
-            entry = self._vm_entry(vm)
-            self._check_not_in_use(vm, entry['path'])
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(entry['path'])
-            with self.state.update() as st:
-                st['vms'].pop(vm, None)
-        LOG.info('Destroyed VM disk %s', vm)
+    def _delete_vm(self, vm, entry):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._vm_path(vm))
 
     def snapshot(self, vm, name, location):
         names.validate(vm, 'VM')
@@ -532,9 +353,10 @@ class QemuEngine(base.Engine):
             st = self.state.read()
             entry = self._vm_entry(vm, st)
             image_entry = st['images'][entry['image']]
-            self._check_not_in_use(vm, entry['path'])
+            self._check_not_in_use(vm, entry)
             tmp = os.path.join(directory, '.%s.qcow2.tmp' % name)
             try:
+                _fresh_private(tmp)
                 shutil.copyfile(entry['path'], tmp)
                 # The snapshot keeps only the VM's own blocks and reads the
                 # rest from the origin, so it stays usable on any host.
@@ -547,21 +369,12 @@ class QemuEngine(base.Engine):
                 raise
         return target
 
-    def clone(self, vm, destination):
-        names.validate(vm, 'VM')
-        names.validate(destination, 'VM')
-        if vm == destination:
-            raise exception.VmExists(vm=destination)
-        with self._vm_locks(vm, destination):
-            st = self.state.read()
-            entry = self._vm_entry(vm, st)
-            image = entry['image']
-            self._check_not_in_use(vm, entry['path'])
-            loc = location_mod.parse(st['images'][image]['location'])
-            return self._new_disk(
-                destination, image, loc,
-                lambda tmp, _image_entry: shutil.copyfile(entry['path'],
-                                                          tmp))
+    def _clone_locked(self, vm, entry, destination, image_entry):
+        source = self._vm_path(vm)
+        return self._new_disk(
+            destination, entry['image'],
+            location_mod.parse(image_entry['location']),
+            lambda tmp, _image_entry: shutil.copyfile(source, tmp))
 
     def migrate(self, vm, destination):
         names.validate(vm, 'VM')
@@ -580,7 +393,7 @@ class QemuEngine(base.Engine):
             st = self.state.read()
             entry = self._vm_entry(vm, st)
             image = entry['image']
-            self._check_not_in_use(vm, entry['path'])
+            self._check_not_in_use(vm, entry)
             disk = target.adopt(vm, image, st['images'][image]['location'],
                                 entry['path'])
             os.unlink(entry['path'])
@@ -601,36 +414,22 @@ class QemuEngine(base.Engine):
         with self._vm_locks(vm):
             return self._new_disk(vm, image, loc, fill)
 
-    def list(self):
-        st = self.state.read()
-        return [self._disk(vm, entry)
-                for vm, entry in sorted(st['vms'].items())
-                if entry.get('status') == 'ready']
-
-    def list_images(self):
-        st = self.state.read()
-        users = {}
-        for vm, entry in st['vms'].items():
-            users.setdefault(entry['image'], []).append(vm)
-        result = []
-        for image, entry in sorted(st['images'].items()):
-            cached = (entry['virtual_size'] if entry.get('prefetched') else
-                      self._allocated(self._cache_path(image)))
-            result.append(base.CachedImage(
-                name=image, location=entry['location'],
-                virtual_size=entry['virtual_size'],
-                cached_bytes=min(cached, entry['virtual_size']),
-                export_url=self.export_url(image, st),
-                vms=tuple(sorted(users.get(image, ()))),
-                parents=tuple(entry.get('parents', ()))))
-        return result
+    def _cached_image(self, image, entry, users, st):
+        cached = (entry['virtual_size'] if entry.get('prefetched') else
+                  space.allocated(self._cache_path(image)))
+        return base.CachedImage(
+            name=image, location=entry['location'],
+            virtual_size=entry['virtual_size'],
+            cached_bytes=min(cached, entry['virtual_size']),
+            export_url=self.export_url(image, st),
+            vms=users, parents=tuple(entry.get('parents', ())))
 
     # -- cache administration ------------------------------------------
 
     def prefetch(self, image, progress=None):
         names.validate(image, 'image')
         with self._lock('image', image):
-            self._ensure_daemon()
+            self.daemons.ensure()
             st = self.state.read()
             entry = st['images'].get(image)
             if entry is None:
@@ -662,7 +461,7 @@ class QemuEngine(base.Engine):
             if url not in parents:
                 parents.append(url)
         with self._lock('image', image):
-            self._ensure_daemon()
+            self.daemons.ensure()
             entry = self.state.read()['images'].get(image)
             if entry is None:
                 raise exception.ImageNotFound(image=image)
@@ -692,15 +491,8 @@ class QemuEngine(base.Engine):
     def remove_image(self, image):
         names.validate(image, 'image')
         with self._lock('image', image):
-            st = self.state.read()
-            if image not in st['images']:
-                raise exception.ImageNotFound(image=image)
-            users = sorted(vm for vm, e in st['vms'].items()
-                           if e['image'] == image)
-            if users:
-                raise exception.ImageInUse(image=image,
-                                           vms=', '.join(users))
-            self._ensure_daemon()
+            self._idle_image(image, self.state.read())
+            self.daemons.ensure()
             if self.opts.export_address:
                 with self.relay.qmp() as qmp:
                     relay.remove_export(qmp, image)
@@ -715,7 +507,7 @@ class QemuEngine(base.Engine):
     # -- restart safety ------------------------------------------------
 
     def reconcile(self):
-        report = self._ensure_daemon() or base.ReconcileReport()
+        report = self.daemons.ensure() or base.ReconcileReport()
         st = self.state.read()
         known = {cachegroup.Nodes.of(image).hash: (image, entry)
                  for image, entry in st['images'].items()}
@@ -734,50 +526,15 @@ class QemuEngine(base.Engine):
                     with self._lock('image', image):
                         self._restore_image(qmp, image, entry, report)
             orphans = sorted((n for n in cachegroup.node_names(qmp)
-                              if self._is_orphan(n, known)),
+                              if cachegroup.is_stale(n, known)),
                              key=cachegroup.deletion_order)
             for node in orphans:
                 cachegroup.del_node(qmp, node)
                 report.removed_orphan_nodes.append(node)
-        self._reconcile_relay(report)
+        self.daemons.reconcile_relay(report)
         self._reconcile_files(st, report)
         self._reconcile_vms(report)
         return report
-
-    def _reconcile_relay(self, report):
-        """Relay exactly the recorded images whose cache is exported."""
-        if not self.opts.export_address:
-            return
-        with self.daemon.qmp() as qmp:
-            cached = cachegroup.export_ids(qmp)
-        st = self.state.read()
-        with self.relay.qmp() as qmp:
-            relayed = cachegroup.export_ids(qmp)
-            wanted = {relay.export_id(image): image
-                      for image in st['images']
-                      if cachegroup.Nodes.of(image).export in cached}
-            for export_id in sorted(relayed - set(wanted)):
-                if cachegroup.owned(export_id):
-                    cachegroup.del_export(qmp, export_id)
-                    cachegroup.del_node(qmp, relay.node_of_export(export_id))
-                    report.removed_orphan_nodes.append(export_id)
-            for export_id, image in sorted(wanted.items()):
-                if export_id not in relayed and \
-                        image not in report.relayed_images:
-                    self._relay_image(qmp, image, report)
-
-    @staticmethod
-    def _is_orphan(node, known):
-        """An owned node of no recorded image, or of a past generation."""
-        if not cachegroup.owned(node):
-            return False
-        image_entry = known.get(node[4:20])
-        if image_entry is None:
-            return True
-        image, entry = image_entry
-        nodes = cachegroup.Nodes.of(image)
-        return nodes.is_source(node) and not nodes.is_source(
-            node, entry.get('generation', 0))
 
     def _reconcile_files(self, st, report):
         for name in sorted(os.listdir(self.cache_dir)):
@@ -806,13 +563,13 @@ class QemuEngine(base.Engine):
                 report.orphan_disks.append(path)
 
     def _reconcile_vms(self, report):
-        for vm in sorted(self.state.read()['vms']):
+        for vm, _checked in self._checked_vms(self.state.read(), report):
             with self._vm_locks(vm):
                 st = self.state.read()
                 entry = st['vms'].get(vm)
                 if entry is None:
                     continue
-                exists = os.path.exists(entry['path'])
+                exists = os.path.exists(self._vm_path(vm))
                 if entry.get('status') != 'ready':
                     with self.state.update() as st:
                         if exists:
@@ -829,15 +586,16 @@ class QemuEngine(base.Engine):
 
     def _rebase_if_moved(self, vm, entry, st, report):
         want = images.json_backing(self._backing_spec(entry['image'], st))
-        info = self.img.info(entry['path'])
+        path = self._vm_path(vm)
+        info = self.img.info(path)
         if info.get('full-backing-filename',
                     info.get('backing-filename')) == want:
             return
-        if self.img.in_use(entry['path']):
+        if self.img.in_use(path):
             LOG.warning('Disk of VM %s points at an old export but is in '
                         'use; it will be re-pointed when it is free', vm)
             return
-        self.img.rebase_unsafe(entry['path'], want)
+        self.img.rebase_unsafe(path, want)
         report.rebased_disks.append(vm)
 
     def shutdown(self):

@@ -12,6 +12,7 @@ import re
 import stat
 
 from fastboot_nova import exception
+from fastboot_nova import fileutils
 
 KEYS_FILE = 'keys.psk'
 # gnutls splits each line at the first ':'; keep identities plain.
@@ -33,14 +34,13 @@ class ExportAuth:
         daemons next create their credentials.
         """
         os.makedirs(directory, mode=0o700, exist_ok=True)
+        if os.path.islink(directory):
+            raise _error('%s is a symbolic link; the keys are written only '
+                         'into a real directory' % directory)
         os.chmod(directory, 0o700)
         data = _read_checked(self.psk_file)
-        target = os.path.join(directory, KEYS_FILE)
-        fd = os.open(target + '.tmp',
-                     os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, 'w', encoding='ascii') as f:
-            f.write(data)
-        os.replace(target + '.tmp', target)
+        fileutils.write_private(os.path.join(directory, KEYS_FILE),
+                                data.encode('ascii'))
         return directory
 
 
@@ -100,15 +100,17 @@ def identities(path):
                  for line in _read_checked(path).splitlines())
 
 
-def from_opts(opts):
-    """The ExportAuth of the ``[fastboot]`` options, or None for none.
+def from_opts(fastboot_opts, opts):
+    """The ExportAuth of the options, or None for none.
 
+    :param fastboot_opts: ``[fastboot]`` (export_auth, export_address).
+    :param opts: ``[fastboot_qemu]`` (the key file and identity).
     Raises ExportAuthError on any inconsistency, before anything starts.
     """
-    if opts.export_auth == 'none':
+    if fastboot_opts.export_auth == 'none':
         return None
     if not opts.export_psk_file:
-        if opts.export_address:
+        if fastboot_opts.export_address:
             raise _error(
                 'export_address is set but export_psk_file is not: set '
                 'export_psk_file (and export_psk_identity), or set '

@@ -423,6 +423,25 @@ class TestCli(BrickEngineTestCase):
         self.assertIn("'fibre_channel' is not supported", err)
         self.assertEqual([], self.factory_calls)
 
+    def test_connection_info_dev_zero_is_refused_at_once(self):
+        # It used to read /dev/zero forever.
+        rc, out, err = self.run_cli('image', 'add', 'img',
+                                    '--connection-info', '/dev/zero')
+        self.assertEqual(1, rc)
+        self.assertIn('/dev/zero is not a regular file', err)
+        self.assertEqual([], self.factory_calls)
+
+    def test_connection_info_too_large_is_refused(self):
+        path = self.write_info({'driver_volume_type': 'iscsi',
+                                'data': iscsi_props(),
+                                'pad': 'x' * brick.MAX_CONNECTION_INFO_BYTES})
+        rc, out, err = self.run_cli('image', 'add', 'img',
+                                    '--connection-info', path)
+        self.assertEqual(1, rc)
+        self.assertIn('is larger than %d bytes' %
+                      brick.MAX_CONNECTION_INFO_BYTES, err)
+        self.assertEqual([], self.factory_calls)
+
     def test_location_xor_connection_info(self):
         rc, out, err = self.run_cli('image', 'add', 'img')
         self.assertNotEqual(0, rc)

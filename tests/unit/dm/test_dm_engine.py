@@ -1,6 +1,8 @@
 """DmEngine against a recording fake kernel: exact commands and rollback."""
 
+import json
 import os
+import stat
 
 import fixtures
 from oslo_config import cfg
@@ -11,7 +13,9 @@ from fastboot_nova.conf import fastboot as fastboot_conf
 from fastboot_nova import exception
 from fastboot_nova.privsep import dm as dm_priv
 from fastboot_nova.storage.dm import engine as dm_engine
+from fastboot_nova.storage.dm import kernel as dm_kernel
 from tests.unit.dm import fakes
+from tests.unit import fakes as unit_fakes
 
 ORIGIN = '/dev/vdb'
 ORIGIN2 = '/dev/vdc'
@@ -119,7 +123,7 @@ class TestCreate(DmEngineTestCase):
         self.engine.create('vm2', 'img2', ORIGIN2)
         c = self.engine.state.read()['images']['img2']['cache']
         self.assertEqual(META + ORIGIN_SECTORS, c['start'])
-        self.assertEqual(0, c['start'] % dm_engine.ALIGN_SECTORS)
+        self.assertEqual(0, c['start'] % dm_kernel.ALIGN_SECTORS)
 
     def test_image_conflict(self):
         self.engine.create('vm1', 'img', ORIGIN)
@@ -441,7 +445,7 @@ class TestThin(DmEngineTestCase):
         super().setUp()
         self.conf.set_override('thin_pool_size_mib', 64, 'fastboot_dm')
         self.pool = '%spool-thin' % self.p
-        self.meta, self.data = self.engine._pool_files()
+        self.meta, self.data = self.engine.pool.files()
 
     def test_first_create_builds_pool_and_volume(self):
         disk = self.engine.create('vm1', 'img', ORIGIN)
@@ -568,3 +572,139 @@ class TestThin(DmEngineTestCase):
         engine.destroy('vm1')
         engine.destroy('vm2')
         self.assertEqual([], os.listdir(engine.cow_dir))
+
+
+class TestStateTrust(DmEngineTestCase):
+    """Security review item 3 on the dm backend: derived paths only."""
+
+    def setUp(self):
+        super().setUp()
+        self.disk = self.engine.create('vm1', 'img', ORIGIN)
+        self.victim = os.path.join(
+            self.useFixture(fixtures.TempDir()).path, 'victim')
+        with open(self.victim, 'w') as f:
+            f.write('precious')
+
+    def edit_state(self, change):
+        return unit_fakes.edit_state(self.state_path, change)
+
+    def assertVictimKept(self):
+        with open(self.victim) as f:
+            self.assertEqual('precious', f.read())
+
+    def test_destroy_with_an_edited_cow_deletes_nothing(self):
+        before = self.edit_state(
+            lambda d: d['vms']['vm1'].update(cow=self.victim))
+        commands = len(self.kernel.commands())
+        e = self.assertRaises(exception.StateError, self.engine.destroy,
+                              'vm1')
+        self.assertIn('changed outside fastboot', str(e))
+        self.assertVictimKept()
+        self.assertEqual(before, self.engine.state.read())
+        self.assertEqual(commands, len(self.kernel.commands()))
+        self.assertTrue(os.path.exists(
+            os.path.join(self.state_path, 'cow', 'vm1.cow')))
+
+    def test_clone_and_reconcile_with_an_edited_cow_touch_nothing(self):
+        self.edit_state(lambda d: d['vms']['vm1'].update(cow=self.victim))
+        self.assertRaises(exception.StateError, self.engine.clone, 'vm1',
+                          'vm2')
+        report = self.engine.reconcile()
+        self.assertEqual(['vm1'], report.corrupt_entries)
+        self.assertNotIn('vm2', self.engine.state.read()['vms'])
+        self.assertVictimKept()
+
+    def test_edited_device_path_is_corruption(self):
+        self.edit_state(lambda d: d['vms']['vm1'].update(path='/dev/sda'))
+        self.assertRaises(exception.StateError, self.engine.destroy, 'vm1')
+        self.assertEqual([], self.engine.list())
+
+    def test_cow_files_and_copies_are_0600(self):
+        old = os.umask(0o022)
+        self.addCleanup(os.umask, old)
+        cow = os.path.join(self.state_path, 'cow', 'vm1.cow')
+        self.assertEqual(0o600, stat.S_IMODE(os.stat(cow).st_mode))
+        self.engine.clone('vm1', 'vm2')
+        cow2 = os.path.join(self.state_path, 'cow', 'vm2.cow')
+        self.assertEqual(0o600, stat.S_IMODE(os.stat(cow2).st_mode))
+
+    def test_symlinked_data_directories_are_refused(self):
+        for name in ('cow', 'thin'):
+            state_path = self.useFixture(fixtures.TempDir()).path
+            elsewhere = self.useFixture(fixtures.TempDir()).path
+            os.symlink(elsewhere, os.path.join(state_path, name))
+            e = self.assertRaises(
+                exception.InvalidDestination, dm_engine.DmEngine, self.conf,
+                state_path=state_path, devices=self.devices)
+            self.assertIn('symbolic link', str(e))
+
+
+class TestThinStateTrust(DmEngineTestCase):
+
+    snapshot_type = 'thin'
+
+    def setUp(self):
+        super().setUp()
+        self.conf.set_override('thin_pool_size_mib', 64, 'fastboot_dm')
+        self.engine.create('vm1', 'img', ORIGIN)
+        self.victim = os.path.join(
+            self.useFixture(fixtures.TempDir()).path, 'victim')
+        with open(self.victim, 'w') as f:
+            f.write('precious')
+
+    def test_edited_pool_files_are_not_grown(self):
+        path = os.path.join(self.state_path, 'state.json')
+        with open(path) as f:
+            data = json.load(f)
+        data['dm']['pool']['data'] = self.victim
+        with open(path, 'w') as f:
+            json.dump(data, f)
+        self.assertRaises(exception.StateError, self.engine.grow_pool, 128)
+        self.assertEqual(8, os.path.getsize(self.victim))
+
+    def test_a_thin_id_that_is_not_a_number_is_corruption(self):
+        path = os.path.join(self.state_path, 'state.json')
+        with open(path) as f:
+            data = json.load(f)
+        data['vms']['vm1']['thin_id'] = '0 1'
+        with open(path, 'w') as f:
+            json.dump(data, f)
+        self.assertRaises(exception.StateError, self.engine.destroy, 'vm1')
+
+
+class TestOneLookup(DmEngineTestCase):
+    """get_disk / get_image cost one VM's or image's queries (item 10)."""
+
+    snapshot_type = 'thin'
+
+    def setUp(self):
+        super().setUp()
+        self.conf.set_override('thin_pool_size_mib', 64, 'fastboot_dm')
+        for i in range(10):
+            self.engine.create('vm%d' % i, 'img', ORIGIN)
+
+    def status_calls(self, call):
+        before = len(self.kernel.calls)
+        result = call()
+        return result, [c[0] for c in self.kernel.calls[before:]
+                        if c[0].startswith('dmsetup status')]
+
+    def test_get_disk_queries_one_device(self):
+        disk, calls = self.status_calls(lambda: self.engine.get_disk('vm3'))
+        self.assertEqual('vm3', disk.name)
+        self.assertEqual(['dmsetup status %svm-vm3' % self.p], calls)
+        _disks, calls = self.status_calls(self.engine.list)
+        self.assertEqual(10, len(calls))
+
+    def test_get_unknown_or_invalid_is_none_and_queries_nothing(self):
+        for name in ('nope', '../x', 'a' * 1000):
+            disk, calls = self.status_calls(
+                lambda name=name: self.engine.get_disk(name))
+            self.assertIsNone(disk)
+            self.assertEqual([], calls)
+            self.assertIsNone(self.engine.get_image(name))
+
+    def test_get_image_matches_list_images(self):
+        self.engine.add_image('img2', ORIGIN2)
+        for image in self.engine.list_images():
+            self.assertEqual(image, self.engine.get_image(image.name))

@@ -20,7 +20,7 @@ class TestPool(test_dm_engine.DmEngineTestCase):
         super().setUp()
         self.conf.set_override('thin_pool_size_mib', 64, 'fastboot_dm')
         self.pool = '%spool-thin' % self.p
-        self.meta, self.data = self.engine._pool_files()
+        self.meta, self.data = self.engine.pool.files()
 
     def test_no_pool_before_the_first_vm(self):
         self.assertIsNone(self.engine.pool_status())

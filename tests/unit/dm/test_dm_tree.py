@@ -31,7 +31,7 @@ class TreeTestCase(testtools.TestCase):
         self.conf([])
         self.conf.set_override('cache_device', SSD, 'fastboot_dm')
         self.conf.set_override('snapshot_type', 'snapshot', 'fastboot_dm')
-        self.conf.set_override('export_auth', 'none', 'fastboot_dm')
+        self.conf.set_override('export_auth', 'none', 'fastboot')
         self.state_path = self.useFixture(fixtures.TempDir()).path
         self.engine = self.new_engine()
         self.p = self.engine.prefix
@@ -85,7 +85,7 @@ class TestExports(TreeTestCase):
                               if n.startswith(self.p)])
 
     def test_tls_without_files_is_refused_but_the_cache_works(self):
-        self.conf.set_override('export_auth', 'tls', 'fastboot_dm')
+        self.conf.set_override('export_auth', 'tls', 'fastboot')
         log = self.useFixture(fixtures.FakeLogger(level='ERROR'))
         self.engine.add_image('img', ORIGIN)
         self.assertIn('Could not export image img', log.output)

@@ -213,14 +213,13 @@ class TestOptions(testtools.TestCase):
             self.conf.set_override(k, v, 'fastboot_dm')
 
     def test_default_is_tls_and_needs_files(self):
-        self.assertEqual('tls', self.opts.export_auth)
         e = self.assertRaises(exception.ExportAuthError, dm_tls.from_opts,
-                              self.opts)
+                              self.opts, 'tls')
         self.assertIn('export_tls_cert_file, export_tls_key_file, '
                       'export_tls_ca_file', str(e))
         self.set(export_tls_cert_file=self.tls.cert)
         e = self.assertRaises(exception.ExportAuthError, dm_tls.from_opts,
-                              self.opts)
+                              self.opts, 'tls')
         self.assertNotIn('export_tls_cert_file', str(e))
 
     def test_tls_files(self):
@@ -229,12 +228,11 @@ class TestOptions(testtools.TestCase):
                  export_tls_ca_file=self.tls.ca,
                  export_tls_hostname='10.0.0.1')
         self.assertEqual(self.tls.files('10.0.0.1'),
-                         dm_tls.from_opts(self.opts))
+                         dm_tls.from_opts(self.opts, 'tls'))
 
     def test_none_warns(self):
         log = self.useFixture(fixtures.FakeLogger())
-        self.set(export_auth='none')
-        self.assertIsNone(dm_tls.from_opts(self.opts))
+        self.assertIsNone(dm_tls.from_opts(self.opts, 'none'))
         self.assertIn('export_auth = none', log.output)
 
     def test_key_option_is_secret(self):

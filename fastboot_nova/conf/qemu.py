@@ -1,0 +1,86 @@
+"""The ``[fastboot_qemu]`` option group: the userspace (qemu) backend.
+
+These options were in ``[fastboot]`` before; the old names still work
+there (``deprecated_group``), with a deprecation warning.
+"""
+
+from oslo_config import cfg
+
+from fastboot_nova.i18n import _
+
+GROUP_NAME = 'fastboot_qemu'
+
+qemu_group = cfg.OptGroup(
+    GROUP_NAME, title=_('fastboot userspace backend options'),
+    help=_('Options of the qemu backend ([fastboot] backend = qemu): its '
+           'qemu-storage-daemon, the qcow2 caches and the pre-shared keys '
+           'of its host-to-host exports.'))
+
+qemu_opts = [
+    cfg.IntOpt('cache_cluster_size',
+               deprecated_group='fastboot',
+               default=65536,
+               min=4096,
+               max=2 * 1024 * 1024,
+               help=_('Cluster size in bytes of each host cache (a power of '
+                      'two). The cache fetches from the origin in units of '
+                      'this size: smaller clusters move fewer bytes for a '
+                      'boot, larger ones mean fewer requests.')),
+    cfg.IntOpt('cache_size_limit',
+               deprecated_group='fastboot',
+               default=0,
+               min=0,
+               help=_('Upper bound, in MiB, of the space all host caches '
+                      'may take, counted as the full virtual size of each '
+                      'cached image. 0 means only free disk space limits '
+                      'the caches.')),
+    cfg.StrOpt('export_psk_file',
+               deprecated_group='fastboot',
+               help=_('File of pre-shared keys for the host-to-host NBD '
+                      'exports, in QEMU\'s format: one "identity:hexkey" '
+                      'line per key, the key at least 32 hex digits (for '
+                      'example: printf \'fastboot:%s\\n\' "$(openssl rand '
+                      '-hex 32)"). Every host of a tree needs the key of '
+                      'export_psk_identity. It must not be readable by group '
+                      'or others.')),
+    cfg.StrOpt('export_psk_identity',
+               deprecated_group='fastboot',
+               default='fastboot',
+               help=_('Identity (a line of export_psk_file) this host '
+                      'presents to its parent hosts.')),
+    cfg.IntOpt('parent_reconnect_delay',
+               deprecated_group='fastboot',
+               default=5,
+               min=0,
+               max=300,
+               help=_('Seconds the cache of an origin or parent reached over '
+                      'NBD keeps retrying a lost connection before reads '
+                      'fail with an I/O error.')),
+    cfg.StrOpt('qemu_storage_daemon',
+               deprecated_group='fastboot',
+               default='qemu-storage-daemon',
+               help=_('Name or absolute path of the qemu-storage-daemon '
+                      'executable.')),
+    cfg.StrOpt('qemu_img',
+               deprecated_group='fastboot',
+               default='qemu-img',
+               help=_('Name or absolute path of the qemu-img executable.')),
+    cfg.IntOpt('daemon_start_timeout',
+               deprecated_group='fastboot',
+               default=30,
+               min=1,
+               max=600,
+               help=_('Seconds to wait for the storage daemon to answer on '
+                      'its control socket after it is started.')),
+]
+
+
+def register_opts(conf):
+    # A fresh OptGroup per ConfigOpts, as in conf/fastboot.py.
+    conf.register_group(cfg.OptGroup(GROUP_NAME, title=qemu_group.title,
+                                     help=qemu_group.help))
+    conf.register_opts(qemu_opts, group=GROUP_NAME)
+
+
+def list_opts():
+    return {qemu_group: qemu_opts}
