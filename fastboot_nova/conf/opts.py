@@ -4,11 +4,12 @@ Published through the ``oslo.config.opts`` entry point as namespace
 ``fastboot``.
 """
 
+from fastboot_nova.conf import batches
 from fastboot_nova.conf import coordinator
 from fastboot_nova.conf import dm
 from fastboot_nova.conf import fastboot
 
-_MODULES = (fastboot, dm, coordinator)
+_MODULES = (fastboot, dm, coordinator, batches)
 
 
 def list_opts():

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from fastboot_nova.coordinator.db import migration
 from fastboot_nova.coordinator.db import models
 from tests.functional.coordinator import base
+from tests.functional.coordinator import test_batches
 from tests.functional.coordinator import dbserver
 from tests.functional.coordinator import test_api
 from tests.functional.coordinator import test_processes
@@ -91,4 +92,16 @@ class TestReplicaProcessesMySQL(MySQL,
 
 class TestMySQLSpecifics(MySQL, dbserver.SpecificsMixin,
                          base.CoordinatorTestCase):
+    pass
+
+
+class TestBatchCreateMySQL(MySQL, test_batches.TestBatchCreate):
+    pass
+
+
+class TestBatchBadInputMySQL(MySQL, test_batches.TestBatchBadInput):
+    pass
+
+
+class TestBatchReadDeleteMySQL(MySQL, test_batches.TestBatchReadDelete):
     pass
