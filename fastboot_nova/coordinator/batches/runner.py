@@ -108,7 +108,7 @@ class Runner:
             self.queries.update(self.ctx, batch_id, state='ERROR',
                                 fault=str(e))
 
-    # -- bounded retries of cloud calls ----------------------------------------
+    # -- bounded retries of cloud calls ---------------------------------------
 
     def _retry(self, func, *args, **kwargs):
         delay = self.conf.retry_interval
@@ -121,7 +121,7 @@ class Runner:
                 self.sleep(delay)
                 delay *= 2
 
-    # -- 1. origin ---------------------------------------------------------------
+    # -- 1. origin ------------------------------------------------------------
 
     def _prepare(self, batch, cloud):
         if batch.state == 'PENDING':
@@ -180,7 +180,7 @@ class Runner:
                     self.conf.origin_timeout))
             self.sleep(self.conf.poll_interval)
 
-    # -- 2-5. servers ------------------------------------------------------------
+    # -- 2-5. servers ---------------------------------------------------------
 
     def _build(self, batch, cloud):
         by_request = {}
@@ -319,7 +319,7 @@ class Runner:
         LOG.info('Batch %s: %s (%d/%d ACTIVE)', batch.id, state, active,
                  len(states))
 
-    # -- deletion ------------------------------------------------------------------
+    # -- deletion -------------------------------------------------------------
 
     def _delete(self, batch, cloud):
         for slot in batch.servers:
