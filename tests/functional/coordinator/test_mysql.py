@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from fastboot_nova.coordinator.db import migration
 from fastboot_nova.coordinator.db import models
 from tests.functional.coordinator import base
+from tests.functional.coordinator import test_batch_processes
 from tests.functional.coordinator import test_batches
 from tests.functional.coordinator import dbserver
 from tests.functional.coordinator import test_api
@@ -104,4 +105,8 @@ class TestBatchBadInputMySQL(MySQL, test_batches.TestBatchBadInput):
 
 
 class TestBatchReadDeleteMySQL(MySQL, test_batches.TestBatchReadDelete):
+    pass
+
+
+class TestBatchProcessesMySQL(MySQL, test_batch_processes.TestBatchProcesses):
     pass
