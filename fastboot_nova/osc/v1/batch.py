@@ -155,17 +155,13 @@ def bar(phases, start, total):
     if not total:
         return ''
     cells = []
-    previous = 0.0
     for phase, at in sorted(phases.items(), key=lambda kv: kv[1]):
-        offset = (at - start).total_seconds()
         char = BAR_CHARS.get(phase)
         if char is None:
-            previous = offset
             continue
+        offset = (at - start).total_seconds()
         width = int(round(BAR_WIDTH * offset / total)) - len(cells)
         cells.extend(char * max(width, 0))
-        previous = offset
-    del previous
     return ''.join(cells).ljust(BAR_WIDTH, ' ')
 
 
@@ -188,7 +184,7 @@ class TimelineBatch(command.Lister):
             parsed.append(times)
         total = max([(t - start).total_seconds()
                      for times in parsed for t in times.values()] or [0])
-        for server, times in zip(timeline['servers'], parsed):
+        for server, times in zip(timeline['servers'], parsed, strict=True):
             row = [server['id'], server['state']]
             for phase in phases:
                 row.append(round((times[phase] - start).total_seconds(), 3)
