@@ -92,8 +92,10 @@ class Cloud(abc.ABC):
 
     @abc.abstractmethod
     def find_servers(self, name):
-        """Servers whose name is ``name`` or ``name-<n>``: list of
-        ``{'id', 'name', 'status', 'host', 'fault'}``."""
+        """Servers named ``name`` or ``name-<n>``.
+
+        A list of ``{'id', 'name', 'status', 'host', 'fault'}``.
+        """
 
     @abc.abstractmethod
     def get_server(self, server_id):

@@ -17,10 +17,12 @@ import datetime
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from fastboot_nova.coordinator.db.models import Base
-from fastboot_nova.coordinator.db.models import DateTime
-from fastboot_nova.coordinator.db.models import TABLE_OPTIONS
-from fastboot_nova.coordinator.db.models import _Timestamps
+from fastboot_nova.coordinator.db import models
+
+Base = models.Base
+DateTime = models.DateTime
+TABLE_OPTIONS = models.TABLE_OPTIONS
+_Timestamps = models._Timestamps
 
 __all__ = ['Batch', 'BatchServer', 'BatchEvent', 'Origin',
            'BATCH_STATES', 'SERVER_STATES', 'PRIORITIES']

@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from fastboot_nova.coordinator.db import migration
 from fastboot_nova.coordinator.db import models
 from tests.functional.coordinator import base
-from tests.functional.coordinator import test_batch_processes
-from tests.functional.coordinator import test_batches
 from tests.functional.coordinator import dbserver
 from tests.functional.coordinator import test_api
+from tests.functional.coordinator import test_batch_processes
+from tests.functional.coordinator import test_batches
 from tests.functional.coordinator import test_processes
 from tests.functional.coordinator import test_replicas
 from tests.unit.coordinator import test_migrations
