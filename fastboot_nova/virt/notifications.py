@@ -32,10 +32,11 @@ DEFAULT_TOPICS = ['versioned_notifications']
 
 class Emitter:
 
-    def __init__(self, conf, host, transport=None):
+    def __init__(self, conf, host, transport=None, topics=None):
         self._conf = conf
         self._host = host
         self._transport = transport
+        self._topics = topics
         self._notifier = None
 
     def _get(self):
@@ -43,8 +44,8 @@ class Emitter:
             transport = (self._transport or
                          oslo_messaging.get_notification_transport(
                              self._conf))
-            topics = DEFAULT_TOPICS
-            if 'notifications' in self._conf:
+            topics = self._topics or DEFAULT_TOPICS
+            if not self._topics and 'notifications' in self._conf:
                 topics = (self._conf.notifications
                           .versioned_notifications_topics or topics)
             self._notifier = oslo_messaging.Notifier(
