@@ -57,12 +57,13 @@ listeners.tcp.default = 127.0.0.1:$PORT
 loopback_users = none
 CONF
 echo '[].' > "$DIR/enabled_plugins"
+ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 env RABBITMQ_NODENAME="$NODE" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
     RABBITMQ_NODE_PORT="$PORT" RABBITMQ_DIST_PORT=$((PORT + 2)) \
     RABBITMQ_MNESIA_BASE="$DIR/mnesia" RABBITMQ_LOG_BASE="$DIR/log" \
     RABBITMQ_CONFIG_FILE="$DIR/rabbitmq.conf" \
     RABBITMQ_ENABLED_PLUGINS_FILE="$DIR/enabled_plugins" \
-    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="$ERL_ARGS" \
     HOME="$DIR" "$SERVER" > "$DIR/server.log" 2>&1 &
 echo $! > "$DIR/pid"
 for _ in $(seq 1 240); do

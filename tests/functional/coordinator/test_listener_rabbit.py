@@ -111,4 +111,3 @@ class TestListenerRabbit(base.BaseTestCase):
                 break
             time.sleep(0.2)
         self.assertEqual(['ACTIVE', 'cache_attached', 'scheduled'], phases)
-
