@@ -13,7 +13,9 @@ from oslo_middleware import http_proxy_to_wsgi
 from oslo_middleware import request_id
 from oslo_middleware import sizelimit
 
+from fastboot_nova.conf import batches as batches_conf
 from fastboot_nova.conf import coordinator as coordinator_conf
+from fastboot_nova.coordinator.api import batches as batches_api
 from fastboot_nova.coordinator.api import fault
 from fastboot_nova.coordinator.api import router
 from fastboot_nova.coordinator import auth
@@ -36,12 +38,15 @@ class State:
     coordination: locks.Coordination
     service: service.TreeService
     authorizer: policy.Authorizer
+    batches: object = None  # api.batches.BatchService
 
 
 def register_opts(conf):
     """Options the service reads, on ``conf``; safe to call twice."""
     if 'coordinator' not in conf:
         coordinator_conf.register_opts(conf)
+    if 'batches' not in conf:
+        batches_conf.register_opts(conf)
     conf.register_opts(sizelimit.OPTS, group='oslo_middleware')
     conf.set_default('max_request_body_size',
                      coordinator_conf.DEFAULT_MAX_BODY,
@@ -97,6 +102,7 @@ def make_app(conf, middleware=None, membership=True):
     state = State(conf=conf, db=db, coordination=coordination,
                   service=service.TreeService(conf, db, coordination),
                   authorizer=policy.Authorizer(conf))
+    state.batches = batches_api.BatchService(conf, db)
     app = router.Router(state)
     if middleware is not None:
         app = middleware(app)

@@ -110,3 +110,42 @@ class LockTimeout(ServiceUnavailable):
 
 class CoordinationUnavailable(ServiceUnavailable):
     message = _("The coordination backend is unavailable: %(reason)s")
+
+
+# -- boot batches -------------------------------------------------------------
+
+class BatchNotFound(NotFound):
+    message = _("Batch %(batch)s not found.")
+
+
+class IdempotencyConflict(Conflict):
+    message = _("Idempotency-Key %(key)s was already used with a different "
+                "request body.")
+
+
+class SourceNotFound(NotFound):
+    message = _("%(kind)s %(id)s not found.")
+
+
+class SourceNotAvailable(Conflict):
+    message = _("%(kind)s %(id)s is %(status)s, not available.")
+
+
+class FlavorTooSmall(BadRequest):
+    message = _("Flavor %(flavor)s has a %(disk)d GiB disk, smaller than "
+                "the %(size)d GiB volume.")
+
+
+class FlavorNotFound(BadRequest):
+    message = _("Flavor %(flavor)s not found.")
+
+
+class OverQuota(CoordinatorError):
+    code = 403
+    title = 'Forbidden'
+    message = _("Quota exceeded: %(count)d servers asked, %(left)d left in "
+                "the project's instance quota.")
+
+
+class CloudUnavailable(ServiceUnavailable):
+    message = _("%(service)s did not answer: %(reason)s")

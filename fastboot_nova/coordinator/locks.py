@@ -91,3 +91,22 @@ class Coordination:
             yield
         finally:
             lock.release()
+
+    @contextlib.contextmanager
+    def try_lock(self, name):
+        """Hold the tooz lock ``name`` if free: yields True, else False.
+
+        For fastboot-runner, which skips a batch another runner holds.
+        """
+        if self._coordinator is None:
+            self.start()
+        lock = self._coordinator.get_lock(name.encode())
+        try:
+            acquired = lock.acquire(blocking=False)
+        except coordination.ToozError as e:
+            raise exception.CoordinationUnavailable(reason=str(e))
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                lock.release()

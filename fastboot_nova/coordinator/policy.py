@@ -52,6 +52,10 @@ RULES = [
         [{'path': '/v1/volumes/{volume}/tree', 'method': 'GET'}]),
 ]
 
+# Boot batches (api/batches.py): project-scoped, rules in batch_policy.
+from fastboot_nova.coordinator import batch_policy  # noqa: E402
+RULES += batch_policy.RULES
+
 
 def list_rules():
     """For the ``oslo.policy.policies`` entry point."""

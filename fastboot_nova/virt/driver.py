@@ -64,6 +64,7 @@ from nova.virt.libvirt import driver as libvirt_driver
 from fastboot_nova import conf as fastboot_conf
 from fastboot_nova.virt import cacheops
 from fastboot_nova.virt import imageops
+from fastboot_nova.virt import notifications
 from fastboot_nova.virt import snapshotops
 
 LOG = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class FastBootDriver(libvirt_driver.LibvirtDriver):
             connect=functools.partial(base._connect_volume, self),
             disconnect=functools.partial(base._disconnect_volume, self),
             connector=self.get_volume_connector, host=CONF.host)
+        self._imageops.emitter = notifications.Emitter(CONF, CONF.host)
 
     # -- host ----------------------------------------------------------
 

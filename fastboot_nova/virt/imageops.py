@@ -46,6 +46,7 @@ from nova import exception as nova_exception
 
 from fastboot_nova import exception
 from fastboot_nova.storage import location as location_mod
+from fastboot_nova.virt import notifications
 from fastboot_nova.virt import snapshotops
 
 LOG = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class ImageOps:
         self._host = host
         #: Caches whose origin this process connected: image -> location.
         self._connected = {}
+        self.emitter = notifications.NULL  # the boot-batch timeline
 
     @property
     def enabled(self):
@@ -124,8 +126,12 @@ class ImageOps:
                                                   volume_id)
         image = self._cacheops.image_name(volume_id)
         with lockutils.lock('fastboot-' + image):
+            self.emitter.emit(context, notifications.CACHE_ATTACH_START,
+                              instance.uuid, volume_id)
             location = self._ensure_origin(context, connection_info,
                                            instance, image)
+            self.emitter.emit(context, notifications.CACHE_ATTACH_END,
+                              instance.uuid, volume_id)
             connection_info['data']['device_path'] = location
             self._snapshotops.mark(connection_info, instance, volume_id)
             try:
@@ -135,6 +141,8 @@ class ImageOps:
                 LOG.exception('fastboot cache group failed for origin %s',
                               volume_id, instance=instance)
                 raise
+            self.emitter.emit(context, notifications.OVERLAY_CREATED,
+                              instance.uuid, volume_id, path=disk.path)
         return disk.path
 
     def _ensure_attachment(self, context, instance, volume_id):

@@ -4,6 +4,7 @@ import re
 
 import webob.dec
 
+from fastboot_nova.coordinator.api import batches
 from fastboot_nova.coordinator.api import caches
 from fastboot_nova.coordinator.api import hosts
 from fastboot_nova.coordinator.api import root
@@ -21,6 +22,9 @@ ROUTES = {
     '/v1/volumes': {'GET': volumes.list_volumes},
     '/v1/volumes/{volume}/parents': {'GET': volumes.parents},
     '/v1/volumes/{volume}/tree': {'GET': volumes.tree},
+    '/v1/batches': {'GET': batches.list_batches, 'POST': batches.create},
+    '/v1/batches/{batch}': {'GET': batches.show, 'DELETE': batches.delete},
+    '/v1/batches/{batch}/timeline': {'GET': batches.show_timeline},
 }
 
 

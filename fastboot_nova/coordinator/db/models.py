@@ -117,3 +117,7 @@ class Cache(_Timestamps, Base):
     volume: orm.Mapped[Volume] = orm.relationship()
     parent: orm.Mapped[Host | None] = orm.relationship(
         foreign_keys=[parent_host_id])
+
+
+# The boot batch tables share the metadata (migrations, ModelsMigrationsSync).
+from fastboot_nova.coordinator.db import batch_models  # noqa: E402,F401

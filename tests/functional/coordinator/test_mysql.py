@@ -14,6 +14,8 @@ from fastboot_nova.coordinator.db import models
 from tests.functional.coordinator import base
 from tests.functional.coordinator import dbserver
 from tests.functional.coordinator import test_api
+from tests.functional.coordinator import test_batch_processes
+from tests.functional.coordinator import test_batches
 from tests.functional.coordinator import test_processes
 from tests.functional.coordinator import test_replicas
 from tests.unit.coordinator import test_migrations
@@ -91,4 +93,20 @@ class TestReplicaProcessesMySQL(MySQL,
 
 class TestMySQLSpecifics(MySQL, dbserver.SpecificsMixin,
                          base.CoordinatorTestCase):
+    pass
+
+
+class TestBatchCreateMySQL(MySQL, test_batches.TestBatchCreate):
+    pass
+
+
+class TestBatchBadInputMySQL(MySQL, test_batches.TestBatchBadInput):
+    pass
+
+
+class TestBatchReadDeleteMySQL(MySQL, test_batches.TestBatchReadDelete):
+    pass
+
+
+class TestBatchProcessesMySQL(MySQL, test_batch_processes.TestBatchProcesses):
     pass

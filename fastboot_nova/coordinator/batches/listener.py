@@ -1,0 +1,161 @@
+"""``fastboot-notification-listener``: Nova's and fastboot's notifications
+into the batch timeline.
+
+An oslo.messaging notification listener on the versioned notification
+topics (``[batches] notification_topics``), in the pool
+``fastboot-batches`` so that it takes its own copy of each message and
+never steals Nova's consumers'. Nova's ``instance.create.start`` (the
+compute host took the server: it was scheduled), ``.end`` (ACTIVE) and
+``.error`` and FastBootDriver's ``fastboot.*`` events
+(:mod:`fastboot_nova.virt.notifications`) become ``batch_events`` rows of
+the batch that owns the server; notifications about other servers are
+dropped at the cost of one indexed lookup.
+"""
+
+import datetime
+import logging
+import sys
+import threading
+
+from oslo_config import cfg
+import oslo_messaging
+
+from fastboot_nova.coordinator import config
+from fastboot_nova.coordinator import context
+from fastboot_nova.coordinator.db import api as db_api
+from fastboot_nova.coordinator.db import batches as batch_db
+from fastboot_nova.virt import notifications as fb_notifications
+
+LOG = logging.getLogger(__name__)
+
+POOL = 'fastboot-batches'
+
+#: event type -> timeline phase.
+PHASES = {
+    'instance.create.start': 'scheduled',
+    fb_notifications.CACHE_ATTACH_START: 'block_device',
+    fb_notifications.CACHE_ATTACH_END: 'cache_attached',
+    fb_notifications.OVERLAY_CREATED: 'overlay_created',
+    'instance.create.end': 'ACTIVE',
+    'instance.create.error': 'ERROR',
+}
+
+listener_opts = [
+    cfg.ListOpt('notification_topics',
+                default=['versioned_notifications'],
+                help='Topics fastboot-notification-listener consumes: '
+                     'Nova\'s [notifications] '
+                     'versioned_notifications_topics.'),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(listener_opts, group='batches')
+
+
+def _instance(payload):
+    """The server uuid of a Nova versioned payload or a fastboot one."""
+    if not isinstance(payload, dict):
+        return None
+    if 'instance_uuid' in payload:
+        return payload['instance_uuid']
+    data = payload.get('nova_object.data')
+    if isinstance(data, dict):
+        return data.get('uuid')
+    return None
+
+
+def _detail(event_type, payload):
+    detail = {}
+    if event_type.startswith('fastboot.'):
+        for key in ('bytes', 'path', 'host', 'volume_id'):
+            if payload.get(key) is not None:
+                detail[key] = payload[key]
+    else:
+        data = payload.get('nova_object.data') or {}
+        if data.get('host'):
+            detail['host'] = data['host']
+        fault = data.get('fault')
+        if isinstance(fault, dict):
+            fault = (fault.get('nova_object.data') or {}).get(
+                'exception_message')
+            if fault:
+                detail['fault'] = fault
+    return detail or None
+
+
+def _timestamp(metadata):
+    value = (metadata or {}).get('timestamp')
+    if not value:
+        return None
+    try:
+        return datetime.datetime.fromisoformat(value).replace(tzinfo=None)
+    except (TypeError, ValueError):
+        return None
+
+
+class TimelineEndpoint:
+    """Records the phases of batch servers; ignores everything else."""
+
+    filter_rule = oslo_messaging.NotificationFilter(
+        event_type=r'^(instance\.create\.|fastboot\.)')
+
+    def __init__(self, queries, ctx):
+        self.queries = queries
+        self.ctx = ctx
+
+    def _record(self, event_type, payload, metadata):
+        phase = PHASES.get(event_type)
+        server_id = _instance(payload)
+        if phase is None or not server_id:
+            return oslo_messaging.NotificationResult.HANDLED
+        slot = self.queries.server_by_nova_id(self.ctx, server_id)
+        if slot is None:
+            return oslo_messaging.NotificationResult.HANDLED
+        self.queries.add_event(self.ctx, slot.batch_id, server_id, phase,
+                               at=_timestamp(metadata),
+                               detail=_detail(event_type, payload))
+        return oslo_messaging.NotificationResult.HANDLED
+
+    def info(self, ctxt, publisher_id, event_type, payload, metadata):
+        return self._record(event_type, payload, metadata)
+
+    def error(self, ctxt, publisher_id, event_type, payload, metadata):
+        return self._record(event_type, payload, metadata)
+
+
+def make_listener(conf, transport, db):
+    register_opts(conf)
+    targets = [oslo_messaging.Target(topic=t)
+               for t in conf.batches.notification_topics]
+    endpoint = TimelineEndpoint(batch_db.BatchQueries(db),
+                                context.admin_context())
+    return oslo_messaging.get_notification_listener(
+        transport, targets, [endpoint], executor='threading', pool=POOL)
+
+
+def main(argv=None):
+    conf = cfg.ConfigOpts()
+    register_opts(conf)
+    config.parse_args(sys.argv[1:] if argv is None else argv, conf=conf,
+                      prog='fastboot-notification-listener')
+    transport = oslo_messaging.get_notification_transport(conf)
+    db = db_api.Database(conf)
+    listener = make_listener(conf, transport, db)
+    stop = threading.Event()
+    import signal
+
+    def _stop(signum, frame):
+        stop.set()
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    listener.start()
+    LOG.info('fastboot-notification-listener started')
+    stop.wait()
+    listener.stop()
+    listener.wait()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ``openstack fastboot`` OSC plugin."""

@@ -1,0 +1,89 @@
+"""Notifications -> timeline, over oslo.messaging's in-process fake://
+transport: FastBootDriver's emitter and Nova-shaped versioned
+notifications go in, ``batch_events`` rows and the served timeline come
+out. (A RabbitMQ run of the same listener is still to be written.)"""
+
+import time
+import uuid
+
+import oslo_messaging
+
+from fastboot_nova.coordinator.batches import listener
+from fastboot_nova.coordinator.batches import timeline
+from fastboot_nova.virt import notifications
+from tests.unit.coordinator import test_runner
+
+
+class TestListener(test_runner.RunnerTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.transport = oslo_messaging.get_notification_transport(
+            self.conf, url='fake:/')
+        self.addCleanup(self.transport.cleanup)
+        self.listener = listener.make_listener(self.conf, self.transport,
+                                               self.db)
+        self.listener.start()
+        self.addCleanup(self.listener.wait)
+        self.addCleanup(self.listener.stop)
+        self.batch_id = self.batch(count=1)
+        self.server = str(uuid.uuid4())
+        self.queries.ensure_slots(self.ctx, self.batch_id, 1)
+        self.queries.update_server(self.ctx, self.batch_id, 0,
+                                   server_id=self.server, state='BUILDING')
+        self.nova = oslo_messaging.Notifier(
+            self.transport, publisher_id='nova-compute:h1',
+            driver='messagingv2', topics=['versioned_notifications'])
+
+    def nova_event(self, event_type, uuid_, error=False):
+        payload = {'nova_object.data': {'uuid': uuid_, 'host': 'h1'}}
+        send = self.nova.error if error else self.nova.info
+        send({}, event_type, payload)
+
+    def wait_phases(self, n):
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            events = [e for e in self.queries.events(self.ctx, self.batch_id)
+                      if e.server_id]
+            if len(events) >= n:
+                return events
+            time.sleep(0.05)
+        self.fail('only %d events' % len(events))
+
+    def test_driver_and_nova_phases(self):
+        self.conf.set_override('driver', ['messagingv2'],
+                               group='oslo_messaging_notifications')
+        emitter = notifications.Emitter(self.conf, 'h1',
+                                        transport=self.transport)
+        self.nova_event('instance.create.start', self.server)
+        emitter.emit(None, notifications.CACHE_ATTACH_START, self.server,
+                     'vol-1')
+        emitter.emit(None, notifications.CACHE_ATTACH_END, self.server,
+                     'vol-1', bytes=4096)
+        emitter.emit(None, notifications.OVERLAY_CREATED, self.server,
+                     'vol-1', path='/var/lib/x')
+        # Another server's and another kind of notification: ignored.
+        self.nova_event('instance.create.start', str(uuid.uuid4()))
+        self.nova_event('instance.update', self.server)
+        self.nova_event('instance.create.end', self.server)
+        events = self.wait_phases(5)
+        self.assertEqual(['scheduled', 'block_device', 'cache_attached',
+                          'overlay_created', 'ACTIVE'],
+                         sorted((e.phase for e in events),
+                                key=timeline.PHASES.index))
+        batch = self.queries.get(self.ctx, self.batch_id)
+        view = timeline.build(batch,
+                              self.queries.events(self.ctx, self.batch_id))
+        (row,) = view['servers']
+        self.assertEqual({'bytes': 4096, 'host': 'h1', 'volume_id': 'vol-1'},
+                         row['details']['cache_attached'])
+        self.assertIn('accepted', row['phases'])
+        self.assertGreaterEqual(row['durations']['ACTIVE'], 0)
+        time.sleep(0.3)  # the ignored ones had time to arrive
+        self.assertEqual(5, len([e for e in self.queries.events(
+            self.ctx, self.batch_id) if e.server_id]))
+
+    def test_create_error(self):
+        self.nova_event('instance.create.error', self.server, error=True)
+        (event,) = self.wait_phases(1)
+        self.assertEqual('ERROR', event.phase)
