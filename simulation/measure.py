@@ -131,7 +131,7 @@ def _idle_background(seconds=5.0, interval=0.2):
     return round(sum(vals) / len(vals), 3)
 
 
-def measure(hosts, rate, fanout, prefix, vms_per_host=1):
+def measure(hosts, rate, fanout, prefix, vms_per_host=1, timeout=1200):
     from oslo_config import cfg
 
     from fastboot_nova.conf import fastboot as fastboot_conf
@@ -178,7 +178,8 @@ def measure(hosts, rate, fanout, prefix, vms_per_host=1):
     try:
         r = multihost.run_multihost_demo(conf, hosts=hosts,
                                          vms_per_host=vms_per_host,
-                                         fanout=fanout, rate=rate)
+                                         fanout=fanout, rate=rate,
+                                         timeout=timeout)
     finally:
         multihost.Storm = saved
         multihost._report = orig_report
@@ -204,6 +205,10 @@ def main(argv=None):
     p.add_argument('--fanout', type=int, default=2)
     p.add_argument('--vms-per-host', type=int, default=1)
     p.add_argument('--prefix', default='sm')
+    p.add_argument('--timeout', type=int, default=1200,
+                   help='seconds a guest may take (the machine is shared: '
+                        'the demo default of 180 s is too short at 15 '
+                        'hosts)')
     p.add_argument('--json', metavar='FILE', required=True)
     args = p.parse_args(argv)
     if os.geteuid() != 0:
@@ -218,7 +223,7 @@ def main(argv=None):
             runs = json.load(f).get('runs', [])
     for h in hosts:
         run = measure(h, args.rate, args.fanout, args.prefix,
-                      args.vms_per_host)
+                      args.vms_per_host, args.timeout)
         print(json.dumps(run), flush=True)
         runs.append(run)
         with open(args.json + '.tmp', 'w') as f:
