@@ -20,7 +20,6 @@ measured storms and the boot trace.
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -51,35 +50,44 @@ def _rate_bps(rate):
     raise ValueError('unknown rate %r' % rate)
 
 
-def calibration_config(run, profile):
+def calibration_config(run, profile, control_bps=0.0):
     """The model of one measured run: its conditions, nothing fitted."""
     cpu = run['cpu']
     guest_cpu = cpu['guest_cpu_seconds']
     per_boot = sum(guest_cpu) / len(guest_cpu)
-    # How much CPU a runnable guest thread got: the guests' CPU seconds
-    # over their runnable thread-seconds. A processor-sharing machine of
-    # 2 cores gives that share when it has 2 / share runnable threads:
-    # those not ours are the background.
+    # The machine is shared: how much CPU our guests got is a condition of
+    # the run, measured, not something the model can know. A runnable
+    # guest thread got ``share`` of a core: the guests' CPU seconds over
+    # their runnable thread-seconds (sampled every 0.2 s); a guest had
+    # ``threads`` runnable threads on average (vCPU, plus QEMU's I/O
+    # thread now and then), so a computing VM advanced at share x threads
+    # CPU-s per second. A processor-sharing machine of 2 cores gives each
+    # of ``vms`` computing VMs that rate when ``2 / rate - vms`` other
+    # threads compete: that is the background the model gets.
+    vms = run['hosts'] * run['vms_per_host']
     busy = cpu['guest_running_mean'] * run['storm_seconds']
-    share = min(sum(guest_cpu) / busy, 1.0)
-    background = max(TESTBED_CORES / share - cpu['guest_running_mean'], 0)
+    share = sum(guest_cpu) / busy
+    threads = cpu['guest_running_mean'] / vms
+    rate = min(share * threads, 1.0)
+    background = max(TESTBED_CORES / rate - vms, 0.0)
     return model.Config(
         hosts=run['hosts'], vms_per_host=run['vms_per_host'],
         profile=profile, link_bps=_rate_bps(run['rate']),
         fanout=run['fanout'], latency=TESTBED_LATENCY,
         cores=TESTBED_CORES, shared_cpu=True, cpu_background=background,
         cpu_scale=per_boot / profile.cpu_seconds,
-        control_bps_per_host=run.get('control_bps_per_host', 0.0))
+        control_bps_per_host=control_bps)
 
 
 def calibration(profile, path=MEASURED):
     if not os.path.exists(path):
         return []
     with open(path) as f:
-        runs = json.load(f)['runs']
+        data = json.load(f)
+    control = data.get('control', {}).get('control_bps_per_host', 0.0)
     out = []
-    for run in runs:
-        cfg = calibration_config(run, profile)
+    for run in data['runs']:
+        cfg = calibration_config(run, profile, control)
         r = model.simulate(cfg)
         out.append({
             'hosts': run['hosts'], 'vms': run['vms'], 'rate': run['rate'],
@@ -140,7 +148,7 @@ def scenarios(profile, quick=False):
     big = traces.synthetic('synthetic-300MB', 300 * 10 ** 6,
                            profile.cpu_seconds, IMAGE_15GB,
                            request=1048576)
-    for hosts in ([100] if quick else [100, 1000, 10000]):
+    for hosts in ([100] if quick else [10, 100, 1000, 10000]):
         for alt in ('fastboot', 'shared', 'virtman'):
             out.append(run_one(scale_config(
                 hosts, 10, big, alt, agg_fetch_bytes=8 * 1048576),
@@ -200,7 +208,8 @@ def fmt_bytes(n):
 
 def render(result):
     lines = ['Boot-storm model (simulation/), trace %s: %s read, %.2f CPU-s '
-             'per boot' % (result['trace'], fmt_bytes(result['trace_read_bytes']),
+             'per boot' % (result['trace'],
+                           fmt_bytes(result['trace_read_bytes']),
                            result['trace_cpu_seconds']), '']
     if result['calibration']:
         lines += ['1. Calibration against the netns testbed (same guest)',
@@ -237,6 +246,30 @@ def render(result):
     return '\n'.join(lines)
 
 
+def _calibration_only(args, profile):
+    cal = calibration(profile, args.measured)
+    for c in cal:
+        print('%(hosts)5d hosts  measured %(measured_seconds)8.1f s  '
+              'predicted %(predicted_seconds)8.1f s  measured egress '
+              '%(measured_origin_bytes)10d  predicted '
+              '%(predicted_origin_bytes)10d' % c)
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump({'calibration': cal}, f, indent=1)
+    if args.report:
+        path = os.path.join(args.report, 'results.json')
+        with open(path) as f:
+            result = json.load(f)
+        result['calibration'] = cal
+        with open(path, 'w') as f:
+            json.dump(result, f, indent=1)
+        with open(os.path.join(args.report, 'results.txt'), 'w') as f:
+            f.write(render(result) + '\n')
+        from simulation import plots
+        plots.write(result, args.report)
+    return 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog='python -m simulation.bench')
     p.add_argument('--json', metavar='FILE')
@@ -246,8 +279,14 @@ def main(argv=None):
     p.add_argument('--measured', default=MEASURED)
     p.add_argument('--quick', action='store_true',
                    help='up to 1,000 hosts only (a few seconds)')
+    p.add_argument('--calibration-only', action='store_true',
+                   help='only replay the measured storms (seconds); with '
+                        '--report, update the calibration of its '
+                        'results.json')
     args = p.parse_args(argv)
     profile = traces.load(args.trace)
+    if args.calibration_only:
+        return _calibration_only(args, profile)
     started = time.monotonic()
     cpu_started = time.process_time()
     result = {

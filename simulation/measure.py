@@ -198,6 +198,49 @@ def measure(hosts, rate, fanout, prefix, vms_per_host=1, timeout=1200):
                 '%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
 
 
+def measure_control(hosts, prefix, seconds=30, fanout=2):
+    """Bytes/s the origin sends each host when nothing boots.
+
+    The coordinator runs beside the origin (as in the demo), so the
+    agents' heartbeats and tree queries leave through the origin's link
+    too; the model adds them to the origin's egress. Measured with the
+    VMs created (every host in the image's tree) but not booted.
+    """
+    import contextlib
+    import shutil
+    import tempfile
+
+    from fastboot_nova.demo import guest as guest_mod
+    from fastboot_nova.demo import multihost
+    from fastboot_nova import testbed as testbed_mod
+
+    cache_dir = os.path.join(os.path.expanduser('~'), '.cache', 'fastboot')
+    guest = guest_mod.build_guest(cache_dir)
+    workdir = tempfile.mkdtemp(prefix='fbm-', dir='/tmp')
+    orig = testbed_mod.Testbed
+
+    def testbed(*a, **kw):
+        kw['prefix'] = prefix
+        return orig(*a, **kw)
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
+        multihost.testbed_mod.Testbed = testbed
+        try:
+            storm = multihost.Storm(guest, hosts, 1, workdir, fanout, None,
+                                    None, 60)
+            storm.start(cleanup)
+        finally:
+            multihost.testbed_mod.Testbed = orig
+        storm.create_vms()
+        storm.tb.reset()
+        time.sleep(seconds)
+        delta = storm.tb.delta()
+    return {'hosts': hosts, 'seconds': seconds,
+            'origin_egress_bytes': delta['origin'].tx_bytes,
+            'control_bps_per_host': round(
+                delta['origin'].tx_bytes / hosts / seconds, 1)}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog='python -m simulation.measure')
     p.add_argument('--hosts', default='1,3,7,15')
@@ -210,6 +253,9 @@ def main(argv=None):
                         'the demo default of 180 s is too short at 15 '
                         'hosts)')
     p.add_argument('--json', metavar='FILE', required=True)
+    p.add_argument('--control', type=int, metavar='SECONDS',
+                   help='instead: measure the control traffic the origin '
+                        'sends idle hosts for SECONDS (added to the JSON)')
     args = p.parse_args(argv)
     if os.geteuid() != 0:
         p.error('needs root: it builds network namespaces')
@@ -217,17 +263,26 @@ def main(argv=None):
         hosts = [int(h) for h in args.hosts.split(',')]
     except ValueError:
         p.error('--hosts takes numbers separated by commas')
-    runs = []
+    data = {'runs': []}
     if os.path.exists(args.json):
         with open(args.json) as f:
-            runs = json.load(f).get('runs', [])
+            data = json.load(f)
+    runs = data['runs']
+    if args.control:
+        data['control'] = measure_control(hosts[-1], args.prefix,
+                                          args.control, args.fanout)
+        print(json.dumps(data['control']))
+        with open(args.json + '.tmp', 'w') as f:
+            json.dump(data, f, indent=1)
+        os.replace(args.json + '.tmp', args.json)
+        return 0
     for h in hosts:
         run = measure(h, args.rate, args.fanout, args.prefix,
                       args.vms_per_host, args.timeout)
         print(json.dumps(run), flush=True)
         runs.append(run)
         with open(args.json + '.tmp', 'w') as f:
-            json.dump({'runs': runs}, f, indent=1)
+            json.dump(data, f, indent=1)
         os.replace(args.json + '.tmp', args.json)
     return 0
 

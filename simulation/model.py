@@ -240,8 +240,10 @@ class Storm:
             raise ParentFailed(host.name)
 
     def _fetch(self, host, run, ev):
-        """Fetch ``run`` of clusters into ``host``'s cache from its source,
-        failing over to the next source when a parent dies."""
+        """Fetch ``run`` of clusters into ``host``'s cache from its source.
+
+        Fails over to the next source when a parent dies.
+        """
         yield host.ready
         nbytes = len(run) * self.cfg.cluster_bytes
         while True:
@@ -295,9 +297,16 @@ class Storm:
             if cfg.alternative == 'full_copy':
                 continue
             if cfg.alternative == 'shared':
-                nbytes = sum(n for _o, n in step.reads)
-                yield from self.transfer(self.origin, host,
-                                         nbytes * weight)
+                # No cache: every VM reads its own bytes from the store,
+                # one request per read (aggregated: per piece).
+                if cfg.exact:
+                    sizes = [n for _o, n in step.reads]
+                else:
+                    total = sum(n for _o, n in step.reads)
+                    sizes = [min(cfg.agg_fetch_bytes, total - o)
+                             for o in range(0, total, cfg.agg_fetch_bytes)]
+                for n in sizes:
+                    yield from self.transfer(self.origin, host, n * weight)
                 continue
             try:
                 if cfg.exact:

@@ -120,8 +120,10 @@ def load(name_or_path):
 
 
 def synthetic(name, read_bytes, cpu_seconds, image_bytes, request=131072):
-    """A boot that computes, then reads ``read_bytes`` in order: for the
-    exact unit-test cases and for what-ifs without a trace."""
+    """A boot that reads ``read_bytes`` in order, then computes.
+
+    For the exact unit-test cases and for what-ifs without a trace.
+    """
     reads = tuple((off, min(request, read_bytes - off))
                   for off in range(0, read_bytes, request))
     return Profile(name=name, steps=tuple(Step(0.0, (r,)) for r in reads),

@@ -124,7 +124,6 @@ class TestExactCases(unittest.TestCase):
         r = model.simulate(cfg(hosts=3, alternative='virtman',
                                attach_seconds=5.0))
         ws = (4 * MB // 65536 + 1) * 65536
-        one = 0.01 + ws * OVH / 1e6
         data = ws * OVH / 1e6
         # Binary tree: host0 and host1 attach at 5 s and share the
         # origin's link; host2 (depth 2) attaches at 10 s, waits for
