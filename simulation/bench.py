@@ -148,7 +148,8 @@ def scenarios(profile, quick=False):
     big = traces.synthetic('synthetic-300MB', 300 * 10 ** 6,
                            profile.cpu_seconds, IMAGE_15GB,
                            request=1048576)
-    for hosts in ([100] if quick else [10, 100, 1000, 10000]):
+    # (10,000 hosts of a 300 MB boot take a few CPU-minutes: left out.)
+    for hosts in ([100] if quick else [10, 100, 1000]):
         for alt in ('fastboot', 'shared', 'virtman'):
             out.append(run_one(scale_config(
                 hosts, 10, big, alt, agg_fetch_bytes=8 * 1048576),
@@ -169,13 +170,14 @@ def scenarios(profile, quick=False):
                            failover_delay=delay,
                            without_failure_seconds=round(
                                ok.predicted_seconds, 2)))
+    # Sweeps at 100 hosts: a CPU-s each.
     for fanout in range(2, 9):
-        out.append(run_one(scale_config(fail_hosts, 10, big, 'fastboot',
+        out.append(run_one(scale_config(100, 10, big, 'fastboot',
                                         fanout=fanout,
                                         agg_fetch_bytes=8 * 1048576),
                            scenario='fanout'))
     for cluster in (4096, 16384, 65536, 262144, 1048576):
-        out.append(run_one(scale_config(fail_hosts, 10, profile, 'fastboot',
+        out.append(run_one(scale_config(100, 10, profile, 'fastboot',
                                         cluster_bytes=cluster),
                            scenario='cluster'))
     return out
