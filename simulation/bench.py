@@ -239,12 +239,25 @@ def render(result):
                   a['aggregated']['model_seconds']), '',
               '3. Scale runs, 1 GbE links, 15 GB image, 10 VMs per host',
               '  scenario     alternative  hosts    vms     fanout cluster  '
-              'predicted s  origin egress  model s']
+              'predicted s  origin egress  egress/(k x ws)  model CPU-s']
     for s in result['scenarios']:
-        lines.append('  %-12s %-11s %6d %7d  %6d %7d  %11.1f  %13s  %7.1f' % (
-            s['scenario'], s['alternative'], s['hosts'], s['vms'],
-            s['fanout'], s['cluster_bytes'], s['predicted_seconds'],
-            fmt_bytes(s['origin_egress_bytes']), s['model_seconds']))
+        # The target: a tree's origin egress stays near fan-out (k)
+        # working sets (ws) whatever the number of hosts.
+        ratio = s['origin_egress_bytes'] / (
+            min(s['fanout'], s['hosts']) * s['working_set_bytes'])
+        lines.append('  %-12s %-11s %6d %7d  %6d %7d  %11.1f  %13s  '
+                     '%15.2f  %11.1f' % (
+                         s['scenario'], s['alternative'], s['hosts'],
+                         s['vms'], s['fanout'], s['cluster_bytes'],
+                         s['predicted_seconds'],
+                         fmt_bytes(s['origin_egress_bytes']), ratio,
+                         s['model_seconds']))
+        if s['scenario'] == 'failure':
+            lines.append('  %12s host0 (most children) dies at %.1f s, '
+                         'children fail over after %.0f s; without the '
+                         'failure %.1f s' % ('', s['fail_at'],
+                                             s['failover_delay'],
+                                             s['without_failure_seconds']))
     return '\n'.join(lines)
 
 

@@ -131,6 +131,30 @@ def _idle_background(seconds=5.0, interval=0.2):
     return round(sum(vals) / len(vals), 3)
 
 
+def _PatientStorm(multihost):
+    """The demo's storm, waiting up to 180 s for its coordinator.
+
+    The demo gives it 30 s; with a load average of 40 on this shared
+    machine it took longer.
+    """
+    class PatientStorm(multihost.Storm):
+        def _wait_coordinator(self, proc):
+            check = [sys.executable, '-c',
+                     'import sys, urllib.error, urllib.request\n'
+                     'try:\n'
+                     '    urllib.request.urlopen(sys.argv[1], timeout=5)\n'
+                     'except urllib.error.HTTPError:\n'
+                     '    pass\n',
+                     self.coordinator_url]
+            deadline = time.monotonic() + 180
+            while self.tb.run('host0', check,
+                              capture_output=True).returncode:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError('the coordinator did not start')
+                time.sleep(0.5)
+    return PatientStorm
+
+
 def measure(hosts, rate, fanout, prefix, vms_per_host=1, timeout=1200):
     from oslo_config import cfg
 
@@ -138,7 +162,7 @@ def measure(hosts, rate, fanout, prefix, vms_per_host=1, timeout=1200):
     from fastboot_nova.demo import multihost
     from fastboot_nova import testbed as testbed_mod
 
-    class Storm(multihost.Storm):
+    class Storm(_PatientStorm(multihost)):
         def start(self, cleanup):
             # The demo picks a random prefix; ours must be ``prefix``.
             orig = testbed_mod.Testbed
@@ -226,8 +250,8 @@ def measure_control(hosts, prefix, seconds=30, fanout=2):
         cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
         multihost.testbed_mod.Testbed = testbed
         try:
-            storm = multihost.Storm(guest, hosts, 1, workdir, fanout, None,
-                                    None, 60)
+            storm = _PatientStorm(multihost)(guest, hosts, 1, workdir,
+                                             fanout, None, None, 60)
             storm.start(cleanup)
         finally:
             multihost.testbed_mod.Testbed = orig

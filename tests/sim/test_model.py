@@ -201,3 +201,17 @@ class TestTraces(unittest.TestCase):
             with gzip.open(path, 'wt') as f:
                 json.dump({'format': 99}, f)
             self.assertRaises(ValueError, traces.load, path)
+
+
+class TestCalibration(unittest.TestCase):
+    """The stored testbed storms, replayed: the issue's 15 % bound."""
+
+    def test_measured_storms_within_15_percent(self):
+        from simulation import bench
+        rows = bench.calibration(traces.load('demo'))
+        self.assertGreaterEqual(len(rows), 3)
+        for r in rows:
+            for what in ('seconds', 'origin_bytes'):
+                err = (r['predicted_' + what] / r['measured_' + what]) - 1
+                self.assertLess(abs(err), 0.15, '%d hosts, %s: %+.1f%%' % (
+                    r['hosts'], what, 100 * err))
