@@ -35,6 +35,7 @@ def _loglog(ax, series, key, ylabel, title):
 
 
 def write(result, directory):
+    os.makedirs(directory, exist_ok=True)
     rows = result['scenarios']
     paths = []
     for scenario, what in (('scale', 'demo trace'),
