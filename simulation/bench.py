@@ -84,7 +84,12 @@ def calibration(profile, path=MEASURED):
         return []
     with open(path) as f:
         data = json.load(f)
-    control = data.get('control', {}).get('control_bps_per_host', 0.0)
+    control = data.get('control')
+    extra = os.path.join(os.path.dirname(path), 'control.json')
+    if control is None and os.path.exists(extra):
+        with open(extra) as f:
+            control = json.load(f)['control']
+    control = (control or {}).get('control_bps_per_host', 0.0)
     out = []
     for run in data['runs']:
         cfg = calibration_config(run, profile, control)
