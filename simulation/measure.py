@@ -218,6 +218,7 @@ def measure(hosts, rate, fanout, prefix, vms_per_host=1, timeout=1200):
                                    for h in r['hosts']},
             'parents': {h['name']: h['parent'] for h in r['hosts']},
             'other_running_before': background,
+            'errors': sorted({v['error'] for v in r['vms'] if v['error']}),
             'cpu': r['cpu'], 'measured_at': time.strftime(
                 '%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
 
