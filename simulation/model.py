@@ -121,7 +121,6 @@ class Result:
     boot_seconds: list
     host_ingress_bytes: list
     depth: int
-    events: int
 
 
 def tree_parent(i, fanout):
@@ -385,8 +384,7 @@ class Storm:
             origin_egress_bytes=self.origin.up.total + control,
             boot_seconds=sorted(b[1] for b in done),
             host_ingress_bytes=[h.received for h in self.hosts],
-            depth=tree_depth(cfg.hosts, self.fanout),
-            events=self.env._eid if hasattr(self.env, '_eid') else 0)
+            depth=tree_depth(cfg.hosts, self.fanout))
 
 
 def simulate(cfg):
