@@ -125,6 +125,31 @@ class TestHostAgent(base.BaseTestCase):
         self.assertIn(('report', 'img', False), self.client.calls)
         self.assertEqual([('img', P1, (P2,))], self.reparents())
 
+    def test_parents_that_are_no_host_s_export_are_refused(self):
+        # What a malicious host reported, passed on by the coordinator:
+        # another engine's local socket, another image, the host's own
+        # export. None of them is read; the good alternate is.
+        self.client.assignment = parents(
+            ('evil', 'nbd+unix:///otherimg?socket=/var/lib/x/nbd.sock'),
+            ('evil2', 'nbd://10.0.0.7:10809/otherimg'),
+            ('evil3', '/dev/sda'),
+            ('p2', P2), None)
+        self.agent.attach('img', self.origin)
+        self.assertEqual([('img', P2)], self.reparents())
+        self.assertEqual('p2', self.agent.following['img'].primary.host)
+
+    def test_only_refused_parents_means_the_origin(self):
+        self.client.assignment = parents(
+            ('evil', 'nbd+unix:///img?socket=/run/nbd.sock'), None)
+        self.agent.attach('img', self.origin)
+        self.assertEqual([], self.reparents())
+        self.assertIsNone(self.agent.following['img'].primary.host)
+
+    def test_probe_never_connects_to_a_local_socket(self):
+        self.assertFalse(agent_mod.probe(
+            'nbd+unix:///img?socket=/nonexistent/nbd.sock'))
+        self.assertFalse(agent_mod.probe('/dev/sda'))
+
     def test_origin_assignment_of_a_new_cache_changes_nothing(self):
         # A new cache reads from the origin already.
         self.agent.attach('img', self.origin)
