@@ -2,16 +2,21 @@
 
 from fastboot_nova.coordinator.api import util
 from fastboot_nova.coordinator import auth
+from fastboot_nova.coordinator import exception
 from fastboot_nova.coordinator import policy
+from fastboot_nova.storage import location
 
 REGISTER = {
     'type': 'object',
     'properties': {
         'name': util.NAME,
-        'address': {'type': 'string', 'minLength': 1, 'maxLength': 255},
+        # An IP address or a host name: checked in register(), with a
+        # reason (location.check_address).
+        'address': {'type': 'string', 'minLength': 1, 'maxLength': 253,
+                    'pattern': r'\A[A-Za-z0-9.:-]+\Z'},
         'failure_domain': {
             'type': ['string', 'null'],
-            'pattern': r'^[A-Za-z0-9._:-]+(/[A-Za-z0-9._:-]+)*$',
+            'pattern': r'\A[A-Za-z0-9._:-]+(/[A-Za-z0-9._:-]+)*\Z',
             'maxLength': 255},
     },
     'required': ['name', 'address'],
@@ -48,6 +53,10 @@ def load_host(req, state, name):
 def register(req, state, body, query):
     ctx = util.context(req)
     state.authorizer.authorize(ctx, policy.HOSTS_CREATE)
+    try:
+        location.check_address(body['address'])
+    except ValueError as e:
+        raise exception.BadRequest(reason='Invalid body: address: %s' % e)
     token = token_hash = None
     if state.authorizer.strategy == 'shared_secret':
         token = auth.new_host_token()

@@ -26,7 +26,7 @@ ROUTES = {
 
 def _compile(template):
     pattern = re.sub(r'\{(\w+)\}', r'(?P<\1>[^/]+)', template)
-    return re.compile('^%s/?$' % pattern if template != '/' else '^/?$')
+    return re.compile('%s/?' % pattern if template != '/' else '/?')
 
 
 class Router:
@@ -39,7 +39,8 @@ class Router:
     @webob.dec.wsgify
     def __call__(self, req):
         for regex, methods in self._table:
-            match = regex.match(req.path_info)
+            # fullmatch: ``$`` would let a final newline through.
+            match = regex.fullmatch(req.path_info)
             if not match:
                 continue
             handler = methods.get(req.method)

@@ -286,6 +286,33 @@ class TestBadInput(base.CoordinatorTestCase):
                                        {'export_url': url}, host='h1')
             self.assertEqual(200, resp.status_int, resp.text)
 
+    def test_trailing_newline_and_bad_addresses_400(self):
+        # Issue 10 item 6: "hostA\n" was registered as a second host.
+        self.client.register('hostA')
+        for body in ({'name': 'hostA\n', 'address': '192.0.2.1'},
+                     {'name': 'hostB', 'address': '192.0.2.1\n'},
+                     {'name': 'hostB', 'address': '0.0.0.0'},
+                     {'name': 'hostB', 'address': 'bad_host'},
+                     {'name': 'hostB', 'address': '-bad'},
+                     {'name': 'hostB', 'address': 'a..b'},
+                     {'name': 'hostB', 'address': '1.2.3'},
+                     {'name': 'hostB', 'address': 'ff02::1'},
+                     {'name': 'hostB', 'address': '192.0.2.1',
+                      'failure_domain': 'rack1\n'}):
+            self.assertError(400, self.client.request('POST', '/v1/hosts',
+                                                      body))
+        hosts = self.client.request('GET', '/v1/hosts').json['hosts']
+        self.assertEqual(['hostA'], [h['name'] for h in hosts])
+        for address in ('2001:db8::5', 'compute-2.example.org', '10.1.2.3'):
+            resp = self.client.request(
+                'POST', '/v1/hosts',
+                {'name': 'h-%s' % address.replace(':', '-'),
+                 'address': address})
+            self.assertEqual(201, resp.status_int, resp.text)
+        # A newline in a path parameter or after a route.
+        self.assertError(400, self.client.request('GET', '/v1/hosts/hostA%0A'))
+        self.assertError(404, self.client.request('GET', '/v1/hosts%0A'))
+
     def test_query_validation_400(self):
         self.client.register('h1')
         self.client.report('h1', 'v')
