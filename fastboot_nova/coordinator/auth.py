@@ -15,6 +15,7 @@ Secrets and tokens are compared in constant time and never logged.
 
 import hashlib
 import hmac
+import re
 import secrets
 
 from oslo_middleware import base as middleware_base
@@ -31,8 +32,20 @@ CONTEXT_KEY = 'fastboot.context'
 PUBLIC_PATHS = frozenset(['', '/'])
 
 
+_TOKEN_RE = re.compile(r'[A-Za-z0-9_-]{43,128}')
+
+
 def new_host_token():
     return secrets.token_urlsafe(32)
+
+
+def is_token(token):
+    """True for a token a host may propose: 256 bits or more, urlsafe.
+
+    A host makes its token before it registers and keeps it first, so a
+    registration whose reply is lost can be repeated with the same token.
+    """
+    return isinstance(token, str) and _TOKEN_RE.fullmatch(token) is not None
 
 
 def hash_token(token):
@@ -42,6 +55,17 @@ def hash_token(token):
     a slow KDF would only slow every host-scoped call.
     """
     return hashlib.sha256(token.encode('utf-8')).hexdigest()
+
+
+def reissue(db, ctx, name, owner=False):
+    """A new token for host ``name``; the old one stops working at once.
+
+    ``owner`` (a keystone user id, or None) also gives the host to that
+    user; False leaves the owner. Returns the token, shown once.
+    """
+    token = new_host_token()
+    db.host_set_token(ctx, name, hash_token(token), owner=owner)
+    return token
 
 
 def token_matches(token, token_hash):

@@ -98,7 +98,12 @@ class HostAgent:
     # -- membership ----------------------------------------------------
 
     def register(self):
-        """Register unless this host already holds a valid token."""
+        """Register unless this host already holds a valid token.
+
+        The token is made here and kept (``on_token``) before the first
+        registration: one whose reply is lost is repeated with the same
+        token, which the coordinator takes as the same host.
+        """
         if self.client.token:
             try:
                 self.client.heartbeat()
@@ -106,10 +111,17 @@ class HostAgent:
             except client_mod.CoordinatorUnavailable:
                 raise
             except client_mod.CoordinatorError:
-                pass  # unknown here now: register again
-        self.client.token = None
+                pass  # unknown here now: register again, same token
+        self._register()
+
+    def _register(self):
+        if not self.client.token:
+            self.client.token = self.client.new_token()
+            if self.on_token:
+                self.on_token(self.client.token)
+        issued = self.client.token
         self.client.register(self.address, self.failure_domain)
-        if self.on_token and self.client.token:
+        if self.on_token and self.client.token != issued:
             self.on_token(self.client.token)
 
     def heartbeat(self):
@@ -121,8 +133,7 @@ class HostAgent:
             # Deregistered meanwhile (coordinator data lost, an operator):
             # join again with every cache this host holds.
             LOG.warning('Heartbeat refused (%s); registering again', e.msg)
-            self.client.token = None
-            self.register()
+            self._register()
             for volume in list(self.following):
                 self._join(volume)
 

@@ -7,6 +7,7 @@ secret: it is never logged.
 
 import dataclasses
 import logging
+import secrets
 import urllib.parse
 
 import requests
@@ -110,12 +111,25 @@ class CoordinatorClient:
         return '/hosts/' + '/'.join(urllib.parse.quote(p, safe='')
                                     for p in (self.host,) + parts)
 
+    @staticmethod
+    def new_token():
+        """A host token of 256 random bits, made by the host itself.
+
+        Kept before registering and sent with the registration, so a
+        registration whose reply is lost can be repeated: the coordinator
+        recognises the same host by the same token.
+        """
+        return secrets.token_urlsafe(32)
+
     def register(self, address, failure_domain=None):
-        """Register this host; keeps the host token it is given."""
+        """Register this host, or again with its token (idempotent).
+
+        Keeps the host token the coordinator issues, if it issues one.
+        """
         body = {'name': self.host, 'address': address}
         if failure_domain:
             body['failure_domain'] = failure_domain
-        data = self._call('POST', '/hosts', body, ok=(201,))['host']
+        data = self._call('POST', '/hosts', body, ok=(200, 201))['host']
         if data.get('token'):
             self.token = data['token']
         LOG.info('Registered host %s with the coordinator', self.host)

@@ -16,6 +16,7 @@ ROUTES = {
     '/v1/hosts': {'GET': hosts.list_hosts, 'POST': hosts.register},
     '/v1/hosts/{host}': {'GET': hosts.show, 'DELETE': hosts.deregister},
     '/v1/hosts/{host}/heartbeat': {'PUT': hosts.heartbeat},
+    '/v1/hosts/{host}/token': {'POST': hosts.reset_token},
     '/v1/hosts/{host}/caches/{volume}': {'PUT': caches.report,
                                          'DELETE': caches.remove},
     '/v1/volumes': {'GET': volumes.list_volumes},

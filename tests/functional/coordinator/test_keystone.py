@@ -66,3 +66,28 @@ class TestKeystone(base.CoordinatorTestCase):
         self.assertError(403, resp)
         self.assertEqual(200, self.call('GET', '/v1/hosts', 'user-r',
                                         roles='reader').status_int)
+
+    def test_same_user_registers_again_others_409(self):
+        body = {'name': 'h1', 'address': '192.0.2.1'}
+        self.assertEqual(201, self.call('POST', '/v1/hosts', 'user-a',
+                                        body=body).status_int)
+        self.assertEqual(200, self.call('POST', '/v1/hosts', 'user-a',
+                                        body=body).status_int)
+        self.assertError(409, self.call('POST', '/v1/hosts', 'user-b',
+                                        body=body), 'reset-token')
+
+    def test_admin_gives_the_host_to_another_user(self):
+        body = {'name': 'h1', 'address': '192.0.2.1'}
+        self.call('POST', '/v1/hosts', 'squatter', body=body)
+        self.assertError(403, self.call('POST', '/v1/hosts/h1/token',
+                                        'user-a', body={'owner': 'user-a'}))
+        resp = self.call('POST', '/v1/hosts/h1/token', 'admin-user',
+                         roles='admin', body={'owner': 'user-a'})
+        self.assertEqual(200, resp.status_int, resp.text)
+        self.assertIn('token', resp.json['host'])
+        self.assertEqual(200, self.call('PUT', '/v1/hosts/h1/heartbeat',
+                                        'user-a').status_int)
+        self.assertError(403, self.call('PUT', '/v1/hosts/h1/heartbeat',
+                                        'squatter'))
+        self.assertEqual(200, self.call('POST', '/v1/hosts', 'user-a',
+                                        body=body).status_int)

@@ -38,10 +38,14 @@ class FakeClient:
         if self.down:
             raise client_mod.CoordinatorUnavailable(url='x', reason='down')
 
+    @staticmethod
+    def new_token():
+        return 'own-token'
+
     def register(self, address, failure_domain=None):
         self._check()
         self.calls.append(('register', address, failure_domain))
-        self.token = 'tok'
+        self.token = self.token or 'tok'
 
     def heartbeat(self):
         self._check()
@@ -219,11 +223,27 @@ class TestHostAgent(base.BaseTestCase):
 
     def test_register_keeps_the_token(self):
         self.agent.register()
-        self.assertEqual(['tok'], self.tokens)
+        # Made and kept before the registration is sent.
+        self.assertEqual(['own-token'], self.tokens)
         # With a token that still works, no second registration.
         self.agent.register()
         self.assertEqual(1, len([c for c in self.client.calls
                                  if c[0] == 'register']))
+
+    def test_token_issued_by_the_coordinator_replaces_the_own(self):
+        # A coordinator that does not take the host's token issues one.
+        self.client.new_token = lambda: None
+        self.agent.register()
+        self.assertEqual([None, 'tok'], self.tokens)
+
+    def test_registration_retried_with_the_same_token(self):
+        self.client.down = True
+        self.assertRaises(client_mod.CoordinatorUnavailable,
+                          self.agent.register)
+        self.client.down = False
+        self.agent.register()
+        self.assertEqual(['own-token'], self.tokens)
+        self.assertEqual('own-token', self.client.token)
 
     def test_refused_heartbeat_registers_again_and_rejoins(self):
         self.agent.register()
