@@ -34,13 +34,46 @@ service_opts = [
                       'backend (tooz/).')),
     cfg.HostAddressOpt('bind_host',
                        default='127.0.0.1',
-                       help=_('Address the fastboot-coordinator console '
-                              'script listens on. Not used when the API '
-                              'runs under an external WSGI server.')),
+                       help=_('Address the fastboot-coordinator launcher '
+                              'serves on (through uWSGI). Not used when '
+                              'you run uWSGI or another WSGI server '
+                              'yourself.')),
     cfg.PortOpt('bind_port',
                 default=8790,
-                help=_('TCP port the fastboot-coordinator console script '
-                       'listens on.')),
+                help=_('TCP port the fastboot-coordinator launcher serves '
+                       'on (default 8790).')),
+    cfg.IntOpt('workers',
+               default=2,
+               min=1,
+               help=_('uWSGI worker processes of the fastboot-coordinator '
+                      'launcher.')),
+    cfg.IntOpt('threads',
+               default=4,
+               min=1,
+               help=_('Threads per uWSGI worker of the fastboot-coordinator '
+                      'launcher.')),
+    cfg.IntOpt('header_timeout',
+               default=10,
+               min=1,
+               help=_('Seconds a client has to send the complete request '
+                      'headers; slower connections are closed before '
+                      'they reach a worker.')),
+    cfg.IntOpt('client_timeout',
+               default=30,
+               min=1,
+               help=_('Seconds a client connection may stay idle (a '
+                      'half-sent body, an idle keep-alive) before it is '
+                      'closed.')),
+    cfg.IntOpt('request_timeout',
+               default=60,
+               min=1,
+               help=_('Seconds a worker may spend on one request before '
+                      'uWSGI kills and replaces it (harakiri).')),
+    cfg.IntOpt('listen_backlog',
+               default=128,
+               min=1,
+               help=_('Connections the kernel queues for the server before '
+                      'refusing more (the listen backlog).')),
     cfg.StrOpt('auth_strategy',
                default='keystone',
                choices=[('keystone', _('keystonemiddleware auth_token and '
