@@ -51,6 +51,13 @@ def uwsgi_argv(conf, binary='uwsgi'):
         binary, '--strict', '--master', '--need-app', '--die-on-term',
         '--no-orphans', '--lazy-apps', '--enable-threads',
         '--http', _address(opts.bind_host, opts.bind_port),
+        # HTTP/1.1 keep-alive, as clients (requests' pools) assume: without
+        # it the router closes after each answer and a client's next
+        # request on the pooled connection is reset.
+        '--http-keepalive', '--http-auto-chunked',
+        # Imported once in the master, before the workers fork; each
+        # worker then only builds its application.
+        '--shared-import', 'fastboot_nova.coordinator.deploy',
         '--module', MODULE,
         '--processes', str(opts.workers),
         '--threads', str(opts.threads),
