@@ -17,9 +17,9 @@ from oslo_config import cfg
 from fastboot_nova.coordinator import auth
 from fastboot_nova.coordinator import config
 from fastboot_nova.coordinator import context
-from fastboot_nova.coordinator import exception
 from fastboot_nova.coordinator.db import api as db_api
 from fastboot_nova.coordinator.db import migration
+from fastboot_nova.coordinator import exception
 
 
 def _db_sync(conf):

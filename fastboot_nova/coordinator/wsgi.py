@@ -28,4 +28,3 @@ def init_application():
         argv = ['--config-dir', os.environ[CONFIG_DIR_ENV]]
     conf = config.parse_args(argv, default_config_files=files)
     return deploy.make_app(conf)
-

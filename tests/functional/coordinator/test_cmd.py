@@ -69,7 +69,7 @@ class TestLauncher(base.CoordinatorTestCase):
                                  'coordinator.bind_host': '::1',
                                  'coordinator.bind_port': 8790})
         argv = cmd.uwsgi_argv(conf, '/x/uwsgi')
-        pairs = dict(zip(argv, argv[1:]))
+        pairs = dict(zip(argv, argv[1:], strict=False))
         self.assertEqual('/x/uwsgi', argv[0])
         self.assertEqual('[::1]:8790', pairs['--http'])
         self.assertEqual(cmd.MODULE, pairs['--module'])
