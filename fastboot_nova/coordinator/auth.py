@@ -27,6 +27,7 @@ from fastboot_nova.coordinator import exception
 SECRET_HEADER = 'X-Fastboot-Secret'
 HOST_TOKEN_HEADER = 'X-Fastboot-Host-Token'
 CONTEXT_KEY = 'fastboot.context'
+KEYSTONE_GROUP = 'keystone_authtoken'
 
 # Paths that answer without authentication: version discovery only.
 PUBLIC_PATHS = frozenset(['', '/'])
@@ -76,13 +77,42 @@ def token_matches(token, token_hash):
 
 
 def check_configuration(conf):
-    """Refuse to run open: shared_secret mode needs a secret."""
-    if (conf.coordinator.auth_strategy == 'shared_secret' and
-            not conf.coordinator.shared_secret):
+    """Refuse to start with an authentication that cannot work.
+
+    shared_secret mode needs a secret; keystone mode (the default) needs
+    ``[keystone_authtoken]`` to find Keystone, else every request would
+    fail with 401 (or 503) at run time: say at start what to set.
+    """
+    if conf.coordinator.auth_strategy == 'shared_secret':
+        if not conf.coordinator.shared_secret:
+            raise exception.ConfigurationError(
+                reason='[coordinator] auth_strategy is shared_secret but '
+                       '[coordinator] shared_secret is not set; refusing to '
+                       'start without authentication')
+        return
+    if not _keystone_configured(conf):
         raise exception.ConfigurationError(
-            reason='[coordinator] auth_strategy is shared_secret but '
-                   '[coordinator] shared_secret is not set; refusing to '
-                   'start without authentication')
+            reason='[coordinator] auth_strategy is keystone (the default) '
+                   'but [keystone_authtoken] is not configured: set its '
+                   'www_authenticate_uri, auth_type and credentials (hosts '
+                   'then authenticate with the [fastboot_coordinator] '
+                   'auth section), or set [coordinator] auth_strategy = '
+                   'shared_secret and shared_secret (hosts then send '
+                   '[fastboot] coordinator_secret)')
+
+
+def register_keystone_opts(conf):
+    """``[keystone_authtoken]``, as keystonemiddleware registers it."""
+    from keystoneauth1 import loading as ks_loading
+    from keystonemiddleware.auth_token import _opts
+    conf.register_opts(_opts._OPTS, group=KEYSTONE_GROUP)
+    ks_loading.register_auth_conf_options(conf, KEYSTONE_GROUP)
+
+
+def _keystone_configured(conf):
+    register_keystone_opts(conf)
+    group = conf[KEYSTONE_GROUP]
+    return bool(group.www_authenticate_uri or group.auth_type)
 
 
 def _request_id(environ):
