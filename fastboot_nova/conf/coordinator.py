@@ -7,6 +7,7 @@ default that keeps the SQLite file under ``state_path``.
 
 import os
 
+from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
 from oslo_db import options as db_options
 
@@ -151,5 +152,30 @@ def default_backend_url(conf):
     return 'file://%s' % os.path.join(conf.coordinator.state_path, 'tooz')
 
 
+#: The hosts' auth section for a coordinator with keystone auth, loaded
+#: with keystoneauth1.loading as Nova loads [placement] or [cinder].
+CLIENT_GROUP = 'fastboot_coordinator'
+CLIENT_HELP = _('How hosts (the fastboot agent, nova-compute) authenticate '
+                'to a coordinator whose auth_strategy is keystone: a '
+                'keystoneauth1 auth section (auth_type = password, auth_url, '
+                'username, password, project_name, user_domain_name, '
+                'project_domain_name; a user with the service role) and '
+                'session options. Unset auth_type: hosts send [fastboot] '
+                'coordinator_secret instead (auth_strategy = '
+                'shared_secret).')
+
+
+def register_client_opts(conf):
+    """The hosts' keystoneauth1 section; safe to call twice."""
+    if CLIENT_GROUP not in conf:
+        conf.register_group(cfg.OptGroup(CLIENT_GROUP, help=CLIENT_HELP))
+    ks_loading.register_session_conf_options(conf, CLIENT_GROUP)
+    ks_loading.register_auth_conf_options(conf, CLIENT_GROUP)
+
+
 def list_opts():
-    return {coordinator_group: service_opts}
+    return {coordinator_group: service_opts,
+            cfg.OptGroup(CLIENT_GROUP, help=CLIENT_HELP): (
+                ks_loading.get_session_conf_options() +
+                ks_loading.get_auth_common_conf_options() +
+                ks_loading.get_auth_plugin_conf_options('password'))}

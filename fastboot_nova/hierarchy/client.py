@@ -10,6 +10,8 @@ import logging
 import secrets
 import urllib.parse
 
+from keystoneauth1 import exceptions as ks_exc
+from keystoneauth1 import session as ks_session
 import requests
 
 from fastboot_nova import exception
@@ -91,13 +93,22 @@ class CoordinatorClient:
             headers[HOST_TOKEN_HEADER] = self.token
         return headers
 
+    def _request(self, method, url, body, params):
+        if isinstance(self.session, ks_session.Session):
+            # keystoneauth adds the token (and renews it); log=False: its
+            # request log would show the host token header.
+            return self.session.request(
+                url, method, json=body, params=params, timeout=self.timeout,
+                headers=self._headers(), raise_exc=False, log=False)
+        return self.session.request(method, url, json=body, params=params,
+                                    timeout=self.timeout,
+                                    headers=self._headers())
+
     def _call(self, method, path, body=None, params=None, ok=(200,)):
         url = self.url + path
         try:
-            resp = self.session.request(method, url, json=body,
-                                        params=params, timeout=self.timeout,
-                                        headers=self._headers())
-        except requests.RequestException as e:
+            resp = self._request(method, url, body, params)
+        except (requests.RequestException, ks_exc.ClientException) as e:
             raise CoordinatorUnavailable(url=self.url, reason=e)
         if resp.status_code >= 500:
             raise CoordinatorUnavailable(url=self.url,

@@ -114,4 +114,3 @@ class TestKeystone(base.CoordinatorTestCase):
                               deploy.make_app, conf, membership=False)
         self.assertIn('[keystone_authtoken]', e.msg)
         self.assertIn('auth_strategy = shared_secret', e.msg)
-
