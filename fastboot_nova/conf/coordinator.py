@@ -7,7 +7,6 @@ default that keeps the SQLite file under ``state_path``.
 
 import os
 
-from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
 from oslo_db import options as db_options
 
@@ -167,6 +166,8 @@ CLIENT_HELP = _('How hosts (the fastboot agent, nova-compute) authenticate '
 
 def register_client_opts(conf):
     """The hosts' keystoneauth1 section; safe to call twice."""
+    # Imported here: the coordinator service itself never needs it.
+    from keystoneauth1 import loading as ks_loading
     if CLIENT_GROUP not in conf:
         conf.register_group(cfg.OptGroup(CLIENT_GROUP, help=CLIENT_HELP))
     ks_loading.register_session_conf_options(conf, CLIENT_GROUP)
@@ -174,6 +175,7 @@ def register_client_opts(conf):
 
 
 def list_opts():
+    from keystoneauth1 import loading as ks_loading
     return {coordinator_group: service_opts,
             cfg.OptGroup(CLIENT_GROUP, help=CLIENT_HELP): (
                 ks_loading.get_session_conf_options() +
