@@ -63,10 +63,14 @@ HINT_KEYS = ('os:scheduler_hints', 'OS-SCH-HNT:scheduler_hints')
 DEFAULT_MAX_COUNT = 1
 
 #: ``[/prefix]/v2[.1][/{project_id}]/servers[/]``, SCRIPT_NAME + PATH_INFO.
+#: Deliberately loose at the end (``$`` also before a final newline): a
+#: request this filter takes for a create is checked, never waved through.
 SERVERS_PATH = re.compile(r'^(?:/[^/]+)*?/v2(?:\.1)?(?:/[^/]+)?/servers/?$')
 
-UUID_PATTERN = ('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
-                '[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
+# JSON schema patterns are searched (re.search): \A and \Z anchor the
+# whole string, where ``$`` would also match before a final newline.
+UUID_PATTERN = (r'\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
+                r'[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z')
 
 #: The ``fastboot`` scheduler hint.
 HINT_SCHEMA = {'type': 'string', 'pattern': UUID_PATTERN}
@@ -81,7 +85,7 @@ def count_schema(max_count):
     return {
         'oneOf': [
             {'type': 'integer', 'minimum': 1, 'maximum': max_count},
-            {'type': 'string', 'pattern': '^[0-9]+$'},
+            {'type': 'string', 'pattern': r'\A[0-9]+\Z'},
         ],
     }
 

@@ -34,13 +34,46 @@ service_opts = [
                       'backend (tooz/).')),
     cfg.HostAddressOpt('bind_host',
                        default='127.0.0.1',
-                       help=_('Address the fastboot-coordinator console '
-                              'script listens on. Not used when the API '
-                              'runs under an external WSGI server.')),
+                       help=_('Address the fastboot-coordinator launcher '
+                              'serves on (through uWSGI). Not used when '
+                              'you run uWSGI or another WSGI server '
+                              'yourself.')),
     cfg.PortOpt('bind_port',
                 default=8790,
-                help=_('TCP port the fastboot-coordinator console script '
-                       'listens on.')),
+                help=_('TCP port the fastboot-coordinator launcher serves '
+                       'on (default 8790).')),
+    cfg.IntOpt('workers',
+               default=2,
+               min=1,
+               help=_('uWSGI worker processes of the fastboot-coordinator '
+                      'launcher.')),
+    cfg.IntOpt('threads',
+               default=4,
+               min=1,
+               help=_('Threads per uWSGI worker of the fastboot-coordinator '
+                      'launcher.')),
+    cfg.IntOpt('header_timeout',
+               default=10,
+               min=1,
+               help=_('Seconds a client has to send the complete request '
+                      'headers; slower connections are closed before '
+                      'they reach a worker.')),
+    cfg.IntOpt('client_timeout',
+               default=30,
+               min=1,
+               help=_('Seconds a client connection may stay idle (a '
+                      'half-sent body, an idle keep-alive) before it is '
+                      'closed.')),
+    cfg.IntOpt('request_timeout',
+               default=60,
+               min=1,
+               help=_('Seconds a worker may spend on one request before '
+                      'uWSGI kills and replaces it (harakiri).')),
+    cfg.IntOpt('listen_backlog',
+               default=128,
+               min=1,
+               help=_('Connections the kernel queues for the server before '
+                      'refusing more (the listen backlog).')),
     cfg.StrOpt('auth_strategy',
                default='keystone',
                choices=[('keystone', _('keystonemiddleware auth_token and '
@@ -118,5 +151,33 @@ def default_backend_url(conf):
     return 'file://%s' % os.path.join(conf.coordinator.state_path, 'tooz')
 
 
+#: The hosts' auth section for a coordinator with keystone auth, loaded
+#: with keystoneauth1.loading as Nova loads [placement] or [cinder].
+CLIENT_GROUP = 'fastboot_coordinator'
+CLIENT_HELP = _('How hosts (the fastboot agent, nova-compute) authenticate '
+                'to a coordinator whose auth_strategy is keystone: a '
+                'keystoneauth1 auth section (auth_type = password, auth_url, '
+                'username, password, project_name, user_domain_name, '
+                'project_domain_name; a user with the service role) and '
+                'session options. Unset auth_type: hosts send [fastboot] '
+                'coordinator_secret instead (auth_strategy = '
+                'shared_secret).')
+
+
+def register_client_opts(conf):
+    """The hosts' keystoneauth1 section; safe to call twice."""
+    # Imported here: the coordinator service itself never needs it.
+    from keystoneauth1 import loading as ks_loading
+    if CLIENT_GROUP not in conf:
+        conf.register_group(cfg.OptGroup(CLIENT_GROUP, help=CLIENT_HELP))
+    ks_loading.register_session_conf_options(conf, CLIENT_GROUP)
+    ks_loading.register_auth_conf_options(conf, CLIENT_GROUP)
+
+
 def list_opts():
-    return {coordinator_group: service_opts}
+    from keystoneauth1 import loading as ks_loading
+    return {coordinator_group: service_opts,
+            cfg.OptGroup(CLIENT_GROUP, help=CLIENT_HELP): (
+                ks_loading.get_session_conf_options() +
+                ks_loading.get_auth_common_conf_options() +
+                ks_loading.get_auth_plugin_conf_options('password'))}

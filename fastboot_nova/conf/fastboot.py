@@ -96,7 +96,7 @@ engine_opts = [
     cfg.URIOpt('coordinator_url',
                schemes=['http', 'https'],
                help=_('Base URL of the fastboot coordinator (for example '
-                      'http://controller:9870/v1). Unset runs without '
+                      'http://controller:8790/v1). Unset runs without '
                       'hierarchical attaching: every host reads from the '
                       'origin.')),
     cfg.StrOpt('coordinator_secret',

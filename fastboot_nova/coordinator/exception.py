@@ -75,7 +75,12 @@ class Conflict(CoordinatorError):
 
 
 class HostExists(Conflict):
-    message = _("Host %(host)s is already registered.")
+    message = _("Host %(host)s is already registered. The host itself "
+                "registers again with its own token (or, with keystone, as "
+                "the user that registered it); an operator can re-issue "
+                "the token: fastboot-coordinator-manage host reset-token "
+                "%(host)s, or POST /v1/hosts/%(host)s/token with the admin "
+                "role.")
 
 
 class ParentCycle(Conflict):

@@ -16,6 +16,7 @@ HOSTS_CREATE = 'coordinator:hosts:create'
 HOSTS_LIST = 'coordinator:hosts:list'
 HOSTS_SELF = 'coordinator:hosts:self'
 VOLUMES_READ = 'coordinator:volumes:read'
+HOSTS_RESET_TOKEN = 'coordinator:hosts:reset_token'
 
 RULES = [
     policy.RuleDefault('coordinator:admin', 'role:admin',
@@ -46,6 +47,10 @@ RULES = [
          {'path': '/v1/hosts/{host}/caches/{volume}', 'method': 'DELETE'},
          {'path': '/v1/volumes/{volume}/parents?host={host}',
           'method': 'GET'}]),
+    policy.DocumentedRuleDefault(
+        HOSTS_RESET_TOKEN, 'rule:coordinator:admin',
+        'Re-issue a host\'s token, or give the host to another user.',
+        [{'path': '/v1/hosts/{host}/token', 'method': 'POST'}]),
     policy.DocumentedRuleDefault(
         VOLUMES_READ, 'rule:coordinator:reader',
         'Show the tree of a volume.',
@@ -80,6 +85,31 @@ class Authorizer:
             do_raise=True,
             exc=exception.Forbidden,
             reason='Policy does not allow %s.' % action)
+
+    def owns(self, ctx, host):
+        """True if ``ctx`` proves it is ``host`` (a re-registration).
+
+        keystone: the user that registered it; shared_secret: the host's
+        own token.
+        """
+        if self._enforcer is not None:
+            return bool(host.owner) and host.owner == ctx.user_id
+        return auth.token_matches(ctx.host_token, host.token_hash)
+
+    def authorize_reset(self, ctx):
+        """Only an operator re-issues a token.
+
+        With shared_secret every caller holds the same secret, and any of
+        them could take a host's name: the re-issue is
+        ``fastboot-coordinator-manage host reset-token`` on the
+        coordinator's machine.
+        """
+        if self._enforcer is None:
+            raise exception.Forbidden(
+                reason='With auth_strategy shared_secret, re-issue a host '
+                       'token with "fastboot-coordinator-manage host '
+                       'reset-token HOST".')
+        self.authorize(ctx, HOSTS_RESET_TOKEN)
 
     def authorize_host(self, ctx, host):
         """Raise unless ``ctx`` acts for ``host`` (a Host row)."""

@@ -17,10 +17,10 @@ import logging
 import socket
 import threading
 import time
-import urllib.parse
 
 from fastboot_nova import exception
 from fastboot_nova.hierarchy import client as client_mod
+from fastboot_nova.storage import location as location_mod
 
 LOG = logging.getLogger(__name__)
 
@@ -28,15 +28,17 @@ PROBE_TIMEOUT = 1.0
 
 
 def probe(url, timeout=PROBE_TIMEOUT):
-    """True if the NBD server of ``url`` accepts a connection."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == 'nbd+unix':
-        path = urllib.parse.parse_qs(parts.query).get('socket', [''])[0]
-        family, address = socket.AF_UNIX, path
-    else:
-        family = socket.AF_INET6 if ':' in (parts.hostname or '') \
-            else socket.AF_INET
-        address = (parts.hostname, parts.port or 10809)
+    """True if the NBD server of ``url`` accepts a connection.
+
+    Parents are other hosts' TCP exports: anything else (a local socket
+    named by a URL another host reported) is never connected to.
+    """
+    try:
+        loc = location_mod.parse_parent(url)
+    except exception.InvalidLocation:
+        return False
+    family = socket.AF_INET6 if ':' in loc.host else socket.AF_INET
+    address = (loc.host, loc.port)
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         try:
@@ -96,7 +98,12 @@ class HostAgent:
     # -- membership ----------------------------------------------------
 
     def register(self):
-        """Register unless this host already holds a valid token."""
+        """Register unless this host already holds a valid token.
+
+        The token is made here and kept (``on_token``) before the first
+        registration: one whose reply is lost is repeated with the same
+        token, which the coordinator takes as the same host.
+        """
         if self.client.token:
             try:
                 self.client.heartbeat()
@@ -104,10 +111,17 @@ class HostAgent:
             except client_mod.CoordinatorUnavailable:
                 raise
             except client_mod.CoordinatorError:
-                pass  # unknown here now: register again
-        self.client.token = None
+                pass  # unknown here now: register again, same token
+        self._register()
+
+    def _register(self):
+        if not self.client.token:
+            self.client.token = self.client.new_token()
+            if self.on_token:
+                self.on_token(self.client.token)
+        issued = self.client.token
         self.client.register(self.address, self.failure_domain)
-        if self.on_token and self.client.token:
+        if self.on_token and self.client.token != issued:
             self.on_token(self.client.token)
 
     def heartbeat(self):
@@ -119,8 +133,7 @@ class HostAgent:
             # Deregistered meanwhile (coordinator data lost, an operator):
             # join again with every cache this host holds.
             LOG.warning('Heartbeat refused (%s); registering again', e.msg)
-            self.client.token = None
-            self.register()
+            self._register()
             for volume in list(self.following):
                 self._join(volume)
 
@@ -210,7 +223,35 @@ class HostAgent:
                 return list(image.parents)
         raise exception.ImageNotFound(image=volume)
 
+    def _trusted(self, volume, parents):
+        """``parents`` without the sources this host must not read from.
+
+        The URLs come from the coordinator, which has them from other
+        hosts: only another host's TCP export of this very volume is
+        read (see :func:`location_mod.parse_parent`); a refused source is
+        skipped as a dead one would be, the origin being the last resort.
+        """
+        own = self._export_url(volume)
+        kept = []
+        for source in (parents.primary,) + parents.alternates:
+            if not source.is_origin:
+                try:
+                    location_mod.parse_parent(source.export_url,
+                                              image=volume, own=own)
+                except exception.InvalidLocation as e:
+                    LOG.error('Volume %s: refusing parent %s: %s', volume,
+                              source.host, e.msg)
+                    continue
+            kept.append(source)
+        if len(kept) == 1 + len(parents.alternates):
+            return parents
+        kept = kept or [client_mod.Source(host=None)]
+        return client_mod.Parents(primary=kept[0],
+                                  alternates=tuple(kept[1:]),
+                                  depth=parents.depth)
+
     def _follow(self, volume, parents, reason):
+        parents = self._trusted(volume, parents)
         urls = parents.parent_urls()
         with self._host_lock():
             current = self.following.get(volume)

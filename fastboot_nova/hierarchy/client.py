@@ -7,8 +7,11 @@ secret: it is never logged.
 
 import dataclasses
 import logging
+import secrets
 import urllib.parse
 
+from keystoneauth1 import exceptions as ks_exc
+from keystoneauth1 import session as ks_session
 import requests
 
 from fastboot_nova import exception
@@ -90,13 +93,22 @@ class CoordinatorClient:
             headers[HOST_TOKEN_HEADER] = self.token
         return headers
 
+    def _request(self, method, url, body, params):
+        if isinstance(self.session, ks_session.Session):
+            # keystoneauth adds the token (and renews it); log=False: its
+            # request log would show the host token header.
+            return self.session.request(
+                url, method, json=body, params=params, timeout=self.timeout,
+                headers=self._headers(), raise_exc=False, log=False)
+        return self.session.request(method, url, json=body, params=params,
+                                    timeout=self.timeout,
+                                    headers=self._headers())
+
     def _call(self, method, path, body=None, params=None, ok=(200,)):
         url = self.url + path
         try:
-            resp = self.session.request(method, url, json=body,
-                                        params=params, timeout=self.timeout,
-                                        headers=self._headers())
-        except requests.RequestException as e:
+            resp = self._request(method, url, body, params)
+        except (requests.RequestException, ks_exc.ClientException) as e:
             raise CoordinatorUnavailable(url=self.url, reason=e)
         if resp.status_code >= 500:
             raise CoordinatorUnavailable(url=self.url,
@@ -110,12 +122,25 @@ class CoordinatorClient:
         return '/hosts/' + '/'.join(urllib.parse.quote(p, safe='')
                                     for p in (self.host,) + parts)
 
+    @staticmethod
+    def new_token():
+        """A host token of 256 random bits, made by the host itself.
+
+        Kept before registering and sent with the registration, so a
+        registration whose reply is lost can be repeated: the coordinator
+        recognises the same host by the same token.
+        """
+        return secrets.token_urlsafe(32)
+
     def register(self, address, failure_domain=None):
-        """Register this host; keeps the host token it is given."""
+        """Register this host, or again with its token (idempotent).
+
+        Keeps the host token the coordinator issues, if it issues one.
+        """
         body = {'name': self.host, 'address': address}
         if failure_domain:
             body['failure_domain'] = failure_domain
-        data = self._call('POST', '/hosts', body, ok=(201,))['host']
+        data = self._call('POST', '/hosts', body, ok=(200, 201))['host']
         if data.get('token'):
             self.token = data['token']
         LOG.info('Registered host %s with the coordinator', self.host)

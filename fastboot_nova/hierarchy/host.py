@@ -9,6 +9,9 @@ host, and is never logged.
 import os
 import socket
 
+from keystoneauth1 import loading as ks_loading
+
+from fastboot_nova.conf import coordinator as coordinator_conf
 from fastboot_nova import exception
 from fastboot_nova.hierarchy import agent as agent_mod
 from fastboot_nova.hierarchy import client as client_mod
@@ -45,6 +48,21 @@ def save_token(engine, token):
     os.replace(path + '.tmp', path)
 
 
+def keystone_session(conf):
+    """A keystoneauth1 session from ``[fastboot_coordinator]``, or None.
+
+    The OpenStack way to talk to a keystone-authenticated service, as Nova
+    loads ``[placement]``: the auth plugin gets, caches and renews the
+    token; None when no ``auth_type`` is set (shared_secret).
+    """
+    coordinator_conf.register_client_opts(conf)
+    group = coordinator_conf.CLIENT_GROUP
+    if not conf[group].auth_type:
+        return None
+    auth = ks_loading.load_auth_from_conf_options(conf, group)
+    return ks_loading.load_session_from_conf_options(conf, group, auth=auth)
+
+
 def make_agent(conf, engine, session=None, host=None):
     """The agent of this host, or None without ``coordinator_url``.
 
@@ -61,7 +79,7 @@ def make_agent(conf, engine, session=None, host=None):
     client = client_mod.CoordinatorClient(
         opts.coordinator_url, host_name(conf, host),
         secret=opts.coordinator_secret, token=load_token(engine),
-        session=session)
+        session=session or keystone_session(conf))
     return agent_mod.HostAgent(
         engine, client, address=opts.export_address,
         failure_domain=opts.failure_domain,

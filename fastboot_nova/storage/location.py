@@ -5,6 +5,7 @@ never into a command line string.
 """
 
 import dataclasses
+import ipaddress
 import os
 import re
 import stat
@@ -19,6 +20,10 @@ NBD_DEFAULT_PORT = 10809
 MAX_LENGTH = 4096
 _EXPORT_RE = re.compile(r'^[A-Za-z0-9_.:-]{1,255}$')
 _HOST_RE = re.compile(r'^[A-Za-z0-9.:-]{1,253}$')
+_LABEL_RE = re.compile(r'[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?')
+#: The dm backend's export of an image: ``<prefix>exp-<image>-<port>``.
+_DM_EXPORT_RE = 'fb-[A-Za-z0-9]{1,64}-exp-%s-%d'
+_LOCAL_HOSTS = ('localhost', 'localhost.localdomain')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,3 +156,122 @@ def _parse_url(url):
     raise exception.InvalidLocation(
         location=url,
         reason='only local paths, nbd:// and nbd+unix:// are supported')
+
+
+def check_address(address):
+    """Return ``address`` if it is an IP address or a DNS host name.
+
+    What another host may name as the address it serves on: a unicast IP
+    address (not a wildcard, multicast or link-local one, which mean
+    nothing to another host) or a host name of RFC 1123 labels. Raises
+    ValueError with the reason otherwise.
+    """
+    if not isinstance(address, str) or not address:
+        raise ValueError('it is empty')
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        if len(address) > 253 or not all(
+                _LABEL_RE.fullmatch(label)
+                for label in address.rstrip('.').split('.')):
+            raise ValueError('it is neither an IP address nor a host name')
+        if address.rstrip('.').rsplit('.', 1)[-1].isdigit():
+            raise ValueError('it is neither an IP address nor a host name')
+        return address
+    if ip.is_unspecified or ip.is_multicast or ip.is_link_local:
+        raise ValueError('%s is not the address of one host' % address)
+    return address
+
+
+def _is_local(host):
+    if host.lower().rstrip('.') in _LOCAL_HOSTS:
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_unspecified
+
+
+def export_matches(export, image, port):
+    """True if ``export`` is an export of ``image`` by either backend.
+
+    The qemu backend names the export of an image after the image; the dm
+    backend ``fb-<id>-exp-<image>-<port>``. A parent's export of another
+    name holds another image: another tenant's bytes.
+    """
+    return export == image or re.fullmatch(
+        _DM_EXPORT_RE % (re.escape(image), port), export) is not None
+
+
+def parse_parent(url, image=None, own=None):
+    """Parse the export URL of a parent host; refuse anything else.
+
+    A parent is another host's cache of the same image, read over TCP
+    (with the TLS the hosts are configured for: only TCP exports get it):
+    ``nbd://HOST[:PORT]/EXPORT``, HOST an IP address or a host name. What
+    the coordinator hands out comes from other hosts, so a local socket
+    (``nbd+unix://``, which would read another engine's image or hang this
+    host's daemon on itself), a local path, an export of another image
+    than ``image`` and this host's own export ``own`` are all refused.
+
+    :raises InvalidLocation: with the reason.
+    """
+    if not isinstance(url, str) or not url.startswith('nbd://'):
+        raise exception.InvalidLocation(
+            location=url,
+            reason='a parent must be another host\'s nbd://HOST:PORT/EXPORT '
+                   'export over TCP')
+    loc = parse(url)
+    try:
+        check_address(loc.host)
+    except ValueError as e:
+        raise exception.InvalidLocation(location=url,
+                                        reason='the host is invalid: %s' % e)
+    if urllib.parse.urlsplit(url).port == 0:
+        raise exception.InvalidLocation(location=url,
+                                        reason='the port is invalid')
+    if image is not None and not export_matches(loc.export, image, loc.port):
+        raise exception.InvalidLocation(
+            location=url, reason='the export %s is not one of image %s'
+                                 % (loc.export, image))
+    if own and _is_own(loc, own):
+        raise exception.InvalidLocation(
+            location=url, reason='it is this host\'s own export')
+    return loc
+
+
+def _is_own(loc, own):
+    if not own.startswith('nbd://'):
+        return False
+    try:
+        mine = parse(own)
+    except exception.InvalidLocation:
+        return False
+    if mine.kind != 'nbd-tcp':
+        return False
+    if (loc.port, loc.export) != (mine.port, mine.export):
+        return False
+    return loc.host.lower() == mine.host.lower() or _is_local(loc.host)
+
+
+def check_parents(urls, image, origin=None, own=None):
+    """Check a ``reparent``'s sources; the recorded ``origin`` may be one.
+
+    Every other source must pass :func:`parse_parent`. Local paths are
+    the origin attached again at another path (Nova's driver after a host
+    reboot): they come from this host, not from another.
+    """
+    for url in urls:
+        if url == origin or (isinstance(url, str) and '://' not in url):
+            continue
+        if origin and _same_url(url, origin):
+            continue
+        parse_parent(url, image=image, own=own)
+
+
+def _same_url(url, origin):
+    try:
+        return parse(url).url == origin
+    except exception.InvalidLocation:
+        return False

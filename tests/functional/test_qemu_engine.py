@@ -175,8 +175,17 @@ class TestCacheGroup(base.TestCase):
         base.qemu_io(moved.path, 'read -P 0x44 0 4k',
                      'read -P 0x33 4k 60k', 'read -P 3 128k 64k')
 
+    def tcp_parent(self):
+        """Another host's engine: parents are read over TCP only."""
+        with socket.socket() as sock:
+            sock.bind(('127.0.0.1', 0))
+            port = sock.getsockname()[1]
+        conf = base.make_conf(export_address='127.0.0.1', export_auth='none',
+                              export_port_min=port, export_port_max=port)
+        return self.useFixture(base.EngineFixture(conf)).engine
+
     def test_live_reparent_to_a_parent_host_and_back(self):
-        parent = self.useFixture(base.EngineFixture()).engine
+        parent = self.tcp_parent()
         parent.create('p-vm', 'img', self.origin.url)
         # The parent host reads clusters 0-3 once.
         base.qemu_io(parent.list()[0].path, 'read 0 256k')
@@ -204,7 +213,7 @@ class TestCacheGroup(base.TestCase):
         self.assertEqual((), self.engine.list_images()[0].parents)
 
     def test_a_dead_parent_costs_no_failed_read(self):
-        parent = self.useFixture(base.EngineFixture()).engine
+        parent = self.tcp_parent()
         parent.create('p-vm', 'img', self.origin.url)
         child_vm = self.engine.create('vm-a', 'img', self.origin.url)
         self.engine.reparent('img', parent.export_url('img'))
@@ -221,7 +230,7 @@ class TestCacheGroup(base.TestCase):
                                 base.CLUSTER)
 
     def test_restart_falls_back_to_the_origin_when_the_parent_is_gone(self):
-        parent = self.useFixture(base.EngineFixture()).engine
+        parent = self.tcp_parent()
         parent.create('p-vm', 'img', self.origin.url)
         child_vm = self.engine.create('vm-a', 'img', self.origin.url)
         self.engine.reparent('img', parent.export_url('img'))

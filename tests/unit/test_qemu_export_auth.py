@@ -158,16 +158,21 @@ class TestPskExports(AuthTestCase):
 
     def test_parents_get_credentials_the_origin_does_not(self):
         self.engine.create('vm1', 'img', 'nbd://array:10809/img')
+        # A parent on a unix socket would get no TLS: refused.
+        self.assertRaises(exception.InvalidLocation, self.engine.reparent,
+                          'img', 'nbd://10.0.0.2:7000/img',
+                          ['nbd+unix:///img?socket=/run/p.sock'])
         self.engine.reparent('img', 'nbd://10.0.0.2:7000/img',
-                             ['nbd+unix:///img?socket=/run/p.sock'])
+                             ['nbd://10.0.0.3:7000/img'])
         added = {a['node-name']: a for c, a in
                  self.qmp_calls('blockdev-add') if a['driver'] == 'nbd'}
         n = self.nodes('img')
         self.assertNotIn('tls-creds', added[n.source(0, 0)])
         self.assertEqual(relay.CLIENT_CREDS,
                          added[n.source(1, 0)]['tls-creds'])
-        # TLS applies to TCP only, and never to the origin.
-        self.assertNotIn('tls-creds', added[n.source(1, 1)])
+        self.assertEqual(relay.CLIENT_CREDS,
+                         added[n.source(1, 1)]['tls-creds'])
+        # Never to the origin.
         self.assertNotIn('tls-creds', added[n.source(1, 2)])
 
     def test_relay_restart_brings_the_exports_back(self):

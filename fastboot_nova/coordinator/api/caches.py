@@ -1,13 +1,24 @@
-"""``/v1/hosts/{host}/caches/{volume}``: a host reports or drops a cache."""
+"""``/v1/hosts/{host}/caches/{volume}``: a host reports or drops a cache.
+
+The ``export_url`` a host reports is handed to other hosts as the place to
+read the volume from: only the inter-host form ``nbd://HOST:PORT/EXPORT``
+of an export of that volume is accepted (see
+:func:`fastboot_nova.storage.location.parse_parent`). A local socket URL
+would have other hosts read whatever that socket serves on their side.
+"""
 
 from fastboot_nova.coordinator.api import hosts
 from fastboot_nova.coordinator.api import util
+from fastboot_nova.coordinator import exception
+from fastboot_nova import exception as fb_exception
+from fastboot_nova.storage import location as location_mod
 
 REPORT = {
     'type': 'object',
     'properties': {
         'export_url': {'type': 'string', 'minLength': 1, 'maxLength': 1024,
-                       'pattern': r'^[a-z][a-z0-9+.-]*://\S+$'},
+                       # The form is checked in report(), with a reason.
+                       'pattern': r'\A\S+\Z'},
         'warm': {'type': 'boolean'},
         # What the host reads from right now (after a fail-over, say);
         # null: the origin. Omitted: unchanged.
@@ -27,6 +38,11 @@ def _ref(name, rows):
 @util.validated(body=REPORT, path=util.NAME)
 def report(req, state, body, query, host, volume):
     hosts.load_host(req, state, host)
+    try:
+        location_mod.parse_parent(body['export_url'], image=volume)
+    except fb_exception.InvalidLocation as e:
+        raise exception.BadRequest(reason='Invalid body: export_url: %s'
+                                   % e.kwargs['reason'])
     rows, tree = state.service.report_cache(
         util.context(req), host, volume, body['export_url'],
         body.get('warm', False), parent=body.get('parent', False))

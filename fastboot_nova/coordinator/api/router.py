@@ -17,6 +17,7 @@ ROUTES = {
     '/v1/hosts': {'GET': hosts.list_hosts, 'POST': hosts.register},
     '/v1/hosts/{host}': {'GET': hosts.show, 'DELETE': hosts.deregister},
     '/v1/hosts/{host}/heartbeat': {'PUT': hosts.heartbeat},
+    '/v1/hosts/{host}/token': {'POST': hosts.reset_token},
     '/v1/hosts/{host}/caches/{volume}': {'PUT': caches.report,
                                          'DELETE': caches.remove},
     '/v1/volumes': {'GET': volumes.list_volumes},
@@ -30,7 +31,7 @@ ROUTES = {
 
 def _compile(template):
     pattern = re.sub(r'\{(\w+)\}', r'(?P<\1>[^/]+)', template)
-    return re.compile('^%s/?$' % pattern if template != '/' else '^/?$')
+    return re.compile('%s/?' % pattern if template != '/' else '/?')
 
 
 class Router:
@@ -43,7 +44,8 @@ class Router:
     @webob.dec.wsgify
     def __call__(self, req):
         for regex, methods in self._table:
-            match = regex.match(req.path_info)
+            # fullmatch: ``$`` would let a final newline through.
+            match = regex.fullmatch(req.path_info)
             if not match:
                 continue
             handler = methods.get(req.method)

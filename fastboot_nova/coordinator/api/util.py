@@ -13,7 +13,10 @@ import webob
 from fastboot_nova.coordinator import auth
 from fastboot_nova.coordinator import exception
 
-NAME_PATTERN = r'^[A-Za-z0-9][A-Za-z0-9._:@-]{0,254}$'
+# JSON schema "pattern" is searched (re.search), not matched: \A and \Z
+# anchor the whole string. ``$`` would also match before a final newline,
+# and "hostA\n" would be another host than "hostA".
+NAME_PATTERN = r'\A[A-Za-z0-9][A-Za-z0-9._:@-]{0,254}\Z'
 NAME = {'type': 'string', 'pattern': NAME_PATTERN}
 NO_QUERY = {'type': 'object', 'additionalProperties': False}
 

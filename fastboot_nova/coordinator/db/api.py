@@ -110,6 +110,24 @@ class Database:
         except db_exc.DBDuplicateEntry:
             raise exception.HostExists(host=name)
 
+    def host_update(self, ctx, name, address, failure_domain):
+        """A re-registration: new address, failure domain, a heartbeat."""
+        with self.writer.using(ctx) as session:
+            host = self._host(session, name)
+            host.address = address
+            host.failure_domain = failure_domain
+            host.heartbeat_at = models.utcnow()
+            return host
+
+    def host_set_token(self, ctx, name, token_hash, owner=False):
+        """Replace the host's token hash (and owner, unless False)."""
+        with self.writer.using(ctx) as session:
+            host = self._host(session, name)
+            host.token_hash = token_hash
+            if owner is not False:
+                host.owner = owner
+            return host
+
     def host_get(self, ctx, name):
         with self.reader.using(ctx) as session:
             return self._host(session, name)

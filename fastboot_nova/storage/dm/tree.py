@@ -137,16 +137,12 @@ def ensure_exports(engine):
 
 # -- parents ----------------------------------------------------------------
 
-def _parse_parent(image, url):
+def _parse_parent(image, url, own=None):
     """``(address, port, export)`` of a parent export URL."""
     try:
-        loc = location_mod.parse(url)
+        loc = location_mod.parse_parent(url, image=image, own=own)
     except exception.InvalidLocation as e:
         raise ParentError(image=image, url=url, reason=e.msg)
-    if loc.kind != 'nbd-tcp':
-        raise ParentError(image=image, url=url,
-                          reason='a parent is an nbd:// export of another '
-                                 'host')
     host = urllib.parse.urlsplit(url).hostname
     try:
         address = fastboot_nova.privsep.nbd.check_address(host)
@@ -174,7 +170,8 @@ def reparent(engine, image, location, alternates=()):
     for url in [location] + list(alternates):
         if url != entry['location'] and url not in urls:
             urls.append(url)
-    targets = [(url, _parse_parent(image, url)) for url in urls]
+    own = export_url(engine, image, entry)
+    targets = [(url, _parse_parent(image, url, own)) for url in urls]
     segments = entry['segments']
     if targets and (len(segments) != 1 or segments[0][1] != 0):
         raise ParentError(image=image, url=urls[0],

@@ -455,6 +455,11 @@ class QemuEngine(base.LocalEngine):
         nodes under the cache change.
         """
         names.validate(image, 'image')
+        st = self.state.read()
+        location_mod.check_parents(
+            [location] + list(alternates), image,
+            origin=st['images'].get(image, {}).get('location'),
+            own=self.export_url(image, st))
         parents = []
         for url in [location] + list(alternates):
             url = location_mod.parse(url).url

@@ -267,6 +267,52 @@ class TestBadInput(base.CoordinatorTestCase):
                                        host='h1')
             self.assertError(400, resp)
 
+    def test_export_url_must_be_a_tcp_export_of_the_volume(self):
+        # Issue 10 item 1: what a host reports, other hosts read from.
+        self.client.register('h1')
+        for url in ('nbd+unix:///other?socket=/var/lib/fastboot/nbd.sock',
+                    'nbd+unix:///v?socket=/run/fb/nbd.sock',
+                    'file:///etc/shadow', '/dev/sda',
+                    'nbd://h1:10809/other', 'nbd://0.0.0.0:10809/v',
+                    'nbd://bad_host:10809/v', 'nbd://h1:0/v',
+                    'nbd://h1:10809/v\n'):
+            resp = self.client.request('PUT', '/v1/hosts/h1/caches/v',
+                                       {'export_url': url}, host='h1')
+            self.assertError(400, resp, 'export_url')
+        self.assertError(404, self.client.request('GET', '/v1/volumes/v/tree'))
+        for url in ('nbd://h1:10809/v', 'nbd://192.0.2.1/v',
+                    'nbd://[2001:db8::1]:7000/fb-ab12-exp-v-7000'):
+            resp = self.client.request('PUT', '/v1/hosts/h1/caches/v',
+                                       {'export_url': url}, host='h1')
+            self.assertEqual(200, resp.status_int, resp.text)
+
+    def test_trailing_newline_and_bad_addresses_400(self):
+        # Issue 10 item 6: "hostA\n" was registered as a second host.
+        self.client.register('hostA')
+        for body in ({'name': 'hostA\n', 'address': '192.0.2.1'},
+                     {'name': 'hostB', 'address': '192.0.2.1\n'},
+                     {'name': 'hostB', 'address': '0.0.0.0'},
+                     {'name': 'hostB', 'address': 'bad_host'},
+                     {'name': 'hostB', 'address': '-bad'},
+                     {'name': 'hostB', 'address': 'a..b'},
+                     {'name': 'hostB', 'address': '1.2.3'},
+                     {'name': 'hostB', 'address': 'ff02::1'},
+                     {'name': 'hostB', 'address': '192.0.2.1',
+                      'failure_domain': 'rack1\n'}):
+            self.assertError(400, self.client.request('POST', '/v1/hosts',
+                                                      body))
+        hosts = self.client.request('GET', '/v1/hosts').json['hosts']
+        self.assertEqual(['hostA'], [h['name'] for h in hosts])
+        for address in ('2001:db8::5', 'compute-2.example.org', '10.1.2.3'):
+            resp = self.client.request(
+                'POST', '/v1/hosts',
+                {'name': 'h-%s' % address.replace(':', '-'),
+                 'address': address})
+            self.assertEqual(201, resp.status_int, resp.text)
+        # A newline in a path parameter or after a route.
+        self.assertError(400, self.client.request('GET', '/v1/hosts/hostA%0A'))
+        self.assertError(404, self.client.request('GET', '/v1/hosts%0A'))
+
     def test_query_validation_400(self):
         self.client.register('h1')
         self.client.report('h1', 'v')

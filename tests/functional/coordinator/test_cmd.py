@@ -1,10 +1,7 @@
-"""The console scripts: manage db sync, and the threaded server."""
+"""The console scripts: manage db sync, and the uWSGI launcher."""
 
 import io
-import json
 import os
-import threading
-import urllib.request
 
 import fixtures
 
@@ -59,20 +56,58 @@ class TestManage(base.CoordinatorTestCase):
         self.assertIn('refusing to start', err.getvalue())
 
 
-class TestServer(base.CoordinatorTestCase):
+class TestLauncher(base.CoordinatorTestCase):
+    """The launcher checks the configuration, then becomes uWSGI."""
 
-    def test_threaded_server_serves(self):
-        server = cmd.make_server(self.app, '127.0.0.1', 0)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
-        port = server.server_address[1]
-        req = urllib.request.Request(
-            'http://127.0.0.1:%d/v1/hosts' % port, method='POST',
-            data=json.dumps({'name': 'h1', 'address': 'a'}).encode(),
-            headers={'Content-Type': 'application/json',
-                     'X-Fastboot-Secret': base.SECRET})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            self.assertEqual(201, resp.status)
-            self.assertTrue(resp.headers['x-openstack-request-id'])
+    def test_argv_carries_the_limits(self):
+        conf = self.make_conf(**{'coordinator.workers': 3,
+                                 'coordinator.threads': 2,
+                                 'coordinator.header_timeout': 7,
+                                 'coordinator.client_timeout': 11,
+                                 'coordinator.request_timeout': 13,
+                                 'coordinator.listen_backlog': 50,
+                                 'coordinator.bind_host': '::1',
+                                 'coordinator.bind_port': 8790})
+        argv = cmd.uwsgi_argv(conf, '/x/uwsgi')
+        pairs = dict(zip(argv, argv[1:], strict=False))
+        self.assertEqual('/x/uwsgi', argv[0])
+        self.assertEqual('[::1]:8790', pairs['--http'])
+        self.assertEqual(cmd.MODULE, pairs['--module'])
+        for option, value in (('--processes', '3'), ('--threads', '2'),
+                              ('--http-headers-timeout', '7'),
+                              ('--http-timeout', '11'), ('--harakiri', '13'),
+                              ('--listen', '50'), ('--limit-post', '65536')):
+            self.assertEqual(value, pairs[option], option)
+        for flag in ('--lazy-apps', '--die-on-term', '--no-orphans',
+                     '--master', '--need-app'):
+            self.assertIn(flag, argv)
+
+    def test_execs_uwsgi_with_the_config_files(self):
+        path = self.useFixture(fixtures.TempDir()).path
+        conf_file = os.path.join(path, 'c.conf')
+        with open(conf_file, 'w') as f:
+            f.write('[coordinator]\nstate_path = %s\n'
+                    'auth_strategy = shared_secret\nshared_secret = x\n'
+                    % self.state_path)
+        execve = self.useFixture(fixtures.MockPatch('os.execve')).mock
+        self.useFixture(fixtures.MockPatch(
+            'fastboot_nova.coordinator.cmd.uwsgi_path',
+            return_value='/x/uwsgi'))
+        cmd.main(['--config-file', conf_file])
+        binary, argv, env = execve.call_args[0]
+        self.assertEqual('/x/uwsgi', binary)
+        self.assertEqual(conf_file, env[wsgi.CONFIG_ENV])
+
+    def test_without_uwsgi_a_clear_error(self):
+        path = self.useFixture(fixtures.TempDir()).path
+        conf_file = os.path.join(path, 'c.conf')
+        with open(conf_file, 'w') as f:
+            f.write('[coordinator]\nstate_path = %s\n'
+                    'auth_strategy = shared_secret\nshared_secret = x\n'
+                    % self.state_path)
+        self.useFixture(fixtures.MockPatch(
+            'fastboot_nova.coordinator.cmd.uwsgi_path', return_value=None))
+        err = self.useFixture(fixtures.MockPatch('sys.stderr',
+                                                 io.StringIO())).mock
+        self.assertEqual(1, cmd.main(['--config-file', conf_file]))
+        self.assertIn('pip install uwsgi', err.getvalue())

@@ -30,7 +30,7 @@ from fastboot_nova.hierarchy import client as client_mod
 SECRET = 'replica-test-secret'
 FANOUT = 2
 # Generous: the machine is shared and TCG guests may load it.
-START_TIMEOUT = 60
+START_TIMEOUT = 120
 REQUEST_TIMEOUT = 60
 
 

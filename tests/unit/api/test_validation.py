@@ -169,6 +169,22 @@ class TestValidationMiddleware(base.BaseTestCase):
             self.assertRefused(body, 'The fastboot scheduler hint must be '
                                'the UUID of the root volume')
 
+    def test_trailing_newline_is_refused(self):
+        # Full-match patterns: ``$`` would let "<uuid>\n" through.
+        for hint in (VOLUME + '\n', '\n' + VOLUME, VOLUME + '\r\n'):
+            body = fastboot_body()
+            body['os:scheduler_hints']['fastboot'] = hint
+            self.assertRefused(body, 'The fastboot scheduler hint must be '
+                               'the UUID of the root volume')
+        body = fastboot_body()
+        body['server']['block_device_mapping_v2'][0]['uuid'] = VOLUME + '\n'
+        self.assertRefused(body, 'uuid')
+        self.assertRefused(fastboot_body(max_count='1\n'), 'max_count')
+
+    def test_path_with_a_newline_is_still_checked(self):
+        self.assertRefused(fastboot_body(max_count=2), 'max_count',
+                           path='/v2.1/servers%0A')
+
     def test_hint_twice(self):
         body = fastboot_body()
         body['OS-SCH-HNT:scheduler_hints'] = {'fastboot': VOLUME}

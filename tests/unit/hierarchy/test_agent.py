@@ -38,10 +38,14 @@ class FakeClient:
         if self.down:
             raise client_mod.CoordinatorUnavailable(url='x', reason='down')
 
+    @staticmethod
+    def new_token():
+        return 'own-token'
+
     def register(self, address, failure_domain=None):
         self._check()
         self.calls.append(('register', address, failure_domain))
-        self.token = 'tok'
+        self.token = self.token or 'tok'
 
     def heartbeat(self):
         self._check()
@@ -125,6 +129,31 @@ class TestHostAgent(base.BaseTestCase):
         self.assertIn(('report', 'img', False), self.client.calls)
         self.assertEqual([('img', P1, (P2,))], self.reparents())
 
+    def test_parents_that_are_no_host_s_export_are_refused(self):
+        # What a malicious host reported, passed on by the coordinator:
+        # another engine's local socket, another image, the host's own
+        # export. None of them is read; the good alternate is.
+        self.client.assignment = parents(
+            ('evil', 'nbd+unix:///otherimg?socket=/var/lib/x/nbd.sock'),
+            ('evil2', 'nbd://10.0.0.7:10809/otherimg'),
+            ('evil3', '/dev/sda'),
+            ('p2', P2), None)
+        self.agent.attach('img', self.origin)
+        self.assertEqual([('img', P2)], self.reparents())
+        self.assertEqual('p2', self.agent.following['img'].primary.host)
+
+    def test_only_refused_parents_means_the_origin(self):
+        self.client.assignment = parents(
+            ('evil', 'nbd+unix:///img?socket=/run/nbd.sock'), None)
+        self.agent.attach('img', self.origin)
+        self.assertEqual([], self.reparents())
+        self.assertIsNone(self.agent.following['img'].primary.host)
+
+    def test_probe_never_connects_to_a_local_socket(self):
+        self.assertFalse(agent_mod.probe(
+            'nbd+unix:///img?socket=/nonexistent/nbd.sock'))
+        self.assertFalse(agent_mod.probe('/dev/sda'))
+
     def test_origin_assignment_of_a_new_cache_changes_nothing(self):
         # A new cache reads from the origin already.
         self.agent.attach('img', self.origin)
@@ -194,11 +223,27 @@ class TestHostAgent(base.BaseTestCase):
 
     def test_register_keeps_the_token(self):
         self.agent.register()
-        self.assertEqual(['tok'], self.tokens)
+        # Made and kept before the registration is sent.
+        self.assertEqual(['own-token'], self.tokens)
         # With a token that still works, no second registration.
         self.agent.register()
         self.assertEqual(1, len([c for c in self.client.calls
                                  if c[0] == 'register']))
+
+    def test_token_issued_by_the_coordinator_replaces_the_own(self):
+        # A coordinator that does not take the host's token issues one.
+        self.client.new_token = lambda: None
+        self.agent.register()
+        self.assertEqual([None, 'tok'], self.tokens)
+
+    def test_registration_retried_with_the_same_token(self):
+        self.client.down = True
+        self.assertRaises(client_mod.CoordinatorUnavailable,
+                          self.agent.register)
+        self.client.down = False
+        self.agent.register()
+        self.assertEqual(['own-token'], self.tokens)
+        self.assertEqual('own-token', self.client.token)
 
     def test_refused_heartbeat_registers_again_and_rejoins(self):
         self.agent.register()

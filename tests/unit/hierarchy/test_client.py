@@ -1,10 +1,17 @@
 """The coordinator client: requests, headers, errors."""
 
+from keystoneauth1 import loading as ks_loading
+from keystoneauth1 import session as ks_session
+from oslo_config import cfg
 from oslotest import base
+import requests
 from requests_mock.contrib import fixture as rm_fixture
 
+from fastboot_nova.conf import coordinator as coordinator_conf
+from fastboot_nova.conf import fastboot as fastboot_conf
 from fastboot_nova import exception
 from fastboot_nova.hierarchy import client as client_mod
+from fastboot_nova.hierarchy import host as host_mod
 
 URL = 'http://coord.test:8790/v1'
 
@@ -80,3 +87,53 @@ class TestClient(base.BaseTestCase):
     def test_bad_host_name(self):
         self.assertRaises(exception.InvalidName,
                           client_mod.CoordinatorClient, URL, 'a/b')
+
+
+class TestKeystoneSession(base.BaseTestCase):
+    """Issue 10 item 11: hosts authenticate with a keystoneauth1 session."""
+
+    def setUp(self):
+        super().setUp()
+        self.mock = self.useFixture(rm_fixture.Fixture())
+        self.conf = cfg.ConfigOpts()
+        fastboot_conf.register_opts(self.conf)
+        self.conf([], default_config_files=[])
+        coordinator_conf.register_client_opts(self.conf)
+        self.conf.set_override('auth_type', 'admin_token',
+                               group='fastboot_coordinator')
+        # The plugin's own options exist once its type is known.
+        ks_loading.register_auth_conf_options(self.conf,
+                                              'fastboot_coordinator')
+        self.conf.register_opts(
+            ks_loading.get_auth_plugin_conf_options('admin_token'),
+            group='fastboot_coordinator')
+        self.conf.set_override('token', 'ks-token',
+                               group='fastboot_coordinator')
+        self.conf.set_override('endpoint', URL,
+                               group='fastboot_coordinator')
+
+    def test_session_loaded_from_the_auth_section(self):
+        session = host_mod.keystone_session(self.conf)
+        self.assertIsInstance(session, ks_session.Session)
+        client = client_mod.CoordinatorClient(URL, 'h1', token='host-tok',
+                                              session=session)
+        self.mock.put(URL + '/hosts/h1/heartbeat', json={})
+        client.heartbeat()
+        headers = self.mock.last_request.headers
+        self.assertEqual('ks-token', headers['X-Auth-Token'])
+        self.assertNotIn('X-Fastboot-Secret', headers)
+
+    def test_no_auth_type_means_no_session(self):
+        self.conf.clear_override('auth_type', group='fastboot_coordinator')
+        self.assertIsNone(host_mod.keystone_session(self.conf))
+
+    def test_connection_failure_is_unavailable(self):
+        session = host_mod.keystone_session(self.conf)
+        client = client_mod.CoordinatorClient(URL, 'h1', session=session)
+        self.mock.put(URL + '/hosts/h1/heartbeat',
+                      exc=requests.exceptions.ConnectionError('down'))
+        self.assertRaises(client_mod.CoordinatorUnavailable,
+                          client.heartbeat)
+        self.mock.put(URL + '/hosts/h1/heartbeat', status_code=401,
+                      json={'error': {'code': 401, 'message': 'no'}})
+        self.assertRaises(client_mod.CoordinatorError, client.heartbeat)
