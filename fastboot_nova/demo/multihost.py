@@ -39,6 +39,7 @@ from fastboot_nova.demo import notice
 from fastboot_nova.demo import origin as origin_mod
 from fastboot_nova.demo import vm as vm_mod
 from fastboot_nova import exception
+from fastboot_nova import fileutils
 from fastboot_nova.storage.qemu import daemon as daemon_mod
 from fastboot_nova.storage.qemu import engine as engine_mod
 from fastboot_nova import testbed as testbed_mod
@@ -49,6 +50,7 @@ IMAGE_NAME = 'demo-image'
 ORIGIN_PORT = 10809
 EXPORT_PORT = 10809
 COORDINATOR_PORT = 8790
+COORDINATOR_START_TIMEOUT = 120
 AGENT_INTERVAL = 0.5
 MAX_HOSTS = 15
 FASTBOOT = [sys.executable, '-m', 'fastboot_nova.cmd.cli']
@@ -57,13 +59,12 @@ MANAGE = [sys.executable, '-m', 'fastboot_nova.coordinator.manage']
 
 
 def _write_conf(path, sections):
-    with open(path, 'w', encoding='utf-8') as f:
-        for section, values in sections.items():
-            f.write('[%s]\n' % section)
-            for key, value in values.items():
-                f.write('%s = %s\n' % (key, value))
-            f.write('\n')
-    os.chmod(path, 0o600)  # it holds the shared secret
+    # It holds the shared secret: 0600 from the first byte, no symlink.
+    text = ''.join(
+        '[%s]\n%s\n' % (section, ''.join('%s = %s\n' % kv
+                                          for kv in values.items()))
+        for section, values in sections.items())
+    fileutils.write_private(path, text)
 
 
 def write_psk(path, identity='fastboot'):
@@ -153,7 +154,9 @@ class Storm:
                  'except urllib.error.HTTPError:\n'
                  '    pass\n',
                  self.coordinator_url]
-        deadline = time.monotonic() + 30
+        # uWSGI imports the API once in its master, then forks the
+        # workers: about 5 s idle, over 20 s on a loaded machine.
+        deadline = time.monotonic() + COORDINATOR_START_TIMEOUT
         while self.tb.run('host0', check, capture_output=True).returncode:
             if proc.poll() is not None or time.monotonic() > deadline:
                 log = os.path.join(self.workdir, 'coordinator',
@@ -173,18 +176,20 @@ class Storm:
     def _start_agent(self, i, cleanup):
         host = self.tb.hosts[i]
         os.makedirs(self.state_path(i))
-        _write_conf(self.host_conf(i), {'fastboot': {
-            'state_path': self.state_path(i),
-            'export_address': host.address,
-            'export_port_min': EXPORT_PORT,
-            'export_port_max': EXPORT_PORT,
-            'export_auth': 'psk',
-            'export_psk_file': self.psk_file,
-            'export_psk_identity': 'fastboot',
-            'coordinator_url': self.coordinator_url,
-            'coordinator_secret': self.secret,
-            'host_name': host.name,
-            'heartbeat_interval': AGENT_INTERVAL}})
+        _write_conf(self.host_conf(i), {
+            'fastboot': {
+                'state_path': self.state_path(i),
+                'export_address': host.address,
+                'export_port_min': EXPORT_PORT,
+                'export_port_max': EXPORT_PORT,
+                'export_auth': 'psk',
+                'coordinator_url': self.coordinator_url,
+                'coordinator_secret': self.secret,
+                'host_name': host.name,
+                'heartbeat_interval': AGENT_INTERVAL},
+            'fastboot_qemu': {
+                'export_psk_file': self.psk_file,
+                'export_psk_identity': 'fastboot'}})
         log = open(os.path.join(self.workdir, 'h%d-agent.log' % i), 'wb')
         cleanup.callback(log.close)
         proc = self.tb.popen(host, FASTBOOT + [

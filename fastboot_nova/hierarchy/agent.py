@@ -192,17 +192,17 @@ class HostAgent:
             return
         self._follow(volume, parents, 'assigned')
 
+    def _image(self, volume):
+        image = self.engine.get_image(volume)
+        if image is None:
+            raise exception.ImageNotFound(image=volume)
+        return image
+
     def _export_url(self, volume):
-        for image in self.engine.list_images():
-            if image.name == volume:
-                return image.export_url
-        raise exception.ImageNotFound(image=volume)
+        return self._image(volume).export_url
 
     def _origin(self, volume):
-        for image in self.engine.list_images():
-            if image.name == volume:
-                return image.location
-        raise exception.ImageNotFound(image=volume)
+        return self._image(volume).location
 
     @contextlib.contextmanager
     def _host_lock(self):
@@ -218,10 +218,7 @@ class HostAgent:
                     fcntl.flock(f, fcntl.LOCK_UN)
 
     def _engine_parents(self, volume):
-        for image in self.engine.list_images():
-            if image.name == volume:
-                return list(image.parents)
-        raise exception.ImageNotFound(image=volume)
+        return list(self._image(volume).parents)
 
     def _trusted(self, volume, parents):
         """``parents`` without the sources this host must not read from.

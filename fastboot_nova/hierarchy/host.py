@@ -13,6 +13,7 @@ from keystoneauth1 import loading as ks_loading
 
 from fastboot_nova.conf import coordinator as coordinator_conf
 from fastboot_nova import exception
+from fastboot_nova import fileutils
 from fastboot_nova.hierarchy import agent as agent_mod
 from fastboot_nova.hierarchy import client as client_mod
 
@@ -40,12 +41,7 @@ def load_token(engine):
 
 
 def save_token(engine, token):
-    path = _token_path(engine)
-    fd = os.open(path + '.tmp', os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                 0o600)
-    with os.fdopen(fd, 'w', encoding='utf-8') as f:
-        f.write(token)
-    os.replace(path + '.tmp', path)
+    fileutils.write_private(_token_path(engine), token)
 
 
 def keystone_session(conf):
