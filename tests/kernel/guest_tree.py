@@ -13,19 +13,27 @@ does is driven through the engine interface it uses:
   image: the child's misses then go to the
   parent's cache (read counters of the NBD device and of the parent's
   dm-cache prove it);
-- the parent's export stops in the middle of a child's read: the read
-  finishes with the right data from the origin (the multipath fallback
-  group);
+- the parent stops answering in the middle of a child's read (its
+  nbd-server frozen): the read finishes with the right data from the
+  origin (the multipath fallback group), and no 1 MiB read stalls much
+  longer than the child's ``[fastboot_dm] parent_timeout``;
 - ``reparent`` back to the origin, then teardown: no device, server or
   connection left.
 """
 
+import signal
 import time
 
 from tests.kernel import guest_export
 from tests.kernel import guest_runner as gr
 
 PARENT_STATE = '/var/lib/fastboot/tree-parent'
+#: The child's [fastboot_dm] parent_timeout: well under nbd-client's own
+#: 30 s, so a stall bounded by it proves the option is what ends it.
+CHILD_PARENT_TIMEOUT = 5
+#: What a read may take beyond parent_timeout under TCG: the multipath
+#: switch and the rest of the 1 MiB block from the origin.
+STALL_SLACK = 8
 CHILD_STATE = '/var/lib/fastboot/tree-child'
 
 
@@ -59,6 +67,51 @@ def _cache_reads(eng):
     return stats['read_hits'] + stats['read_misses']
 
 
+def _signal_server(pid, signum):
+    """Send ``signum`` to nbd-server ``pid`` and its per-client children.
+
+    :returns: the pids signalled.
+    """
+    import os
+    pids = [pid]
+    for entry in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open('/proc/%s/stat' % entry) as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            pids.append(int(entry))
+    for p in pids:
+        os.kill(p, signum)
+    return pids
+
+
+def _read_with_stall(path, at_mib, action):
+    """Read ``path``; ``action()`` after ``at_mib`` MiB.
+
+    :returns: ``(sha256, error, seconds of the longest 1 MiB read)``.
+    """
+    import hashlib
+    gr.drop_caches()
+    digest, n, longest = hashlib.sha256(), 0, 0.0
+    try:
+        with open(path, 'rb', buffering=0) as f:
+            while True:
+                if n == at_mib:
+                    action()
+                t = time.monotonic()
+                block = f.read(1 << 20)
+                longest = max(longest, time.monotonic() - t)
+                if not block:
+                    break
+                digest.update(block)
+                n += 1
+    except OSError as e:
+        return None, '%s after %d MiB' % (e, n), longest
+    return digest.hexdigest(), None, longest
+
+
 def scenario_tree(run, args):
     import os
 
@@ -71,6 +124,8 @@ def scenario_tree(run, args):
     guest_export.unpack_certs(args['certs'])
     parent = _engine(PARENT_STATE, args['cache'], 10809, 'server')
     child = _engine(CHILD_STATE, args['cache2'], 10819, 'client')
+    child.conf.set_override('parent_timeout', CHILD_PARENT_TIMEOUT,
+                            'fastboot_dm')
     run.step('setup')
 
     # -- parent: cache and export ---------------------------------------------
@@ -118,17 +173,32 @@ def scenario_tree(run, args):
                   after[1] > before[1], [before, after])
         run.step('child_reads_parent')
 
-        # -- the parent's export dies mid-read --------------------------------
-        t = time.monotonic()
-        sha, err = guest_export.read_sha_with(
-            vm.path, 4, lambda: tree.unexport(parent, 'img'))
-        run.info['failover_read'] = {'seconds': round(time.monotonic() - t,
-                                                      2), 'error': err}
-        run.check('read_survives_parent_loss', sha == args['sha'] and
-                  err is None, run.info['failover_read'])
+        # -- the parent stops answering mid-read (a hung host) ------------
+        # Its nbd-server and per-client children are frozen 4 MiB into a
+        # read: the connection stays up and nothing answers, so only
+        # [fastboot_dm] parent_timeout fails the path and moves the read
+        # to the origin. The stall is measured, not assumed.
+        name = url.rsplit('/', 1)[1]
+        (pid,) = [p for n, p in nbd.list_servers() if n == name]
+        frozen = []
+        sha, err, stall = _read_with_stall(
+            vm.path, 4, lambda: frozen.extend(_signal_server(
+                pid, signal.SIGSTOP)))
         status = dm.status(mp)
+        _signal_server(pid, signal.SIGCONT)
+        timeout = child.opts.parent_timeout
+        run.info['dead_parent_read'] = {
+            'longest_block_seconds': round(stall, 2), 'error': err,
+            'parent_timeout': timeout, 'frozen_pids': frozen}
+        run.check('read_survives_parent_loss', sha == args['sha'] and
+                  err is None, run.info['dead_parent_read'])
+        run.check('dead_parent_stall_bounded',
+                  len(frozen) >= 2 and
+                  timeout - 1 <= stall <= timeout + STALL_SLACK,
+                  run.info['dead_parent_read'])
         run.info['child_mpath_status'] = status.strip()
         run.check('parent_path_failed', ' F ' in status, status)
+        tree.unexport(parent, 'img')
         run.check('agent_sees_parent_dead', not agent.probe(url))
         run.step('parent_loss')
 

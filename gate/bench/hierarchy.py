@@ -1,6 +1,6 @@
 """Hierarchy benchmark: a boot storm over many hosts, tree vs full copies.
 
-``python -m fastboot_nova.bench.hierarchy [--hosts 1,3,7] [--rate 100mbit]
+``python -m gate.bench.hierarchy [--hosts 1,3,7] [--rate 100mbit]
 [--fanout 3] [--json FILE]`` (root: it builds network namespaces).
 
 1. Origin egress as hosts grow: one VM per host, hosts reading from each
@@ -15,7 +15,7 @@
    measured here, in the same run, with the same testbed and guest.
 3. The price of NBD TLS-PSK between hosts: a child reading a warm
    parent's cache over loopback, with ``export_auth = psk`` against
-   ``none`` (see :mod:`fastboot_nova.bench.tls`; a few seconds).
+   ``none`` (see :mod:`gate.bench.tls`; a few seconds).
 """
 
 import argparse
@@ -29,13 +29,13 @@ import sys
 import tempfile
 import time
 
-from fastboot_nova.bench import report as report_mod
-from fastboot_nova.bench import tls as tls_mod
 from fastboot_nova.demo import guest as guest_mod
 from fastboot_nova.demo import multihost
 from fastboot_nova.demo import origin as origin_mod
 from fastboot_nova.demo import vm as vm_mod
 from fastboot_nova import testbed as testbed_mod
+from gate.bench import report as report_mod
+from gate.bench import tls as tls_mod
 
 LOG = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ def render(result):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='python -m '
-                                     'fastboot_nova.bench.hierarchy')
+                                     'gate.bench.hierarchy')
     parser.add_argument('--hosts', default='1,3,7',
                         help='Host counts for part 1 (default 1,3,7; the '
                              'issue asks for up to 15).')
