@@ -5,7 +5,8 @@
 #
 # Installs what the tests need (tools/install-deps.sh), runs the tox
 # environments pep8, py3, functional, functional-mysql,
-# functional-postgresql, functional-nova, integration and kernel one after
+# functional-postgresql, functional-nova, integration, kernel and
+# bench-smoke (every benchmark at its --quick size) one after
 # the other (FASTBOOT_TEST_ENVS overrides the list), and ends with one
 # line "N passed, N failed, N skipped" that adds up the stestr totals of
 # every environment. The exit code is tox's: non-zero if any environment
@@ -15,7 +16,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DEFAULT_ENVS=pep8,py3,functional,functional-mysql,functional-postgresql
-DEFAULT_ENVS+=,functional-nova,integration,kernel
+DEFAULT_ENVS+=,functional-nova,integration,kernel,bench-smoke
 ENVS=${FASTBOOT_TEST_ENVS:-$DEFAULT_ENVS}
 TOX=${FASTBOOT_BOOTSTRAP_VENV:-.tox-bootstrap}/bin/tox
 
