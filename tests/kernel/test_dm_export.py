@@ -61,7 +61,7 @@ class TestDmExport(test_dm_engine.KernelTestCase):
                   res.wall_seconds, res.result.get('timings'),
                   info.get('reparent_seconds'),
                   info.get('nbd_sectors_and_parent_cache_reads'),
-                  info.get('dead_parent_read')))
+                  info.get('failover_read')))
         self.assert_checks(res, (
             'parent_exported', 'parent_export_tls_only',
             'child_follows_parent', 'misses_went_to_parent',
