@@ -63,6 +63,7 @@ from nova.virt import driver as virt_driver
 from nova.virt.libvirt import driver as libvirt_driver
 
 from fastboot_nova import conf as fastboot_conf
+from fastboot_nova import exception
 from fastboot_nova.virt import cacheops
 from fastboot_nova.virt import imageops
 from fastboot_nova.virt import snapshotops
@@ -106,10 +107,29 @@ class FastBootDriver(libvirt_driver.LibvirtDriver):
     def init_host(self, host):
         super().init_host(host)
         if self._cacheops.enabled:
+            self._reconcile_engine()
             caches = self._cacheops.list_caches()
             LOG.info('fastboot cache group: %d cached volume(s), %d disk(s)',
                      len(caches), sum(len(c.vms) for c in caches))
             self._cacheops.hierarchy.start(host)
+
+    def _reconcile_engine(self):
+        """Repair the host's engine before any server of it starts.
+
+        A host crash takes the cache daemon down with nova-compute; the
+        servers' disks read through its exports, and nothing else brings
+        it back before a server is started or rebooted. A failure is
+        logged: nova-compute must start all the same (the next engine
+        operation tries again).
+        """
+        try:
+            report = self._cacheops.engine.reconcile()
+        except exception.FastbootException as e:
+            LOG.error('fastboot engine reconcile failed: %s', e.msg)
+            return None
+        if report.daemon_restarted or not report.clean:
+            LOG.warning('fastboot engine repaired at start: %s', report)
+        return report
 
     def cleanup_host(self, host):
         self._cacheops.hierarchy.stop()

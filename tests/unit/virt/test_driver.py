@@ -228,3 +228,21 @@ def mock_raises(error):
     def raise_(*args, **kwargs):
         raise error
     return raise_
+
+
+class TestReconcileAtStart(base.BaseTestCase):
+    """nova-compute start repairs the engine (a dead cache daemon)."""
+
+    def test_reconciled(self):
+        drv = make_driver()
+        report = drv._reconcile_engine()
+        self.assertEqual([('reconcile',)], drv._cacheops.engine.calls)
+        self.assertEqual(['lost'], report.orphan_disks)
+
+    def test_failure_does_not_stop_the_service(self):
+        from fastboot_nova import exception
+        drv = make_driver()
+        self.useFixture(fixtures.MockPatchObject(
+            drv._cacheops.engine, 'reconcile',
+            side_effect=exception.DaemonError(reason='no qemu')))
+        self.assertIsNone(drv._reconcile_engine())
