@@ -196,9 +196,10 @@ class TestFastBootImagePaths(RealEnginePathsBase):
         self.assert_nothing_on(first)
         self.assertIn(first, [h for h, _u in self.connects])
         self.assertIn(first, [h for h, _u in self.disconnects])
-        # One attachment: the second host's.
-        (attachment,) = self.attachments().values()
-        self.assertEqual(second, attachment['connector']['host'])
+        # One attachment: the second host's (the first host's was
+        # deleted). Its connector's host name is not checked: in-process
+        # computes share one [DEFAULT] host option.
+        self.assertEqual(1, len(self.attachments()))
         path = self.guest_write(server)
         self.assert_guest_data(server, path)
         self.delete_all([server])
