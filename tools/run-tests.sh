@@ -4,7 +4,8 @@
 #   bash tools/run-tests.sh [TOX ARGS...]
 #
 # Installs what the tests need (tools/install-deps.sh), runs the tox
-# environments of DEFAULT_ENVS below one after
+# environments of DEFAULT_ENVS below (bench-smoke runs every benchmark
+# at its --quick size) one after
 # the other (FASTBOOT_TEST_ENVS overrides the list), and ends with one
 # line "N passed, N failed, N skipped" that adds up the stestr totals of
 # every environment. The exit code is tox's: non-zero if any environment
@@ -14,7 +15,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DEFAULT_ENVS=pep8,py3,functional,functional-mysql,functional-postgresql
-DEFAULT_ENVS+=,functional-rabbitmq,functional-nova,integration,kernel,sim
+DEFAULT_ENVS+=,functional-rabbitmq,functional-nova,integration,kernel
+DEFAULT_ENVS+=,bench-smoke,sim
 ENVS=${FASTBOOT_TEST_ENVS:-$DEFAULT_ENVS}
 TOX=${FASTBOOT_BOOTSTRAP_VENV:-.tox-bootstrap}/bin/tox
 

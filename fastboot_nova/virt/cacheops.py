@@ -67,6 +67,11 @@ class CacheOps:
         return opts.use_cachegroup and opts.use_cache_snapshot
 
     @property
+    def backend(self):
+        """``[fastboot] backend``: the kind of disk the engine makes."""
+        return self._conf.fastboot.backend
+
+    @property
     def engine(self):
         if self._engine is None:
             with self._engine_lock:

@@ -20,7 +20,8 @@ Life cycle of a fastboot root disk:
     then the engine caches it (once per host) and creates the overlay (once
     per server; reused on hard reboot, power on, host reboot)
 ``_get_volume_config``
-    ``<disk type='file'>`` on the overlay, qcow2, writable, not shareable
+    the engine's disk, writable, not shareable: ``<disk type='file'>``
+    qcow2 (qemu backend) or ``<disk type='block'>`` raw (dm backend)
 ``_disconnect_volume``
     the origin stays connected while other disks of this host use its cache
 ``_cleanup(cleanup_instance_disks=True)``
@@ -37,7 +38,7 @@ them in one request:
 ``_create_and_inject_local_root``
     nothing: the image is never downloaded
 ``_get_guest_disk_config('disk')``
-    ``<disk type='file'>`` on the overlay, qcow2
+    the engine's disk, as for a root volume
 ``_cleanup(cleanup_instance_disks=True)``, or of a server evacuated away
     overlay destroyed, attachment deleted, origin disconnected when the
     host's last server of the cache leaves
@@ -62,6 +63,7 @@ from nova.virt import driver as virt_driver
 from nova.virt.libvirt import driver as libvirt_driver
 
 from fastboot_nova import conf as fastboot_conf
+from fastboot_nova import exception
 from fastboot_nova.virt import cacheops
 from fastboot_nova.virt import imageops
 from fastboot_nova.virt import notifications
@@ -107,10 +109,29 @@ class FastBootDriver(libvirt_driver.LibvirtDriver):
     def init_host(self, host):
         super().init_host(host)
         if self._cacheops.enabled:
+            self._reconcile_engine()
             caches = self._cacheops.list_caches()
             LOG.info('fastboot cache group: %d cached volume(s), %d disk(s)',
                      len(caches), sum(len(c.vms) for c in caches))
             self._cacheops.hierarchy.start(host)
+
+    def _reconcile_engine(self):
+        """Repair the host's engine before any server of it starts.
+
+        A host crash takes the cache daemon down with nova-compute; the
+        servers' disks read through its exports, and nothing else brings
+        it back before a server is started or rebooted. A failure is
+        logged: nova-compute must start all the same (the next engine
+        operation tries again).
+        """
+        try:
+            report = self._cacheops.engine.reconcile()
+        except exception.FastbootException as e:
+            LOG.error('fastboot engine reconcile failed: %s', e.msg)
+            return None
+        if report.daemon_restarted or not report.clean:
+            LOG.warning('fastboot engine repaired at start: %s', report)
+        return report
 
     def cleanup_host(self, host):
         self._cacheops.hierarchy.stop()
@@ -190,9 +211,7 @@ class FastBootDriver(libvirt_driver.LibvirtDriver):
                 raise nova_exception.InstanceNotReady(
                     instance_id=instance.uuid)
             # Bus, cache mode, QoS and boot order stay the image backend's.
-            conf.source_type = 'file'
-            conf.source_path = path
-            conf.driver_format = 'qcow2'
+            snapshotops.set_disk_source(conf, path, self._cacheops.backend)
         return conf
 
     def _get_instance_disk_info_from_config(self, guest_config,
@@ -337,7 +356,7 @@ class FastBootDriver(libvirt_driver.LibvirtDriver):
         if self._cacheops.enabled and (
                 cleanup_instance_disks or self._imageops.moved_away(instance)):
             if (imageops.is_fastboot_image(instance) or
-                    imageops.SM_VOLUME in (instance.system_metadata or {})):
+                    imageops.SM_VOLUME in imageops.system_metadata(instance)):
                 self._imageops.release(context, instance)
             else:
                 self._snapshotops.destroy_disk(instance)

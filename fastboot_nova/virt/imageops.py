@@ -43,6 +43,7 @@ from oslo_log import log as logging
 from oslo_utils import uuidutils
 
 from nova import exception as nova_exception
+from nova import utils as nova_utils
 
 from fastboot_nova import exception
 from fastboot_nova.storage import location as location_mod
@@ -60,12 +61,29 @@ SM_VOLUME = 'fastboot_volume_id'
 SM_HOST = 'fastboot_host'
 
 
+def system_metadata(instance):
+    """The server's system metadata as a dict (possibly empty).
+
+    Nova hands drivers Instance objects, whose ``system_metadata`` is a
+    dict, and on some paths DB models, whose ``system_metadata`` is a list
+    of ``key``/``value`` rows (``nova.utils.instance_sys_meta`` reads both,
+    but only from an object with item access). A dict is returned as is,
+    so updates to it reach the instance.
+    """
+    value = getattr(instance, 'system_metadata', None)
+    if not value:
+        return {}
+    if isinstance(value, dict):
+        return value
+    return nova_utils.metadata_to_dict(value, include_deleted=True)
+
+
 def origin_volume_id(instance):
     """The origin volume of a fastboot-image server, else None.
 
     :raises nova.exception.ImageUnacceptable: the property is no UUID.
     """
-    value = (instance.system_metadata or {}).get(SM_ORIGIN)
+    value = system_metadata(instance).get(SM_ORIGIN)
     if value is None:
         return None
     if not uuidutils.is_uuid_like(value):
@@ -78,7 +96,7 @@ def origin_volume_id(instance):
 
 def is_fastboot_image(instance):
     """Whether ``instance`` boots from a fastboot image (no validation)."""
-    return bool((instance.system_metadata or {}).get(SM_ORIGIN))
+    return bool(system_metadata(instance).get(SM_ORIGIN))
 
 
 class ImageOps:
@@ -147,7 +165,7 @@ class ImageOps:
 
     def _ensure_attachment(self, context, instance, volume_id):
         """The connection info of the server's attachment, made if needed."""
-        sysmeta = instance.system_metadata
+        sysmeta = system_metadata(instance)
         attachment_id = sysmeta.get(SM_ATTACHMENT)
         if attachment_id and (sysmeta.get(SM_HOST) != self._host or
                               sysmeta.get(SM_VOLUME) != volume_id):
@@ -187,7 +205,7 @@ class ImageOps:
                     snapshotops.SnapshotOps.disk_name(instance.uuid)
                     not in overlays):
                 continue
-            sysmeta = instance.system_metadata
+            sysmeta = system_metadata(instance)
             before = sysmeta.get(SM_ATTACHMENT)
             try:
                 self._ensure_attachment(context, instance,
@@ -279,7 +297,7 @@ class ImageOps:
         Idempotent; a server that never got an attachment only loses its
         overlay, if any.
         """
-        sysmeta = instance.system_metadata or {}
+        sysmeta = system_metadata(instance)
         volume_id = sysmeta.get(SM_VOLUME)
         attachment_id = sysmeta.get(SM_ATTACHMENT)
         if sysmeta.get(SM_HOST) not in (None, self._host):

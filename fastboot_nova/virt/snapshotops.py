@@ -1,9 +1,10 @@
 """Per-server snapshot disks over a cached volume.
 
 Each server booted the fastboot way gets one disk, ``nova-<instance uuid>``:
-a qcow2 copy-on-write overlay whose backing is the host cache export of its
-root volume. Guest writes stay in the overlay; the cache and the origin
-volume are never written.
+a private copy-on-write layer over the host cache of its root volume (with
+the ``qemu`` backend a qcow2 overlay file whose backing is the cache
+export, with ``dm`` a raw device-mapper block device). Guest writes stay
+in that layer; the cache and the origin volume are never written.
 
 The overlay is instance storage, like an ephemeral disk, not a volume
 connection: LibvirtDriver disconnects volumes on every hard reboot, power
@@ -28,6 +29,26 @@ LOG = logging.getLogger(__name__)
 #: Key of the fastboot record in a block device's connection_info.
 MARKER = 'fastboot'
 DISK_PREFIX = 'nova-'
+
+#: How libvirt opens a VM disk of each backend: ``(disk type, format)``.
+DISK_SOURCES = {
+    'qemu': ('file', 'qcow2'),
+    'dm': ('block', 'raw'),
+}
+
+
+def set_disk_source(conf, disk_path, backend):
+    """Point the libvirt disk ``conf`` at a VM disk of ``backend``.
+
+    The engine returns the disk's path; what libvirt must be told about it
+    (a qcow2 file, a raw block device) follows from the backend. The one
+    place that maps one to the other, for root volumes and fastboot images.
+    """
+    source_type, disk_format = DISK_SOURCES[backend]
+    conf.source_type = source_type
+    conf.source_path = disk_path
+    conf.driver_format = disk_format
+    return conf
 
 
 class SnapshotOps:
@@ -90,16 +111,17 @@ class SnapshotOps:
         return self._cacheops.engine.get_disk(name)
 
     def disk_config(self, connection_info, disk_info):
-        """libvirt ``<disk>`` of the server's overlay.
+        """libvirt ``<disk>`` of the server's own disk.
 
-        ``<disk type='file'><driver type='qcow2'/><source file=OVERLAY/>``;
-        QEMU follows the overlay's backing (the cache export) itself.
+        qemu backend: ``<disk type='file'><driver type='qcow2'/><source
+        file=OVERLAY/>``, QEMU follows the overlay's backing (the cache
+        export) itself; dm backend: ``<disk type='block'><driver
+        type='raw'/><source dev=DEVICE/>``.
         """
         conf = self._base_driver.get_config(connection_info, disk_info)
-        conf.source_type = 'file'
         conf.source_device = 'disk'
-        conf.source_path = connection_info[MARKER]['path']
-        conf.driver_format = 'qcow2'
+        set_disk_source(conf, connection_info[MARKER]['path'],
+                        self._cacheops.backend)
         # The overlay is private and writable even though the origin is a
         # read-only or multiattach volume.
         conf.readonly = False

@@ -7,7 +7,7 @@ import tempfile
 
 from oslotest import base
 
-from fastboot_nova.bench import nova as bench_nova
+from gate.bench import nova as bench_nova
 
 MiB = 1024 * 1024
 

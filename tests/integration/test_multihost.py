@@ -30,6 +30,8 @@ class TestMultiHost(base.BaseTestCase):
         # Host-to-host reads are authenticated (NBD TLS-PSK); a refused
         # child would read from the origin and break the egress bound.
         self.assertEqual('psk', report['export_auth'])
+        self.assertEqual(7, len(report['hosts']))
+        self.assertEqual(7, len(report['vms']))
         for vm in report['vms']:
             self.assertTrue(vm['ok'] and vm['checksum_ok'], vm)
         parents = {h['name']: h['parent'] for h in report['hosts']}
@@ -52,9 +54,14 @@ class TestMultiHost(base.BaseTestCase):
             cache_dir=CACHE_DIR, kill_parent_at=2)
         killed = report['killed_parent']
         self.assertIsNotNone(killed)
-        for vm in report['vms']:
-            if not vm['on_killed_host']:
-                self.assertTrue(vm['ok'] and vm['checksum_ok'], vm)
+        self.assertEqual(5, len(report['vms']))
+        survivors = [vm for vm in report['vms'] if not vm['on_killed_host']]
+        # One VM per host: every host but the killed one.
+        self.assertEqual(4, len(survivors))
+        for vm in survivors:
+            self.assertTrue(vm['ok'] and vm['checksum_ok'], vm)
+        # The killed host was a parent: its children had to move.
+        self.assertNotEqual([], killed['children'])
         moved = {e['host']: e['time'] - killed['time']
                  for e in report['reparent_events']
                  if e['old_parent'] == killed['host'] and

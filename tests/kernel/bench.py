@@ -38,6 +38,11 @@ def _random_file(path, mib, seed):
             f.write(rng.randbytes(1 << 20))
 
 
+#: Sizes of a full run and of a ``--quick`` smoke run.
+DEFAULTS = {'origin_mib': 64, 'k': 20, 'rand': 1000}
+QUICK = {'origin_mib': 16, 'k': 3, 'rand': 100}
+
+
 def run(args):
     guest = kguest.build(progress=lambda m: print(m, file=sys.stderr))
     tmp = tempfile.mkdtemp(prefix='fb-kbench-')
@@ -141,17 +146,26 @@ def report(result, out=sys.stdout):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--origin-mib', type=int, default=64)
-    p.add_argument('--k', type=int, default=20,
-                   help='VMs per design (default 20; --k 50 compares the '
-                        '50th VM with the 1st, and takes much longer)')
-    p.add_argument('--rand', type=int, default=1000,
-                   help='random 4 KiB reads per pass')
+    p.add_argument('--origin-mib', type=int,
+                   help='origin size (default 64, --quick 16)')
+    p.add_argument('--k', type=int,
+                   help='VMs per design (default 20, --quick 3; --k 50 '
+                        'compares the 50th VM with the 1st, and takes '
+                        'much longer)')
+    p.add_argument('--rand', type=int,
+                   help='random 4 KiB reads per pass (default 1000, '
+                        '--quick 100)')
+    p.add_argument('--quick', action='store_true',
+                   help='a small origin and few VMs: a smoke run of every '
+                        'part in about a minute')
     p.add_argument('--privsep', choices=('daemon', 'inproc'),
                    default='daemon')
     p.add_argument('--timeout', type=int, default=3600)
     p.add_argument('--json', help='write the raw figures to this file')
     args = p.parse_args(argv)
+    for key, value in (QUICK if args.quick else DEFAULTS).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     result = run(args)
     if args.json:
         with open(args.json, 'w') as f:

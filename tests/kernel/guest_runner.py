@@ -261,7 +261,8 @@ def scenario_engine(run, args):
               sha256_of(eng.dm_path(eng.dm_name('cache', 'img'))) ==
               args['sha'])
     run.info['disks'] = [[d.name, d.written_bytes] for d in eng.list()]
-    run.check('written_bytes', all(d.written_bytes > 0 for d in eng.list()),
+    run.check('written_bytes', len(run.info['disks']) == 2 and
+              all(d.written_bytes > 0 for d in eng.list()),
               run.info['disks'])
     run.step('write_isolation')
 
@@ -415,7 +416,7 @@ def add_remove_under_io(run, args, eng, vm_disk):
         reader.join()
     run.info['add_remove_under_io'] = dict(out, rounds=rounds)
     run.check('other_origin_added_and_removed_under_io',
-              all(r['data_ok'] for r in rounds) and
+              len(rounds) == 2 and all(r['data_ok'] for r in rounds) and
               'imgx' not in eng.state.read()['images'], rounds)
     run.check('reader_never_failed', 'error' not in out, out)
     run.check('reader_kept_reading',
@@ -755,7 +756,6 @@ def scenario_persist2(run, args):
     if args.get('stop') == 'kill':
         _write_round(eng, rounds + 1)
         _check_round(run, eng, args, rounds + 1, 'round%d' % (rounds + 1))
-        run.check('round%d_written' % (rounds + 1), True)
     run.step('persist2')
 
 
@@ -792,7 +792,9 @@ def main(argv):
          'bench': guest_bench.scenario_bench,
          'brick': guest_brick.scenario_brick,
          }[args.get('scenario', 'engine')](run, args)
-        result['ok'] = all(ok for ok, _d in run.checks.values())
+        # A scenario that recorded no check proved nothing.
+        result['ok'] = bool(run.checks) and all(
+            ok for ok, _d in run.checks.values())
     except Exception:
         result['error'] = traceback.format_exc()
         print(result['error'], flush=True)

@@ -15,7 +15,8 @@ does is driven through the engine interface it uses:
   dm-cache prove it);
 - the parent's export stops in the middle of a child's read: the read
   finishes with the right data from the origin (the multipath fallback
-  group);
+  group), and no 1 MiB read stalls much longer than the child's
+  ``[fastboot_dm] parent_timeout`` (measured);
 - ``reparent`` back to the origin, then teardown: no device, server or
   connection left.
 """
@@ -26,6 +27,12 @@ from tests.kernel import guest_export
 from tests.kernel import guest_runner as gr
 
 PARENT_STATE = '/var/lib/fastboot/tree-parent'
+#: The child's [fastboot_dm] parent_timeout: well under nbd-client's own
+#: 30 s, so a stall bounded by it proves the option is what ends it.
+CHILD_PARENT_TIMEOUT = 5
+#: What a read may take beyond parent_timeout under TCG: the multipath
+#: switch and the rest of the 1 MiB block from the origin.
+STALL_SLACK = 8
 CHILD_STATE = '/var/lib/fastboot/tree-child'
 
 
@@ -59,6 +66,31 @@ def _cache_reads(eng):
     return stats['read_hits'] + stats['read_misses']
 
 
+def _read_with_stall(path, at_mib, action):
+    """Read ``path``; ``action()`` after ``at_mib`` MiB.
+
+    :returns: ``(sha256, error, seconds of the longest 1 MiB read)``.
+    """
+    import hashlib
+    gr.drop_caches()
+    digest, n, longest = hashlib.sha256(), 0, 0.0
+    try:
+        with open(path, 'rb', buffering=0) as f:
+            while True:
+                if n == at_mib:
+                    action()
+                t = time.monotonic()
+                block = f.read(1 << 20)
+                longest = max(longest, time.monotonic() - t)
+                if not block:
+                    break
+                digest.update(block)
+                n += 1
+    except OSError as e:
+        return None, '%s after %d MiB' % (e, n), longest
+    return digest.hexdigest(), None, longest
+
+
 def scenario_tree(run, args):
     import os
 
@@ -71,6 +103,8 @@ def scenario_tree(run, args):
     guest_export.unpack_certs(args['certs'])
     parent = _engine(PARENT_STATE, args['cache'], 10809, 'server')
     child = _engine(CHILD_STATE, args['cache2'], 10819, 'client')
+    child.conf.set_override('parent_timeout', CHILD_PARENT_TIMEOUT,
+                            'fastboot_dm')
     run.step('setup')
 
     # -- parent: cache and export ---------------------------------------------
@@ -118,14 +152,21 @@ def scenario_tree(run, args):
                   after[1] > before[1], [before, after])
         run.step('child_reads_parent')
 
-        # -- the parent's export dies mid-read --------------------------------
-        t = time.monotonic()
-        sha, err = guest_export.read_sha_with(
+        # -- the parent's export dies mid-read --------------------------
+        # Stopped 4 MiB into a read. Over TLS the stalled request can wait
+        # for the NBD timeout before dm-multipath moves to the origin: the
+        # child's [fastboot_dm] parent_timeout bounds that wait, and the
+        # longest 1 MiB read is measured against it.
+        timeout = child.opts.parent_timeout
+        sha, err, stall = _read_with_stall(
             vm.path, 4, lambda: tree.unexport(parent, 'img'))
-        run.info['failover_read'] = {'seconds': round(time.monotonic() - t,
-                                                      2), 'error': err}
+        run.info['failover_read'] = {
+            'longest_block_seconds': round(stall, 2), 'error': err,
+            'parent_timeout': timeout}
         run.check('read_survives_parent_loss', sha == args['sha'] and
                   err is None, run.info['failover_read'])
+        run.check('dead_parent_stall_bounded',
+                  stall <= timeout + STALL_SLACK, run.info['failover_read'])
         status = dm.status(mp)
         run.info['child_mpath_status'] = status.strip()
         run.check('parent_path_failed', ' F ' in status, status)

@@ -65,7 +65,8 @@ class TestDmExport(test_dm_engine.KernelTestCase):
         self.assert_checks(res, (
             'parent_exported', 'parent_export_tls_only',
             'child_follows_parent', 'misses_went_to_parent',
-            'read_survives_parent_loss', 'child_back_on_origin',
+            'read_survives_parent_loss', 'dead_parent_stall_bounded',
+            'parent_path_failed', 'child_back_on_origin',
             'export_restored', 'tree_teardown'))
 
     def test_export_multipath_failover(self):

@@ -8,12 +8,12 @@ from unittest import mock
 import fixtures
 from oslotest import base
 
-from fastboot_nova import bench
-from fastboot_nova.bench import __main__ as bench_main
-from fastboot_nova.bench import report
-from fastboot_nova.bench import snapshots
-from fastboot_nova.bench import storm
 from fastboot_nova.demo import vm as vm_mod
+from gate import bench
+from gate.bench import __main__ as bench_main
+from gate.bench import report
+from gate.bench import snapshots
+from gate.bench import storm
 from tests.unit import fakes
 
 MiB = 1024 * 1024
@@ -389,7 +389,7 @@ class TestCommandLine(base.BaseTestCase):
                            'r.json')
         result = report.build_result(*sample_inputs(boots_ok=7))
         self.useFixture(fixtures.MockPatch(
-            'fastboot_nova.bench.run_bench', return_value=result))
+            'gate.bench.run_bench', return_value=result))
         self.useFixture(fixtures.MockPatch('sys.stdout'))
         self.useFixture(fixtures.MockPatch('signal.signal'))
         self.assertEqual(1, bench_main.main(['--json', out]))
@@ -400,7 +400,7 @@ class TestCommandLine(base.BaseTestCase):
         self.useFixture(fixtures.MockPatch('signal.signal'))
         self.useFixture(fixtures.MockPatch('logging.basicConfig'))
         run = self.useFixture(fixtures.MockPatch(
-            'fastboot_nova.bench.run_bench')).mock
+            'gate.bench.run_bench')).mock
         run.side_effect = KeyboardInterrupt
         self.assertEqual(130, bench_main.main([]))
         run.side_effect = bench_main.Terminated(15)
@@ -410,7 +410,7 @@ class TestCommandLine(base.BaseTestCase):
 
     def test_main_reports_errors(self):
         self.useFixture(fixtures.MockPatch(
-            'fastboot_nova.bench.run_bench', side_effect=RuntimeError('x')))
+            'gate.bench.run_bench', side_effect=RuntimeError('x')))
         self.useFixture(fixtures.MockPatch('signal.signal'))
         self.useFixture(fixtures.MockPatch('logging.basicConfig'))
         self.assertEqual(1, bench_main.main([]))

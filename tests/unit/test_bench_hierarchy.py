@@ -2,7 +2,7 @@
 
 from oslotest import base
 
-from fastboot_nova.bench import hierarchy
+from gate.bench import hierarchy
 
 RESULT = {
     'fanout': 2, 'rate': '100mbit', 'storm_hosts': 7,

@@ -3,8 +3,8 @@
 import fixtures
 from oslotest import base
 
-from fastboot_nova.bench import nova as bench_nova
-from fastboot_nova.bench import novareport
+from gate.bench import nova as bench_nova
+from gate.bench import novareport
 
 GiB = 1024 ** 3
 MiB = 1024 ** 2
@@ -154,7 +154,7 @@ class TestNovaBenchArgs(base.BaseTestCase):
 
     def test_main_fails_clearly_without_nova_tests(self):
         self.useFixture(fixtures.MockPatch(
-            'fastboot_nova.bench.nova.check_dependencies',
+            'gate.bench.nova.check_dependencies',
             side_effect=bench_nova.MissingDependency('no nova tests')))
         stderr = self.useFixture(fixtures.StringStream('stderr'))
         self.useFixture(fixtures.MonkeyPatch('sys.stderr', stderr.stream))

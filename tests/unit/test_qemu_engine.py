@@ -518,9 +518,18 @@ class TestReconcile(EngineTestCase):
         disk = self.engine.create('vm1', 'img', self.origin)
         self.execute.info[disk.path] = {
             'format': 'qcow2',
-            'backing-filename': engine_mod.images.json_backing(
-                self.engine._backing_spec('img', self.engine.state.read()))}
+            'backing-filename': local_backing(self.state_path, 'img')}
         self.assertTrue(self.engine.reconcile().clean)
+
+
+def local_backing(state_path, image, reconnect_delay=5):
+    """The backing a healthy disk records, spelled out.
+
+    Not the engine's own ``_backing_spec``: that is what is under test.
+    """
+    return ('json:{"driver":"raw","file":{"driver":"nbd","export":"%s",'
+            '"reconnect-delay":%d,"server":{"path":"%s/nbd.sock",'
+            '"type":"unix"}}}' % (image, reconnect_delay, state_path))
 
 
 class TestStateFile(EngineTestCase):

@@ -179,8 +179,8 @@ class TestPskExports(AuthTestCase):
         disk = self.engine.create('vm1', 'img', self.origin)
         self.execute.info[disk.path] = {
             'format': 'qcow2',
-            'backing-filename': test_qemu_engine.engine_mod.images.
-            json_backing(self.engine._backing_spec('img'))}
+            'backing-filename': test_qemu_engine.local_backing(
+                self.state_path, 'img')}
         self.relay_model.running = False
         report = self.engine.reconcile()
         self.assertFalse(report.daemon_restarted)

@@ -90,17 +90,21 @@ class TestValidation(testtools.TestCase):
         self.assertEqual(iscsi_props(), props)
 
     def test_protocols(self):
-        for kind, data in (
+        # Each protocol's properties come back unchanged, except that RBD
+        # is always mapped on the host (do_local_attach).
+        for kind, data, added in (
                 ('nvmeof', {'target_nqn': 'nqn.2014-08.org.x:vol1',
                             'portals': [['10.0.0.7', '4420', 'tcp']],
-                            'qos_specs': None, 'access_mode': 'ro'}),
+                            'qos_specs': None, 'access_mode': 'ro'}, {}),
                 ('rbd', {'name': 'volumes/volume-1', 'hosts': ['10.0.0.9'],
-                         'ports': ['6789'], 'keyring': 'AQBx=='}),
-                ('LOCAL', {'device_path': '/dev/vdb'})):
+                         'ports': ['6789'], 'keyring': 'AQBx=='},
+                 {'do_local_attach': True}),
+                ('LOCAL', {'device_path': '/dev/vdb'}, {})):
             protocol, props = brick.parse_connection_info(
                 {'driver_volume_type': kind, 'data': data})
             self.assertEqual(kind.upper(), protocol)
-        self.assertTrue(props.get('do_local_attach', True))
+            self.assertEqual(dict(data, **added), props, kind)
+            self.assertIsNot(data, props, kind)
 
     def test_rbd_is_attached_locally(self):
         _p, props = brick.parse_connection_info(

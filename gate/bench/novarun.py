@@ -21,10 +21,10 @@ the shared volume is dropped (not timed), so the next N starts cold too.
 import contextlib
 import time
 
-from fastboot_nova.bench import novacloud
-from fastboot_nova.bench import novareport
-from fastboot_nova.bench import volstore
 from fastboot_nova import exception
+from gate.bench import novacloud
+from gate.bench import novareport
+from gate.bench import volstore
 
 
 def _timeout(count):
@@ -153,8 +153,8 @@ def run_bench(counts, image, hosts=1, progress=None, nova_as_is=False,
     :param fastboot_requests: a key of ``novacloud.FASTBOOT_BOOTS``:
         ``one`` request (fastboot image) or one ``per-server``.
     :param nova_as_is: keep Nova's per-claim allocation listing (see
-        :meth:`fastboot_nova.bench.novacloud.BenchCloud.test_bench`).
-    :returns: the dict of :func:`fastboot_nova.bench.novareport.build_result`.
+        :meth:`gate.bench.novacloud.BenchCloud.test_bench`).
+    :returns: the dict of :func:`gate.bench.novareport.build_result`.
     """
     say = progress or (lambda message: None)
     boot = novacloud.FASTBOOT_BOOTS[fastboot_requests]

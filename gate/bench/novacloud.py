@@ -3,14 +3,14 @@
 Importing this module imports nova's functional test package
 (``nova.tests.functional``), which monkey-patches eventlet: import it
 only in a process that runs Nova in-process (``python -m
-fastboot_nova.bench.nova``, or the functional-nova tests).
+gate.bench.nova``, or the functional-nova tests).
 
 API, conductor, scheduler, placement and the computes run in this process
 (nova's ``_IntegratedTestBase``) with FastBootDriver over nova's fake
 libvirt, so no guest runs; the fastboot disks are made by the real qemu
 engine (one qemu-storage-daemon per compute). Cinder is nova's
 CinderFixture whose volumes are real files
-(:mod:`fastboot_nova.bench.volstore`): a volume created from the snapshot
+(:mod:`gate.bench.volstore`): a volume created from the snapshot
 is a real copy.
 
 The cloud is a nova TestCase driven by hand (:func:`run`): its setUp
@@ -30,10 +30,10 @@ from nova.tests.functional.libvirt import base as libvirt_base
 from oslo_config import cfg
 import testtools
 
-from fastboot_nova.bench import volstore
 from fastboot_nova.conf import fastboot as fastboot_conf
 from fastboot_nova.virt import driver
 from fastboot_nova.virt import imageops
+from gate.bench import volstore
 
 DRIVER = 'fastboot.driver.FastBootDriver'
 CACHEABLE_KEY = 'fastboot_cacheable'

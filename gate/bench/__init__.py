@@ -1,4 +1,4 @@
-"""The fastboot benchmark: ``python -m fastboot_nova.bench``.
+"""The fastboot benchmark: ``python -m gate.bench``.
 
 One run measures, on this machine and against baselines measured in the
 same run (figures are printed as ratios, never compared with numbers
@@ -6,10 +6,10 @@ written down elsewhere):
 
 1. the bytes the origin serves when N VMs boot from one image, fastboot
    (one host cache, per-VM overlays, real guests booted under QEMU) vs N
-   full copies (:mod:`fastboot_nova.bench.storm`);
+   full copies (:mod:`gate.bench.storm`);
 2. the time of one per-VM snapshot create, ``engine.create()`` vs a bare
    ``qemu-img create`` overlay, M times each
-   (:mod:`fastboot_nova.bench.snapshots`);
+   (:mod:`gate.bench.snapshots`);
 3. the first, cold create of an image vs the later ones (same module).
 
 The image is the demo guest (:func:`fastboot_nova.demo.guest.build_guest`),
@@ -25,11 +25,11 @@ import shutil
 import tempfile
 import time
 
-from fastboot_nova.bench import report
-from fastboot_nova.bench import snapshots as snapshots_mod
-from fastboot_nova.bench import storm
 from fastboot_nova.demo import guest as guest_mod
 from fastboot_nova.demo import origin as origin_mod
+from gate.bench import report
+from gate.bench import snapshots as snapshots_mod
+from gate.bench import storm
 
 LOG = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def run_bench(conf, vms=DEFAULT_VMS, snapshots=DEFAULT_SNAPSHOTS,
               cache_dir=None, quick=False):
     """Run every measurement once.
 
-    :returns: the dict of :func:`fastboot_nova.bench.report.build_result`.
+    :returns: the dict of :func:`gate.bench.report.build_result`.
     """
     phases = {}
     started = time.perf_counter()

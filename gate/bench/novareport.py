@@ -1,11 +1,11 @@
 """Figures, ratios and tables of the Nova benchmark.
 
-Pure functions (no Nova, no clock), like :mod:`fastboot_nova.bench.report`
+Pure functions (no Nova, no clock), like :mod:`gate.bench.report`
 whose helpers they use: each ratio is fastboot's figure divided by stock
 Nova's, measured in the same run; below 1 means fastboot needed less.
 """
 
-from fastboot_nova.bench import report
+from gate.bench import report
 
 #: Bumped when a key of the JSON result changes meaning or goes away.
 RESULT_VERSION = 1
@@ -39,7 +39,7 @@ def build_result(params, runs, total_seconds):
     """The JSON-ready result: per N, both modes and their ratios.
 
     :param runs: list of ``{'count', 'stock', 'fastboot'}`` as measured by
-        :mod:`fastboot_nova.bench.novarun`.
+        :mod:`gate.bench.novarun`.
     """
     out = []
     for run in runs:

@@ -1,6 +1,6 @@
-"""``python -m fastboot_nova.bench [--vms N] [--json FILE] [--quick]``.
+"""``python -m gate.bench [--vms N] [--json FILE] [--quick]``.
 
-Prints the table of :func:`fastboot_nova.bench.report.render` on stdout
+Prints the table of :func:`gate.bench.report.render` on stdout
 and progress on stderr; exits 0 when every measurement ran and every
 guest booted right, 1 otherwise.
 """
@@ -14,11 +14,11 @@ import sys
 
 from oslo_config import cfg
 
-from fastboot_nova import bench
-from fastboot_nova.bench import report
 from fastboot_nova.conf import fastboot as fastboot_conf
+from gate import bench
+from gate.bench import report
 
-LOG = logging.getLogger('fastboot_nova.bench')
+LOG = logging.getLogger('gate.bench')
 
 
 def _bounded_int(low, high):
@@ -36,7 +36,7 @@ def _bounded_int(low, high):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
-        prog='python -m fastboot_nova.bench',
+        prog='python -m gate.bench',
         description='Measure fastboot against baselines run on this '
                     'machine in the same run: origin bytes of a boot storm '
                     'vs full copies, per-VM snapshot create time vs a bare '

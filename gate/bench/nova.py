@@ -1,11 +1,11 @@
-"""``python -m fastboot_nova.bench.nova [--counts 20,50,100] [--quick]``.
+"""``python -m gate.bench.nova [--counts 20,50,100] [--quick]``.
 
 In one in-process Nova, boot N servers from one volume snapshot the stock
 way (a volume per server, one request) and the fastboot way (one shared
 volume, the real qemu engine; one request through a fastboot image, or
 ``--fastboot-requests per-server``), for each N; print volumes created,
 bytes copied and written, time to all ACTIVE and to delete all, as
-fastboot/stock ratios (:mod:`fastboot_nova.bench.novarun`). Needs nova's
+fastboot/stock ratios (:mod:`gate.bench.novarun`). Needs nova's
 functional test package (``nova.tests.functional``, with
 openstack-placement and wsgi-intercept: ``tox -e bench-nova`` installs
 them) and ``qemu-img`` and ``qemu-storage-daemon``.
@@ -58,7 +58,7 @@ def parse_counts(text):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
-        prog='python -m fastboot_nova.bench.nova',
+        prog='python -m gate.bench.nova',
         description='In-process Nova: N servers from one volume snapshot, '
                     'stock (a volume per server) vs fastboot (one shared '
                     'volume), measured in the same run.')
@@ -133,8 +133,8 @@ def check_dependencies(which=shutil.which,
 
 def default_image(cache_dir, progress):
     """The demo guest's image, built once (MissingDependency if not)."""
-    from fastboot_nova import bench
     from fastboot_nova.demo import guest as guest_mod
+    from gate import bench
     try:
         guest = guest_mod.build_guest(
             os.path.expanduser(cache_dir or bench.default_cache_dir()),
@@ -164,9 +164,9 @@ def main(argv=None, handle_signals=False):
         # Nova logs every request at INFO; that is noise here, and time.
         nova_log.setLevel(logging.WARNING)
     # Imported only now: nova's test package monkey-patches eventlet.
-    from fastboot_nova.bench import novacloud
-    from fastboot_nova.bench import novareport
-    from fastboot_nova.bench import novarun
+    from gate.bench import novacloud
+    from gate.bench import novareport
+    from gate.bench import novarun
     if handle_signals:
         # Stop at the next wait; the cloud's cleanups stop the storage
         # daemons and remove the volume files.

@@ -18,9 +18,9 @@ import logging
 import os
 import time
 
-from fastboot_nova.bench import storm
 from fastboot_nova import executor
 from fastboot_nova import storage
+from gate.bench import storm
 
 LOG = logging.getLogger(__name__)
 

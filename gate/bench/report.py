@@ -91,11 +91,11 @@ def build_result(params, storm, copies, snapshots, phase_seconds):
 
     :param params: run parameters (``vms``, ``snapshots``, ``image_bytes``
         and whatever else describes the run).
-    :param storm: what :func:`fastboot_nova.bench.storm.run_fastboot`
+    :param storm: what :func:`gate.bench.storm.run_fastboot`
         measured.
-    :param copies: what :func:`fastboot_nova.bench.storm.run_full_copies`
+    :param copies: what :func:`gate.bench.storm.run_full_copies`
         measured.
-    :param snapshots: what :func:`fastboot_nova.bench.snapshots.run`
+    :param snapshots: what :func:`gate.bench.snapshots.run`
         measured.
     :param phase_seconds: wall seconds per phase of the run.
     """
