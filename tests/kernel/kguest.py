@@ -365,8 +365,12 @@ def make_state_disk(path, size_mib=256, journal=False):
 
 
 def run(guest, source_dir, disks, args, accel='tcg', memory_mib=512,
-        timeout=300, console_log=None, kill_on=None):
+        timeout=None, console_log=None, kill_on=None):
     """Boot the guest; return the JSON its runner printed.
+
+    :param timeout: seconds before QEMU is killed; default
+        ``$FASTBOOT_KTEST_GUEST_TIMEOUT`` or 600 (a TCG guest on a loaded
+        2-core machine took over 300 s for the engine test).
 
     :param kill_on: a console string; when the guest prints it, QEMU is
         killed at once (SIGKILL): a host losing power, as far as the
@@ -397,6 +401,8 @@ def run(guest, source_dir, disks, args, accel='tcg', memory_mib=512,
     started = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if timeout is None:
+        timeout = int(os.environ.get('FASTBOOT_KTEST_GUEST_TIMEOUT', 600))
     timer = threading.Timer(timeout, proc.kill)
     timer.start()
     lines = []
