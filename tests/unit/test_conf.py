@@ -70,6 +70,28 @@ class TestEntryPoint(base.BaseTestCase):
         self.assertIn('[fastboot]', sample)
         for name in EXPECTED_OPTS:
             self.assertIn('#%s = ' % name, sample)
+        self.assertIn('[fastboot_sys_admin]', sample)
+        self.assertIn('#helper_command = ', sample)
+
+    def test_generator_file_has_every_section(self):
+        """The repository's generator file gives a complete sample."""
+        top = os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__))))
+        out = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                           'fastboot.conf.sample')
+        conf = cfg.ConfigOpts()
+        generator.register_cli_opts(conf)
+        conf(['--config-file', os.path.join(
+            top, 'etc', 'fastboot', 'fastboot-config-generator.conf'),
+            '--output-file', out])
+        generator.generate(conf)
+        with open(out) as f:
+            sample = f.read()
+        for section in ('fastboot', 'fastboot_qemu', 'fastboot_dm',
+                        'coordinator', 'fastboot_sys_admin', 'database',
+                        'keystone_authtoken', 'oslo_policy',
+                        'oslo_messaging_rabbit'):
+            self.assertIn('\n[%s]\n' % section, sample)
 
 
 class TestDeprecatedGroups(base.BaseTestCase):
