@@ -93,6 +93,8 @@ def up(stack, args=None):
     for svc in (placement, glance, neutron):
         svc.wait(stack)
         _step(svc.NAME, started)
+    _venv_python(stack, 'ministack.probe', 'warm-neutron',
+                 env=stack.openrc('admin'))
     nova.wait(stack)
     _venv_python(stack, 'ministack.probe', 'computes',
                  str(len(layout_mod.COMPUTES)), '120',

@@ -4,6 +4,7 @@
 services are up and their hypervisors are listed.
 """
 
+import os
 import sys
 import time
 
@@ -29,11 +30,27 @@ def compute_hosts(sess):
                   if s['state'] == 'up' and s['status'] == 'enabled')
 
 
+def warm_neutron(sess):
+    """List networks once, so neutron-server configures its ORM mappers.
+
+    neutron 29 with SQLAlchemy 2.1: ``get_ports`` reads the backref
+    ``Port.port_forwardings`` before its first query, and a backref exists
+    only once the mappers are configured. In a fresh API process whose
+    first request is a port list (Nova's server show/list) every port list
+    fails with AttributeError until some other query ran; a network list
+    runs one.
+    """
+    r = sess.get('/v2.0/networks', endpoint_filter={'service_type': 'network'})
+    r.raise_for_status()
+
+
 def main(argv=None):
-    import os
     argv = sys.argv[1:] if argv is None else argv
-    want, timeout = int(argv[1]), float(argv[2])
     sess = admin_session(os.environ)
+    if argv[0] == 'warm-neutron':
+        warm_neutron(sess)
+        return 0
+    want, timeout = int(argv[1]), float(argv[2])
     deadline = time.monotonic() + timeout
     while True:
         hosts = compute_hosts(sess)

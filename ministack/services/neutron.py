@@ -24,7 +24,11 @@ def up(stack):
     data.mkdir(parents=True, exist_ok=True)
     conf = ini.write(etc / 'neutron.conf', {
         'DEFAULT': {'debug': False, 'core_plugin': 'ml2',
-                    'service_plugins': '', 'auth_strategy': 'keystone',
+                    # get_ports reads Port.port_forwardings, a relation
+                    # only the port_forwarding plugin's model defines:
+                    # without it every port query fails (AttributeError).
+                    'service_plugins': 'router,port_forwarding',
+                    'auth_strategy': 'keystone',
                     'transport_url': rabbitmq.url(stack),
                     'state_path': data,
                     'notify_nova_on_port_status_changes': False,

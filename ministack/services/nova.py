@@ -52,9 +52,22 @@ def _common(stack):
     }
 
 
+PRIVSEP_SECTIONS = ('nova_sys_admin', 'privsep_osbrick', 'fastboot_sys_admin',
+                    'vif_plug_ovs_privileged',
+                    'vif_plug_linux_bridge_privileged')
+
+
 def _compute(stack, host):
     base = stack.layout.data('compute-' + host)
-    return {
+    # nova-compute runs as root here: privsep helpers start directly from
+    # the venv (the default, "sudo nova-rootwrap ...", finds neither
+    # nova-rootwrap on sudo's PATH nor /etc/nova/rootwrap.conf).
+    helper = '%s --config-file %s --config-file %s' % (
+        stack.layout.bin('privsep-helper'), _etc(stack) / 'nova.conf',
+        _etc(stack) / ('%s.conf' % host))
+    privsep = {section: {'helper_command': helper}
+               for section in PRIVSEP_SECTIONS}
+    return dict(privsep, **{
         'DEFAULT': {'host': host,
                     'compute_driver': 'fastboot.driver.FastBootDriver',
                     'state_path': base,
@@ -66,7 +79,7 @@ def _compute(stack, host):
                     'cpu_mode': 'none'},
         'fastboot': {'state_path': base / 'fb',
                      'use_cachegroup': True, 'use_cache_snapshot': True},
-    }
+    })
 
 
 def configure(stack):
