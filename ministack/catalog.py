@@ -9,8 +9,8 @@ admin credentials, the password of the new users and the endpoints.
 import json
 import sys
 
-from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
+from keystoneauth1 import session as ks_session
 
 
 class Keystone:

@@ -43,12 +43,17 @@ def _step(label, started):
           flush=True)
 
 
-def _venv_python(stack, module, *args, env=None):
+def _venv_python(stack, module, *args, env=None, wait=True):
     full_env = stack.venv_env()
     full_env['PYTHONPATH'] = str(layout_mod.REPO)
     full_env.update(env or {})
-    proc.run(stack.layout, module.rsplit('.', 1)[1],
-             [stack.layout.bin('python'), '-m', module, *args], env=full_env)
+    name = module.rsplit('.', 1)[1]
+    popen = proc.spawn(stack.layout, name,
+                       [stack.layout.bin('python'), '-m', module, *args],
+                       env=full_env)
+    if wait:
+        proc.finish(stack.layout, name, popen)
+    return popen
 
 
 def _catalog(stack):
@@ -65,7 +70,7 @@ def _catalog(stack):
     path = layout.etc / 'catalog.json'
     path.write_text(json.dumps(spec))
     path.chmod(0o600)
-    _venv_python(stack, 'ministack.catalog', path)
+    return _venv_python(stack, 'ministack.catalog', path, wait=False)
 
 
 def up(stack, args=None):
@@ -80,13 +85,17 @@ def up(stack, args=None):
     libvirt.up(stack)
     keystone.up(stack)
     _step('keystone', started)
-    _catalog(stack)
-    _step('catalog', started)
+    # The catalog (tens of Keystone calls) runs while the other services
+    # migrate their databases and start: they need Keystone only when
+    # they get a request.
+    catalog = _catalog(stack)
     for svc in (placement, glance, neutron):
         svc.up(stack)
     rabbitmq.wait(stack)
     _step('rabbitmq', started)
     nova.up_control(stack)
+    proc.finish(layout, 'catalog', catalog)
+    _step('catalog', started)
     libvirt.wait(stack)
     _step('libvirtd', started)
     nova.up_computes(stack)
@@ -123,7 +132,7 @@ def _print_endpoints(stack):
     layout = stack.layout
     print('ministack: endpoints')
     print('  identity   %s' % stack.keystone_url())
-    for name, kind, port, path in CATALOG:
+    for _name, kind, port, path in CATALOG:
         print('  %-10s %s' % (kind, layout.url(port, path)))
     print('ministack: openrc: . %s (admin: %s)' % (
         layout.run_dir / 'openrc-demo', layout.run_dir / 'openrc-admin'))

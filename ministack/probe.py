@@ -8,8 +8,8 @@ import os
 import sys
 import time
 
-from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
+from keystoneauth1 import session as ks_session
 
 
 def admin_session(environ):

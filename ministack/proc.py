@@ -89,20 +89,36 @@ def start(layout, name, argv, env=None, cwd=None):
     return popen.pid
 
 
-def run(layout, name, argv, env=None, timeout=600):
-    """Run a set-up command to completion, logging into ``name``'s log."""
+def spawn(layout, name, argv, env=None):
+    """Start a set-up command in the background; ``finish`` waits for it."""
     full_env = dict(os.environ)
     full_env.update(env or {})
     with open(log_path(layout, name), 'ab') as log:
         log.write(('\n=== ministack run: %s\n' % ' '.join(
             str(a) for a in argv)).encode())
         log.flush()
-        rc = subprocess.run([str(a) for a in argv], stdin=subprocess.DEVNULL,
-                            stdout=log, stderr=subprocess.STDOUT,
-                            env=full_env, timeout=timeout).returncode
+        return subprocess.Popen([str(a) for a in argv],
+                                stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, env=full_env)
+
+
+def finish(layout, name, popen, timeout=600):
+    """Wait for a ``spawn``ed command; its failure names it with its log."""
+    try:
+        rc = popen.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        popen.kill()
+        popen.wait()
+        raise ServiceFailed(name, '%s did not finish in %d s' % (
+            popen.args[0], timeout), log_tail(layout, name))
     if rc:
-        raise ServiceFailed(name, '%s exited with %d' % (argv[0], rc),
+        raise ServiceFailed(name, '%s exited with %d' % (popen.args[0], rc),
                             log_tail(layout, name))
+
+
+def run(layout, name, argv, env=None, timeout=600):
+    """Run a set-up command to completion, logging into ``name``'s log."""
+    finish(layout, name, spawn(layout, name, argv, env), timeout)
 
 
 def wait(layout, name, ready, timeout=60.0, interval=0.2):

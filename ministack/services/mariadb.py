@@ -37,14 +37,15 @@ def up(stack):
         data.mkdir(parents=True)
         proc.run(layout, NAME, [
             'mariadb-install-db', '--no-defaults', '--user=root',
-            '--datadir=%s' % (data / 'db'), '--auth-root-authentication-method=socket',
-            '--skip-test-db'])
+            '--datadir=%s' % (data / 'db'),
+            '--auth-root-authentication-method=socket', '--skip-test-db'])
     proc.start(layout, NAME, [
         'mariadbd', '--no-defaults', '--user=root',
         '--datadir=%s' % (data / 'db'), '--socket=%s' % _socket(stack),
         '--port=%d' % layout.port(NAME), '--bind-address=127.0.0.1',
         '--skip-name-resolve', '--max-connections=1000',
-        '--innodb-buffer-pool-size=128M', '--log-error=%s' % (data / 'error.log'),
+        '--innodb-buffer-pool-size=128M',
+        '--log-error=%s' % (data / 'error.log'),
         '--pid-file=%s' % (data / 'mariadbd.pid')])
     proc.wait(layout, NAME, proc.port_open(layout.port(NAME)), timeout=60)
     stmts = ["CREATE USER IF NOT EXISTS '%s'@'127.0.0.1' IDENTIFIED BY '%s'"

@@ -56,12 +56,12 @@ class TestImageBoot(base.MinistackTestCase):
         self.assertEqual(2, len(servers))
         for server in servers:
             self.assertIn(server['Status'], ('ACTIVE', 'SHUTOFF'))
-            host = server['Host']
-            self.wait_for('checksum on the console of %s' % server['ID'],
-                          lambda: 'FASTBOOT-CHECKSUM' in self.console_log(
-                              host, server['ID']), timeout=300)
+            host, sid = server['Host'], server['ID']
+            self.wait_for('checksum on the console of %s' % sid,
+                          lambda h=host, i=sid: 'FASTBOOT-CHECKSUM' in
+                          self.console_log(h, i), timeout=300)
             self.assertIn('FASTBOOT-CHECKSUM %s' % guest.payload_sha256,
-                          self.console_log(host, server['ID']))
+                          self.console_log(host, sid))
         self.openstack('server', 'delete', '--wait',
                        *[s['ID'] for s in servers], parse=False)
         self.assertEqual({h: [] for h in self.libvirt_domains()},
