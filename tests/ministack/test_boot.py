@@ -1,6 +1,7 @@
 """Real guests through Keystone, Glance, Nova, FastBootDriver and libvirt."""
 
 import os
+import uuid
 
 from fastboot_nova.demo import guest as guest_mod
 from fastboot_nova.demo import runner
@@ -46,13 +47,15 @@ class TestImageBoot(base.MinistackTestCase):
 
     def test_boot_two_check_console_delete(self):
         guest = self._ensure_images()
+        name = 'ms-t%s' % uuid.uuid4().hex[:8]
         self.openstack('server', 'create', '--image', 'ms-guest',
                        '--flavor', 'ms.tiny', '--nic', 'none',
-                       '--min', '2', '--max', '2', '--wait', 'ms-t',
+                       '--min', '2', '--max', '2', '--wait', name,
                        timeout=900)
         servers = [s for s in self.openstack('server', 'list', '--long',
+                                             '--all-projects',
                                              user='admin')
-                   if s['Name'].startswith('ms-t-')]
+                   if s['Name'].startswith(name + '-')]
         self.assertEqual(2, len(servers))
         for server in servers:
             self.assertIn(server['Status'], ('ACTIVE', 'SHUTOFF'))
