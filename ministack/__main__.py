@@ -1,0 +1,33 @@
+"""``python -m ministack up|down|status|env``."""
+
+import argparse
+import sys
+
+from ministack import orchestrate
+from ministack import proc
+from ministack import stack as stack_mod
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog='python -m ministack',
+        description='A real OpenStack on 127.0.0.1 for fastboot tests.')
+    sub = parser.add_subparsers(dest='command', required=True)
+    sub.add_parser('up', help='start every service (idempotent)')
+    down = sub.add_parser('down', help='stop every service started')
+    down.add_argument('--keep', action='store_true',
+                      help='keep the run directory (logs, databases)')
+    sub.add_parser('status', help='each service: pid, RSS')
+    env = sub.add_parser('env', help='print an openrc')
+    env.add_argument('--user', choices=('demo', 'admin'), default='demo')
+    args = parser.parse_args(argv)
+    stack = stack_mod.Stack()
+    try:
+        return getattr(orchestrate, args.command)(stack, args)
+    except proc.ServiceFailed as e:
+        print('ministack: %s' % e, file=sys.stderr)
+        return 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""The order in which a ministack comes up and goes down.
+
+Slow starters (RabbitMQ ~8 s, libvirtd, neutron's API) are started early
+and waited for late, so that bring-up overlaps them with Keystone's
+bootstrap and the database migrations.
+"""
+
+import json
+import shlex
+import shutil
+import time
+
+from ministack import install
+from ministack import layout as layout_mod
+from ministack import proc
+from ministack.services import glance
+from ministack.services import keystone
+from ministack.services import libvirt
+from ministack.services import mariadb
+from ministack.services import neutron
+from ministack.services import nova
+from ministack.services import placement
+from ministack.services import rabbitmq
+
+# Bottom-up: ``down`` stops them in reverse.
+SERVICES = (mariadb, rabbitmq, libvirt, keystone, placement, glance,
+            neutron, nova)
+
+CATALOG = (
+    ('nova', 'compute', 'nova', '/v2.1'),
+    ('placement', 'placement', 'placement', ''),
+    ('glance', 'image', 'glance', ''),
+    ('neutron', 'network', 'neutron', ''),
+)
+
+
+def all_names():
+    return [n for svc in SERVICES for n in svc.NAMES]
+
+
+def _step(label, started):
+    print('ministack: %-28s %6.1f s' % (label, time.monotonic() - started),
+          flush=True)
+
+
+def _venv_python(stack, module, *args, env=None, wait=True):
+    full_env = stack.venv_env()
+    full_env['PYTHONPATH'] = str(layout_mod.REPO)
+    full_env.update(env or {})
+    name = module.rsplit('.', 1)[1]
+    popen = proc.spawn(stack.layout, name,
+                       [stack.layout.bin('python'), '-m', module, *args],
+                       env=full_env)
+    if wait:
+        proc.finish(stack.layout, name, popen)
+    return popen
+
+
+def _catalog(stack):
+    layout = stack.layout
+    spec = {
+        'auth_url': stack.keystone_url(), 'password': stack.password,
+        'region': stack.region,
+        'service_users': ['nova', 'placement', 'glance', 'neutron',
+                          'cinder'],
+        'services': [{'name': name, 'type': kind,
+                      'url': layout.url(port, path)}
+                     for name, kind, port, path in CATALOG],
+    }
+    path = layout.etc / 'catalog.json'
+    path.write_text(json.dumps(spec))
+    path.chmod(0o600)
+    return _venv_python(stack, 'ministack.catalog', path, wait=False)
+
+
+def up(stack, args=None):
+    started = time.monotonic()
+    layout = stack.layout
+    layout.make_dirs()
+    install.ensure(layout)
+    _step('venv', started)
+    mariadb.up(stack)
+    _step('mariadb', started)
+    rabbitmq.up(stack)
+    libvirt.up(stack)
+    keystone.up(stack)
+    _step('keystone', started)
+    # The catalog (tens of Keystone calls) runs while the other services
+    # migrate their databases and start: they need Keystone only when
+    # they get a request.
+    catalog = _catalog(stack)
+    for svc in (placement, glance, neutron):
+        svc.up(stack)
+    rabbitmq.wait(stack)
+    _step('rabbitmq', started)
+    nova.up_control(stack)
+    proc.finish(layout, 'catalog', catalog)
+    _step('catalog', started)
+    libvirt.wait(stack)
+    _step('libvirtd', started)
+    nova.up_computes(stack)
+    for svc in (placement, glance, neutron):
+        svc.wait(stack)
+        _step(svc.NAME, started)
+    _venv_python(stack, 'ministack.probe', 'warm-neutron',
+                 env=stack.openrc('admin'))
+    nova.wait(stack)
+    _venv_python(stack, 'ministack.probe', 'computes',
+                 str(len(layout_mod.COMPUTES)), '120',
+                 env=stack.openrc('admin'))
+    nova.discover_hosts(stack)
+    _step('nova (%d computes)' % len(layout_mod.COMPUTES), started)
+    _write_openrc(stack)
+    _print_endpoints(stack)
+    print('ministack: up in %.1f s' % (time.monotonic() - started))
+    return 0
+
+
+def _write_openrc(stack):
+    for user in ('demo', 'admin'):
+        path = stack.layout.run_dir / ('openrc-' + user)
+        path.write_text(_openrc_text(stack, user))
+        path.chmod(0o600)
+
+
+def _openrc_text(stack, user):
+    return ''.join('export %s=%s\n' % (k, shlex.quote(v))
+                   for k, v in stack.openrc(user).items())
+
+
+def _print_endpoints(stack):
+    layout = stack.layout
+    print('ministack: endpoints')
+    print('  identity   %s' % stack.keystone_url())
+    for _name, kind, port, path in CATALOG:
+        print('  %-10s %s' % (kind, layout.url(port, path)))
+    print('ministack: openrc: . %s (admin: %s)' % (
+        layout.run_dir / 'openrc-demo', layout.run_dir / 'openrc-admin'))
+
+
+def down(stack, args=None):
+    layout = stack.layout
+    for svc in reversed(SERVICES):
+        svc.down(stack)
+    left = [n for n in all_names() if proc.running(layout, n)]
+    if left:
+        print('ministack: still running: %s' % ', '.join(left))
+        return 1
+    if not (args and args.keep):
+        shutil.rmtree(layout.run_dir, ignore_errors=True)
+    print('ministack: down')
+    return 0
+
+
+def status(stack, args=None):
+    layout = stack.layout
+    total = 0
+    bad = 0
+    for name in all_names():
+        pid = proc.running(layout, name)
+        rss = proc.rss_kib(pid) if pid else 0
+        total += rss
+        bad += not pid
+        print('%-22s %-8s %8.1f MiB' % (
+            name, pid or 'DOWN', rss / 1024.0))
+    print('%-22s %-8s %8.1f MiB' % ('total', '', total / 1024.0))
+    return 1 if bad else 0
+
+
+def env(stack, args):
+    print(_openrc_text(stack, args.user), end='')
+    return 0

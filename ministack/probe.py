@@ -1,0 +1,68 @@
+"""Questions to the running cloud, asked as admin (runs in the venv).
+
+``python -m ministack.probe computes N TIMEOUT``: wait until N nova-compute
+services are up and their hypervisors are listed.
+"""
+
+import os
+import sys
+import time
+
+from keystoneauth1.identity import v3
+from keystoneauth1 import session as ks_session
+
+
+def admin_session(environ):
+    auth = v3.Password(
+        auth_url=environ['OS_AUTH_URL'], username=environ['OS_USERNAME'],
+        password=environ['OS_PASSWORD'],
+        project_name=environ['OS_PROJECT_NAME'],
+        user_domain_name='Default', project_domain_name='Default')
+    return ks_session.Session(auth=auth)
+
+
+def compute_hosts(sess):
+    """Host names of the nova-compute services that are up."""
+    r = sess.get('/os-services?binary=nova-compute',
+                 endpoint_filter={'service_type': 'compute'})
+    r.raise_for_status()
+    return sorted(s['host'] for s in r.json()['services']
+                  if s['state'] == 'up' and s['status'] == 'enabled')
+
+
+def warm_neutron(sess):
+    """List networks once, so neutron-server configures its ORM mappers.
+
+    neutron 29 with SQLAlchemy 2.1: ``get_ports`` reads the backref
+    ``Port.port_forwardings`` before its first query, and a backref exists
+    only once the mappers are configured. In a fresh API process whose
+    first request is a port list (Nova's server show/list) every port list
+    fails with AttributeError until some other query ran; a network list
+    runs one.
+    """
+    r = sess.get('/v2.0/networks', endpoint_filter={'service_type': 'network'})
+    r.raise_for_status()
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    sess = admin_session(os.environ)
+    if argv[0] == 'warm-neutron':
+        warm_neutron(sess)
+        return 0
+    want, timeout = int(argv[1]), float(argv[2])
+    deadline = time.monotonic() + timeout
+    while True:
+        hosts = compute_hosts(sess)
+        if len(hosts) >= want:
+            print(' '.join(hosts))
+            return 0
+        if time.monotonic() > deadline:
+            print('only %d of %d computes up: %s' % (len(hosts), want,
+                                                     hosts))
+            return 1
+        time.sleep(1)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per service: ``up(stack)``, ``down(stack)`` and ``NAMES``."""

@@ -1,0 +1,27 @@
+"""Serve a WSGI application with gunicorn from the ministack venv.
+
+gunicorn installs in seconds (uWSGI compiles for about a minute) and runs
+each API as one real HTTP server process with a few threads, which is all
+a one-machine cloud needs.
+"""
+
+from ministack import layout as layout_mod
+from ministack import proc
+
+
+def serve(stack, name, app, port, env=None, threads=4):
+    layout = stack.layout
+    full_env = stack.venv_env()
+    full_env.update(env or {})
+    full_env['MINISTACK_WSGI_APP'] = app
+    full_env['PYTHONPATH'] = str(layout_mod.REPO)
+    proc.start(layout, name, [
+        layout.bin('gunicorn'), '--bind', '127.0.0.1:%d' % port,
+        '--workers', '1', '--threads', str(threads), '--timeout', '300',
+        '--graceful-timeout', '5', '--no-control-socket',
+        '--error-logfile', '-', '--name', 'ms-' + name,
+        'ministack.wsgiapp:application'], env=full_env)
+
+
+def wait(stack, name, url, timeout=90):
+    proc.wait(stack.layout, name, proc.http_ok(url), timeout=timeout)

@@ -1,0 +1,75 @@
+"""Real guests through Keystone, Glance, Nova, FastBootDriver and libvirt."""
+
+import os
+import uuid
+
+from fastboot_nova.demo import guest as guest_mod
+from fastboot_nova.demo import runner
+
+from tests.ministack import base
+
+
+class TestImageBoot(base.MinistackTestCase):
+    """The stock image path of the driver: a Glance kernel/ramdisk/disk."""
+
+    def _ensure_images(self):
+        # The demo's guest and cache: built once (~3 min), then reused.
+        guest = guest_mod.build_guest(runner.DEFAULT_CACHE_DIR)
+        # SeaBIOS boots the bzImage; the PVH vmlinux needs qboot.
+        kernel = os.path.join(os.path.dirname(guest.image),
+                              guest_mod.KERNEL_BZIMAGE)
+        images = {i['Name']: i['ID'] for i in self.openstack(
+            'image', 'list', user='admin')}
+        ids = {}
+        for name, fmt, path in (('ms-kernel', 'aki', kernel),
+                                ('ms-ramdisk', 'ari', guest.initramfs)):
+            ids[name] = images.get(name) or self.openstack(
+                'image', 'create', name, '--public', '--disk-format', fmt,
+                '--container-format', fmt, '--file', path,
+                user='admin')['id']
+        if 'ms-guest' not in images:
+            self.openstack(
+                'image', 'create', 'ms-guest', '--public',
+                '--disk-format', 'raw', '--container-format', 'bare',
+                '--file', guest.image,
+                '--property', 'kernel_id=%s' % ids['ms-kernel'],
+                '--property', 'ramdisk_id=%s' % ids['ms-ramdisk'],
+                '--property',
+                'os_command_line=console=ttyS0 fastboot.vm=ms panic=-1',
+                user='admin')
+        flavors = [f['Name'] for f in self.openstack('flavor', 'list',
+                                                     user='admin')]
+        if 'ms.tiny' not in flavors:
+            self.openstack('flavor', 'create', 'ms.tiny', '--ram', '256',
+                           '--disk', '1', '--vcpus', '1', '--public',
+                           user='admin')
+        return guest
+
+    def test_boot_two_check_console_delete(self):
+        guest = self._ensure_images()
+        name = 'ms-t%s' % uuid.uuid4().hex[:8]
+        domains_before = self.libvirt_domains()
+        self.openstack('server', 'create', '--image', 'ms-guest',
+                       '--flavor', 'ms.tiny', '--nic', 'none',
+                       '--min', '2', '--max', '2', '--wait', name,
+                       timeout=900)
+        servers = [s for s in self.openstack('server', 'list', '--long',
+                                             '--all-projects',
+                                             user='admin')
+                   if s['Name'].startswith(name + '-')]
+        self.assertEqual(2, len(servers))
+        for server in servers:
+            self.assertIn(server['Status'], ('ACTIVE', 'SHUTOFF'))
+            host, sid = server['Host'], server['ID']
+            self.wait_for('checksum on the console of %s' % sid,
+                          lambda h=host, i=sid: 'FASTBOOT-CHECKSUM' in
+                          self.console_log(h, i), timeout=300)
+            self.assertIn('FASTBOOT-CHECKSUM %s' % guest.payload_sha256,
+                          self.console_log(host, sid))
+        self.openstack('server', 'delete', '--wait',
+                       *[s['ID'] for s in servers], parse=False)
+        self.assertEqual(domains_before, self.libvirt_domains())
+        for server in servers:
+            path = (self.layout.data('compute-' + server['Host'])
+                    / 'instances' / server['ID'])
+            self.assertFalse(path.exists(), path)
