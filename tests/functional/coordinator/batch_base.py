@@ -13,6 +13,7 @@ import webob
 import webob.dec
 
 from tests.functional.coordinator import base
+from tests.functional.coordinator import test_keystone
 from tests.unit.coordinator import fake_cloud
 
 PROJECT = 'a1b2c3d4e5f60718293a4b5c6d7e8f90'
@@ -52,8 +53,7 @@ class BatchTestCase(base.CoordinatorTestCase):
         super().setUp()
         self.useFixture(fixtures.MockPatch(
             'keystonemiddleware.auth_token.AuthProtocol', FakeAuthToken))
-        conf = self.make_conf(**{'coordinator.auth_strategy': 'keystone',
-                                 'coordinator.shared_secret': None})
+        conf = test_keystone.keystone_conf(self)
         self.conf = conf
         self.ks_app = self.make_app(conf)
         self.clouds = fake_cloud.FakeCloudFactory(

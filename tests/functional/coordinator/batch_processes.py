@@ -80,6 +80,10 @@ class BatchProcessTestCase(base.BaseTestCase):
                             'bind_host': '127.0.0.1',
                             'bind_port': self.port},
             'batches': {'poll_interval': '0.2', 'retry_interval': '0.1'},
+            # Where clients would find Keystone: the coordinator refuses
+            # to start in keystone mode without it (auth_token is faked).
+            'keystone_authtoken': {
+                'www_authenticate_uri': 'http://keystone.test/v3'},
         }
         if self.database_connection():
             options['database'] = {'connection': self.database_connection()}

@@ -9,11 +9,17 @@ real cloud runs here (the ministack tests replace this):
   ``+``-separated) is taken as valid, anything else is 401;
 * the cloud: the file-backed fake of tests/unit/coordinator/fake_cloud.py
   at ``$FASTBOOT_FAKE_CLOUD``, shared by every process of a test.
+
+The coordinator's own launcher replaces itself with uWSGI, whose workers
+would not see these replacements: the coordinator is served here in this
+process, by a threaded wsgiref server, after the launcher's own checks.
 """
 
 import os
+import socketserver
 import sys
 from unittest import mock
+from wsgiref import simple_server
 
 import webob
 import webob.dec
@@ -47,6 +53,22 @@ def factory(conf):
     return fake_cloud.FakeCloudFactory(os.environ['FASTBOOT_FAKE_CLOUD'])
 
 
+class _ThreadingServer(socketserver.ThreadingMixIn,
+                       simple_server.WSGIServer):
+    daemon_threads = True
+
+
+def serve_coordinator(argv):
+    from fastboot_nova.coordinator import config
+    from fastboot_nova.coordinator import deploy
+    conf = config.parse_args(argv)
+    app = deploy.make_app(conf)
+    httpd = simple_server.make_server(
+        conf.coordinator.bind_host, conf.coordinator.bind_port, app,
+        server_class=_ThreadingServer)
+    httpd.serve_forever()
+
+
 def main():
     which, argv = sys.argv[1], sys.argv[2:]
     with mock.patch('keystonemiddleware.auth_token.AuthProtocol',
@@ -54,8 +76,7 @@ def main():
             mock.patch('fastboot_nova.coordinator.batches.clients.'
                        'CloudFactory', factory):
         if which == 'coordinator':
-            from fastboot_nova.coordinator import cmd
-            return cmd.main(argv)
+            return serve_coordinator(argv)
         from fastboot_nova.coordinator.batches import cmd as runner_cmd
         return runner_cmd.main(argv)
 
