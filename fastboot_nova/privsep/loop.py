@@ -15,7 +15,7 @@ import fastboot_nova.privsep
 from fastboot_nova.privsep import utils
 
 LOSETUP = 'losetup'
-LOOP_RE = re.compile(r'^/dev/loop[0-9]{1,6}$')
+LOOP_RE = re.compile(r'^/dev/loop[0-9]{1,6}\Z')
 
 
 class LoopFailed(utils.DmCommandFailed):

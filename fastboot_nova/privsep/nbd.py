@@ -40,7 +40,7 @@ NBD_SERVER = 'nbd-server'
 NBD_CLIENT = 'nbd-client'
 #: Configuration, allow list, pid file and log of each server.
 RUN_DIR = '/run/fastboot-nbd'
-NBD_DEV_RE = re.compile(r'^/dev/nbd[0-9]{1,4}$')
+NBD_DEV_RE = re.compile(r'^/dev/nbd[0-9]{1,4}\Z')
 #: Unprivileged ports only: the daemon has no CAP_NET_BIND_SERVICE.
 PORT_MIN, PORT_MAX = 1024, 65535
 MAX_ALLOWED = 64
@@ -51,7 +51,7 @@ CLIENT_TIMEOUT = 30
 TCP_LISTEN = '0A'
 #: Paths written into nbd-server's configuration (a GLib key file, which
 #: reads backslash escapes) and given to nbd-client: plain characters only.
-TLS_PATH_RE = re.compile(r'^/[A-Za-z0-9._+@/-]{1,4095}$')
+TLS_PATH_RE = re.compile(r'^/[A-Za-z0-9._+@/-]{1,4095}\Z')
 #: A DNS name (letters, digits, hyphens, dots) or an IP address.
 HOSTNAME_RE = re.compile(
     r'^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?'

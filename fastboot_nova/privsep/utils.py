@@ -42,15 +42,15 @@ from fastboot_nova.i18n import _
 #: Device-mapper names: what DM_NAME_LEN (128 with the NUL) allows, from a
 #: conservative alphabet: nothing dmsetup, a shell or a path would treat
 #: specially, and no leading '-' or '.'.
-NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.+-]{0,126}$')
+NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.+-]{0,126}\Z')
 #: Device paths: under /dev, no '..', no metacharacters or spaces.
-DEVICE_RE = re.compile(r'^/dev/[A-Za-z0-9_][A-Za-z0-9_.+:/-]{0,254}$')
+DEVICE_RE = re.compile(r'^/dev/[A-Za-z0-9_][A-Za-z0-9_.+:/-]{0,254}\Z')
 #: Paths of files the daemon opens: absolute, plain characters.
-FILE_RE = re.compile(r'^/[A-Za-z0-9_.+@/-]{1,1023}$')
+FILE_RE = re.compile(r'^/[A-Za-z0-9_.+@/-]{1,1023}\Z')
 #: Names of the devices (and nbd-servers) fastboot creates: an engine's
 #: ``fb-<8 hex digits of its state path's hash>-``, and the multipath
 #: attacher's ``fbmp-``.
-OWN_NAME_RE = re.compile(r'^(fb-[0-9a-f]{8}-|fbmp-)[A-Za-z0-9_.+-]+$')
+OWN_NAME_RE = re.compile(r'^(fb-[0-9a-f]{8}-|fbmp-)[A-Za-z0-9_.+-]+\Z')
 #: dm uuid prefix of a multipath map (an os-brick origin may be one).
 MPATH_UUID = 'mpath-'
 #: Largest device we accept: 2^50 sectors (512 PiB).

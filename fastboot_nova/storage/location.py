@@ -18,8 +18,8 @@ NBD_DEFAULT_PORT = 10809
 #: Longer locations (a path is at most PATH_MAX) are refused, and shown
 #: shortened.
 MAX_LENGTH = 4096
-_EXPORT_RE = re.compile(r'^[A-Za-z0-9_.:-]{1,255}$')
-_HOST_RE = re.compile(r'^[A-Za-z0-9.:-]{1,253}$')
+_EXPORT_RE = re.compile(r'^[A-Za-z0-9_.:-]{1,255}\Z')
+_HOST_RE = re.compile(r'^[A-Za-z0-9.:-]{1,253}\Z')
 _LABEL_RE = re.compile(r'[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?')
 #: The dm backend's export of an image: ``<prefix>exp-<image>-<port>``.
 _DM_EXPORT_RE = 'fb-[A-Za-z0-9]{1,64}-exp-%s-%d'

@@ -33,8 +33,8 @@ FILE_KINDS = tuple(k for k in setting.KINDS if k in FORMATS)
 #: The groups mariadbd reads, in the order it reads them.
 MARIADB_GROUPS = ('mysqld', 'server', 'mariadb', 'mariadbd')
 
-_MYCNF_KEY = re.compile(r'^[A-Za-z0-9_.-]+$')
-_SYSCTL_KEY = re.compile(r'^[A-Za-z0-9_.$-]+$')
+_MYCNF_KEY = re.compile(r'^[A-Za-z0-9_.-]+\Z')
+_SYSCTL_KEY = re.compile(r'^[A-Za-z0-9_.$-]+\Z')
 _MYCNF_COMMENT = re.compile(r'\s#')
 
 

@@ -57,7 +57,7 @@ REQUIRED = {
     'RBD': (('name',),),
     'LOCAL': (('device_path',),),
 }
-KEY_RE = re.compile(r'^[a-z][a-z0-9_]{0,63}$')
+KEY_RE = re.compile(r'^[a-z][a-z0-9_]{0,63}\Z')
 #: Printable ASCII without whitespace and without the characters a shell
 #: (or an iscsiadm/rbd option parser) would treat specially.
 FORBIDDEN = set(';&|$`<>(){}[]*?!~#\'"\\ \t\r\n')

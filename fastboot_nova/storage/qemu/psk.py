@@ -16,8 +16,8 @@ from fastboot_nova import fileutils
 
 KEYS_FILE = 'keys.psk'
 # gnutls splits each line at the first ':'; keep identities plain.
-_IDENTITY_RE = re.compile(r'^[A-Za-z0-9_.@-]{1,64}$')
-_KEY_RE = re.compile(r'^[0-9a-fA-F]{32,512}$')
+_IDENTITY_RE = re.compile(r'^[A-Za-z0-9_.@-]{1,64}\Z')
+_KEY_RE = re.compile(r'^[0-9a-fA-F]{32,512}\Z')
 
 
 @dataclasses.dataclass(frozen=True)
