@@ -29,9 +29,9 @@ XZ_MAGIC = b'\xfd7zXZ\x00'
 ELF_MAGIC = b'\x7fELF'
 _CHUNK = 1 << 20
 
+
 class GuestBuildError(exception.FastbootException):
     message = _("Cannot build the fastboot test guest: %(reason)s")
-
 
 
 def _run(argv, **kwargs):

@@ -37,7 +37,6 @@ class TestbedError(exception.FastbootException):
     message = _("Network testbed %(name)s: %(reason)s")
 
 
-
 def netns_argv(netns):
     """The argv prefix that runs a command in network namespace ``netns``.
 

@@ -55,8 +55,8 @@ from fastboot_nova.testbed.netns import check_support
 from fastboot_nova.testbed.netns import cleanup_prefix
 from fastboot_nova.testbed.netns import COMMAND_TIMEOUT
 from fastboot_nova.testbed.netns import KILL_GRACE  # noqa: F401
-from fastboot_nova.testbed.netns import NETNS_DIR  # noqa: F401
 from fastboot_nova.testbed.netns import netns_argv
+from fastboot_nova.testbed.netns import NETNS_DIR  # noqa: F401
 from fastboot_nova.testbed.netns import netns_execute
 from fastboot_nova.testbed.netns import popen
 from fastboot_nova.testbed.netns import run
@@ -123,6 +123,7 @@ def tbf_burst(bps):
     segmented by tbf itself.
     """
     return max(bps // 8 // 100, 16384)
+
 
 @dataclasses.dataclass(frozen=True)
 class Node:
