@@ -31,6 +31,7 @@ import threading
 import time
 
 from fastboot_nova.demo import guest as demo_guest
+from fastboot_nova.demo import kernel as demo_kernel
 from fastboot_nova.demo import vm as demo_vm
 
 KGUEST_VERSION = 'k2'
@@ -188,7 +189,7 @@ def build(cache_dir=None, progress=print):
     cache_dir = cache_dir or os.environ.get(CACHE_ENV) or DEFAULT_CACHE
     os.makedirs(cache_dir, exist_ok=True)
     started = time.monotonic()
-    pkg, version = demo_guest.resolve_kernel_package()
+    pkg, version = demo_kernel.resolve_kernel_package()
     kdir, km = _cached(
         cache_dir, _kernel_key(pkg, version), ('kernel', 'initramfs'),
         lambda out, p: _build_kernel(out, pkg, version, p), progress)
@@ -207,21 +208,21 @@ def _build_kernel(out, pkg, version, progress):
     work = os.path.join(out, 'work')
     os.makedirs(work)
     progress('kguest: downloading %s %s' % (pkg, version))
-    deb = demo_guest.download_package(pkg, work)
+    deb = demo_kernel.download_package(pkg, work)
     root = os.path.join(work, 'kernel')
-    demo_guest._run(['dpkg', '-x', deb, root])
+    demo_kernel._run(['dpkg', '-x', deb, root])
     kver, = os.listdir(os.path.join(root, 'lib', 'modules'))
     moddir = os.path.join(root, 'lib', 'modules', kver)
-    demo_guest._run(['depmod', '-b', root, kver])
+    demo_kernel._run(['depmod', '-b', root, kver])
     with open(os.path.join(moddir, 'modules.dep')) as f:
-        deps = demo_guest.parse_modules_dep(f.read())
+        deps = demo_kernel.parse_modules_dep(f.read())
     with open(os.path.join(moddir, 'modules.builtin')) as f:
-        builtin = demo_guest.parse_modules_builtin(f.read())
-    order = demo_guest.module_load_order(deps, MODULES, builtin)
+        builtin = demo_kernel.parse_modules_builtin(f.read())
+    order = demo_kernel.module_load_order(deps, MODULES, builtin)
     vmlinuz = os.path.join(root, 'boot', 'vmlinuz-%s' % kver)
     vmlinux = os.path.join(out, 'vmlinux')
-    if demo_guest.extract_vmlinux(vmlinuz, vmlinux) and \
-            demo_guest.has_pvh_note(vmlinux):
+    if demo_kernel.extract_vmlinux(vmlinuz, vmlinux) and \
+            demo_kernel.has_pvh_note(vmlinux):
         boot_method, kernel = 'pvh', 'vmlinux'
     else:
         shutil.copyfile(vmlinuz, os.path.join(out, 'vmlinuz'))
@@ -274,7 +275,7 @@ def apt_mirror(suite):
             uri = parse_apt_sources(f.read(), suite)
         if uri:
             return uri
-    raise demo_guest.GuestBuildError(
+    raise demo_kernel.GuestBuildError(
         reason='no apt source for %s in %s; set %s to a Debian mirror '
                'URL' % (suite, ', '.join(APT_SOURCES), MIRROR_ENV))
 
@@ -284,7 +285,7 @@ def _build_rootfs(out, progress):
     rootfs = os.path.join(out, 'work')
     mirror = os.environ.get(MIRROR_ENV) or apt_mirror(SUITE)
     t = time.monotonic()
-    demo_guest._run(['debootstrap', '--variant=minbase',
+    demo_kernel._run(['debootstrap', '--variant=minbase',
                      '--include=' + ','.join(PACKAGES), SUITE, rootfs,
                      mirror])
     debootstrap_seconds = time.monotonic() - t
@@ -300,7 +301,7 @@ def _build_rootfs(out, progress):
         f.truncate(_round_mib(size * 1.3 + (64 << 20)))
     # ext4 without a journal, mounted read-only: the guest loads the ext4
     # modules for the state disk anyway.
-    demo_guest._run(['mkfs.ext4', '-q', '-F', '-O', '^has_journal',
+    demo_kernel._run(['mkfs.ext4', '-q', '-F', '-O', '^has_journal',
                      '-E', 'lazy_itable_init=0', '-d', rootfs, image])
     shutil.rmtree(rootfs)
     return {'rootfs': 'rootfs.img', 'suite': SUITE,
@@ -336,14 +337,14 @@ def _write_initramfs(dest, moddir, order):
         for rel in order:
             name = os.path.basename(rel).split('.ko', 1)[0] + '.ko'
             local = os.path.join(tmp, name)
-            demo_guest._copy_module(os.path.join(moddir, rel), local)
+            demo_kernel._copy_module(os.path.join(moddir, rel), local)
             with open(local, 'rb') as fh:
                 files.append(('lib/modules/' + name, f, fh.read()))
             names.append(name)
     files.append(('etc/fastboot-modules', f,
                   ''.join(n + '\n' for n in names)))
     files.append(('init', x, INIT.replace('@DONE@', DONE_TAG)))
-    demo_guest.write_initramfs(dest, files)
+    demo_kernel.write_initramfs(dest, files)
 
 
 # -- running -----------------------------------------------------------------
@@ -361,7 +362,7 @@ def make_state_disk(path, size_mib=256, journal=False):
     with open(path, 'wb') as f:
         f.truncate(size_mib << 20)
     features = ['-O', 'has_journal' if journal else '^has_journal']
-    demo_guest._run(['mkfs.ext4', '-q', '-F'] + features + [path])
+    demo_kernel._run(['mkfs.ext4', '-q', '-F'] + features + [path])
 
 
 def run(guest, source_dir, disks, args, accel='tcg', memory_mib=512,

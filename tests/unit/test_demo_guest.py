@@ -13,6 +13,7 @@ import fixtures
 from oslotest import base
 
 from fastboot_nova.demo import guest
+from fastboot_nova.demo import kernel
 from fastboot_nova.demo import vm
 
 SHA = 'ab' * 32
@@ -46,11 +47,11 @@ class ModulesTest(base.BaseTestCase):
 
     def setUp(self):
         super().setUp()
-        self.deps = guest.parse_modules_dep(MODULES_DEP)
+        self.deps = kernel.parse_modules_dep(MODULES_DEP)
 
     def test_module_name(self):
-        self.assertEqual('ext4', guest.module_name('kernel/fs/ext4/ext4.ko'))
-        self.assertEqual('virtio_rng', guest.module_name(
+        self.assertEqual('ext4', kernel.module_name('kernel/fs/ext4/ext4.ko'))
+        self.assertEqual('virtio_rng', kernel.module_name(
             'kernel/drivers/char/hw_random/virtio-rng.ko.xz'))
 
     def test_parse(self):
@@ -61,8 +62,8 @@ class ModulesTest(base.BaseTestCase):
         self.assertIn('virtio_rng', self.deps)
 
     def test_order_dependencies_first_each_once(self):
-        order = guest.module_load_order(self.deps, guest.WANTED_MODULES)
-        names = [guest.module_name(p) for p in order]
+        order = kernel.module_load_order(self.deps, guest.WANTED_MODULES)
+        names = [kernel.module_name(p) for p in order]
         self.assertEqual(len(names), len(set(names)))
         for name in names:
             for dep in self.deps[name][1]:
@@ -74,26 +75,26 @@ class ModulesTest(base.BaseTestCase):
         self.assertEqual('ext4', names[-1])
 
     def test_dash_in_wanted_name(self):
-        order = guest.module_load_order(self.deps, ['virtio-rng'])
+        order = kernel.module_load_order(self.deps, ['virtio-rng'])
         self.assertEqual(['virtio_ring', 'virtio', 'virtio_rng'],
-                         [guest.module_name(p) for p in order])
+                         [kernel.module_name(p) for p in order])
 
     def test_builtin_is_skipped(self):
         deps = dict(self.deps)
         del deps['virtio_blk']
-        builtin = guest.parse_modules_builtin(
+        builtin = kernel.parse_modules_builtin(
             'kernel/drivers/block/virtio_blk.ko\n')
-        order = guest.module_load_order(deps, ['virtio_blk'], builtin)
+        order = kernel.module_load_order(deps, ['virtio_blk'], builtin)
         self.assertEqual([], order)
 
     def test_missing_module(self):
-        self.assertRaises(guest.GuestBuildError, guest.module_load_order,
+        self.assertRaises(guest.GuestBuildError, kernel.module_load_order,
                           self.deps, ['nosuch'])
 
     def test_cycle(self):
-        deps = guest.parse_modules_dep('a.ko: b.ko\nb.ko: a.ko\n')
+        deps = kernel.parse_modules_dep('a.ko: b.ko\nb.ko: a.ko\n')
         e = self.assertRaises(guest.GuestBuildError,
-                              guest.module_load_order, deps, ['a'])
+                              kernel.module_load_order, deps, ['a'])
         self.assertIn('a -> b -> a', str(e))
 
 
@@ -107,7 +108,7 @@ class VmlinuxTest(base.BaseTestCase):
     def _bzimage(self, payload):
         # A stray magic first (not a valid stream), then the real stream,
         # then trailing data, as in a real bzImage.
-        blob = (b'\x00' * 100 + guest.XZ_MAGIC + b'garbage' * 10 +
+        blob = (b'\x00' * 100 + kernel.XZ_MAGIC + b'garbage' * 10 +
                 lzma.compress(payload, format=lzma.FORMAT_XZ) +
                 b'\xff' * 1000)
         path = os.path.join(self.tmp, 'vmlinuz')
@@ -117,14 +118,14 @@ class VmlinuxTest(base.BaseTestCase):
 
     def test_extract(self):
         # Larger than one chunk, to go round the streaming loop.
-        payload = guest.ELF_MAGIC + os.urandom((1 << 20) * 2 + 12345)
-        self.assertTrue(guest.extract_vmlinux(self._bzimage(payload),
+        payload = kernel.ELF_MAGIC + os.urandom((1 << 20) * 2 + 12345)
+        self.assertTrue(kernel.extract_vmlinux(self._bzimage(payload),
                                               self.dest))
         with open(self.dest, 'rb') as fh:
             self.assertEqual(payload, fh.read())
 
     def test_not_elf(self):
-        self.assertFalse(guest.extract_vmlinux(
+        self.assertFalse(kernel.extract_vmlinux(
             self._bzimage(b'MZ' + b'x' * 5000), self.dest))
         self.assertFalse(os.path.exists(self.dest))
 
@@ -132,7 +133,7 @@ class VmlinuxTest(base.BaseTestCase):
         path = os.path.join(self.tmp, 'vmlinuz')
         with open(path, 'wb') as fh:
             fh.write(b'\x00' * 4096)
-        self.assertFalse(guest.extract_vmlinux(path, self.dest))
+        self.assertFalse(kernel.extract_vmlinux(path, self.dest))
 
     def _elf(self, note_name, note_type):
         desc = b'\x00' * 4
@@ -140,7 +141,7 @@ class VmlinuxTest(base.BaseTestCase):
         note = struct.pack('<III', len(name), len(desc), note_type)
         note += name + b'\x00' * (-len(name) % 4) + desc
         ehdr = bytearray(64)
-        ehdr[:4] = guest.ELF_MAGIC
+        ehdr[:4] = kernel.ELF_MAGIC
         ehdr[4] = 2  # ELFCLASS64
         struct.pack_into('<Q', ehdr, 0x20, 64)  # e_phoff
         struct.pack_into('<HH', ehdr, 0x36, 56, 1)  # e_phentsize, e_phnum
@@ -152,15 +153,15 @@ class VmlinuxTest(base.BaseTestCase):
         return path
 
     def test_pvh_note(self):
-        self.assertTrue(guest.has_pvh_note(self._elf(b'Xen', 18)))
-        self.assertFalse(guest.has_pvh_note(self._elf(b'Xen', 17)))
-        self.assertFalse(guest.has_pvh_note(self._elf(b'GNU', 18)))
+        self.assertTrue(kernel.has_pvh_note(self._elf(b'Xen', 18)))
+        self.assertFalse(kernel.has_pvh_note(self._elf(b'Xen', 17)))
+        self.assertFalse(kernel.has_pvh_note(self._elf(b'GNU', 18)))
 
 
 class InitramfsTest(base.BaseTestCase):
 
     def test_entry_alignment(self):
-        entry = guest.cpio_newc_entry('init', stat.S_IFREG | 0o755, b'abc')
+        entry = kernel.cpio_newc_entry('init', stat.S_IFREG | 0o755, b'abc')
         self.assertTrue(entry.startswith(b'070701'))
         self.assertEqual(0, len(entry) % 4)
         # 110-byte header + 'init\0' padded to 116, data padded to 4.
@@ -188,7 +189,7 @@ class InitramfsTest(base.BaseTestCase):
 
     def test_write_initramfs(self):
         path = os.path.join(self.useFixture(fixtures.TempDir()).path, 'i')
-        guest.write_initramfs(path, [
+        kernel.write_initramfs(path, [
             ('dev', stat.S_IFDIR | 0o755, b''),
             ('dev/console', stat.S_IFCHR | 0o600, (5, 1)),
             ('bin/sh', stat.S_IFLNK | 0o777, 'busybox'),
@@ -213,16 +214,16 @@ class AptTest(base.BaseTestCase):
         out = ('Package: linux-image-amd64\nVersion: 6.1.1-1\n'
                'Depends: linux-image-6.1.0-9-amd64 (= 6.1.1-1)\n')
         self.assertEqual(('linux-image-6.1.0-9-amd64', '6.1.1-1'),
-                         guest.parse_kernel_depends(out))
+                         kernel.parse_kernel_depends(out))
 
     def test_kernel_depends_unpinned_alternatives(self):
         out = 'Depends: initramfs-tools | linux-image-6.1.0-9-amd64, kmod\n'
         self.assertEqual(('linux-image-6.1.0-9-amd64', None),
-                         guest.parse_kernel_depends(out))
-        self.assertEqual((None, None), guest.parse_kernel_depends(''))
+                         kernel.parse_kernel_depends(out))
+        self.assertEqual((None, None), kernel.parse_kernel_depends(''))
 
     def test_version(self):
-        self.assertEqual('1:2.3', guest.parse_apt_version(
+        self.assertEqual('1:2.3', kernel.parse_apt_version(
             'Package: x\nVersion: 1:2.3\n'))
 
 
@@ -308,13 +309,13 @@ class CacheTest(base.BaseTestCase):
 class RunTest(base.BaseTestCase):
 
     def test_failed_command(self):
-        e = self.assertRaises(guest.GuestBuildError, guest._run,
+        e = self.assertRaises(guest.GuestBuildError, kernel._run,
                               [sys.executable, '-c',
                                'import sys; sys.exit("bad thing")'])
         self.assertIn('bad thing', str(e))
 
     def test_missing_command(self):
-        e = self.assertRaises(guest.GuestBuildError, guest._run,
+        e = self.assertRaises(guest.GuestBuildError, kernel._run,
                               ['/nonexistent/tool'])
         self.assertIn('not installed', str(e))
 

@@ -9,7 +9,7 @@ from oslotest import base
 
 from fastboot_nova import exception
 from fastboot_nova import testbed
-from fastboot_nova.testbed import network
+from fastboot_nova.testbed import netns
 
 ALL_CAPS = (1 << 41) - 1
 
@@ -105,16 +105,16 @@ class TestbedTestCase(base.BaseTestCase):
     def setUp(self):
         super().setUp()
         self.caps = self.useFixture(fixtures.MockPatch(
-            'fastboot_nova.testbed.network._effective_caps',
+            'fastboot_nova.testbed.netns._effective_caps',
             return_value=ALL_CAPS)).mock
         self.which = self.useFixture(fixtures.MockPatch(
-            'fastboot_nova.testbed.network.shutil.which',
+            'fastboot_nova.testbed.netns.shutil.which',
             side_effect=lambda tool: '/usr/bin/' + tool)).mock
         # Never signal a real process from a unit test.
         self.kill = self.useFixture(fixtures.MockPatch(
-            'fastboot_nova.testbed.network._kill_all')).mock
+            'fastboot_nova.testbed.netns._kill_all')).mock
         self.in_netns = self.useFixture(fixtures.MockPatch(
-            'fastboot_nova.testbed.network._in_netns',
+            'fastboot_nova.testbed.netns._in_netns',
             side_effect=lambda pid, ns: pid != 666)).mock
 
     def make(self, hosts=2, fake=None, **kw):
@@ -196,7 +196,7 @@ class TestCreate(TestbedTestCase):
         self.assertFalse(tb.created)
 
     def test_not_root(self):
-        self.caps.return_value = 1 << network.CAP_SYS_ADMIN
+        self.caps.return_value = 1 << netns.CAP_SYS_ADMIN
         e = self.assertRaises(testbed.TestbedError, self.make().create)
         self.assertIn('Network testbed fbt: needs root', str(e))
         self.assertIn('missing CAP_NET_ADMIN', str(e))
