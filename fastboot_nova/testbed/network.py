@@ -73,12 +73,12 @@ PORT = 'p-%s'
 MAX_HOSTS = 250
 # Short, so that every namespace name stays readable, and without '-', so
 # that "<prefix>-" never matches the namespaces of a longer prefix.
-PREFIX_RE = re.compile(r'^[a-z][a-z0-9]{0,11}$')
+PREFIX_RE = re.compile(r'^[a-z][a-z0-9]{0,11}\Z')
 # tbf queue bound: enough for TCP to reach the rate, small enough that a
 # rate-limited link does not add seconds of queueing delay.
 TBF_LATENCY = '100ms'
 
-_RATE_RE = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$')
+_RATE_RE = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*\Z')
 # tc(8) units: "bit" units are bits per second, "bps" units bytes per
 # second; k/m/g/t are powers of 1000, ki/mi/gi/ti powers of 1024.
 _RATE_UNITS = {
