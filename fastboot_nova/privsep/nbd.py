@@ -46,6 +46,8 @@ PORT_MIN, PORT_MAX = 1024, 65535
 MAX_ALLOWED = 64
 #: Seconds a server gets to listen after start, and to exit after SIGTERM.
 START_WAIT = STOP_WAIT = 15.0
+#: Seconds a server and its per-client children get to go after SIGKILL.
+KILL_WAIT = 5.0
 #: nbd-client request timeout, in seconds.
 CLIENT_TIMEOUT = 30
 TCP_LISTEN = '0A'
@@ -245,15 +247,50 @@ def _read_pid(path):
         return None
 
 
+def _proc_stat(pid):
+    """``(comm, state, ppid)`` of ``pid`` from /proc, or None."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            text = f.read()
+    except OSError:
+        return None
+    # comm is in parentheses and may itself hold spaces or parentheses.
+    head, _sep, tail = text.rpartition(')')
+    fields = tail.split()
+    if len(fields) < 2:
+        return None
+    return head.partition('(')[2], fields[0], int(fields[1])
+
+
 def _server_alive(pid):
-    """Whether ``pid`` is a running nbd-server (not a reused pid)."""
+    """Whether ``pid`` is a running nbd-server (not a reused pid).
+
+    A zombie is not: until its parent (init, for a daemon) reaps it, it
+    keeps its name but serves nothing.
+    """
     if not pid:
         return False
-    try:
-        with open('/proc/%d/comm' % pid) as f:
-            return f.read().strip() == NBD_SERVER
-    except OSError:
-        return False
+    stat = _proc_stat(pid)
+    return stat is not None and stat[0] == NBD_SERVER and stat[1] != 'Z'
+
+
+def _server_children(pid):
+    """The per-client nbd-server processes forked by server ``pid``."""
+    children = []
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            stat = _proc_stat(int(entry))
+            if stat and stat[0] == NBD_SERVER and stat[2] == pid:
+                children.append(int(entry))
+    return children
+
+
+def _wait_gone(pids, seconds):
+    deadline = time.monotonic() + seconds
+    while any(_server_alive(p) for p in pids) and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [p for p in pids if _server_alive(p)]
 
 
 def _listening(address, port):
@@ -350,12 +387,16 @@ def stop_server(name):
     paths = _paths(name)
     pid = _read_pid(paths['pid'])
     if _server_alive(pid):
-        # The server ends its per-client children on SIGTERM.
+        children = _server_children(pid)
+        # The server ends its per-client children on SIGTERM; one stuck
+        # on a slow device gets SIGKILL, with its children, so that an
+        # unexport always ends and never leaves the device open.
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_WAIT
-        while _server_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _server_alive(pid):
+        left = _wait_gone([pid] + children, STOP_WAIT)
+        for p in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGKILL)
+        if _wait_gone(left, KILL_WAIT):
             raise NbdFailed(verb='stop', name=name,
                             reason='pid %d did not exit' % pid)
     _remove_files(paths)

@@ -2,6 +2,7 @@
 
 import os
 import re
+import signal
 
 import fixtures
 
@@ -39,6 +40,10 @@ class FakeNbdKernel(fakes.FakeKernel):
         self.spawn_code = 0
         self.failed_paths = set()
         self._pid = 1000
+        #: Server pids that ignore SIGTERM (stuck on a device), and
+        #: every ``(pid, signal)`` sent.
+        self.ignore_sigterm = set()
+        self.signals = []
 
     # -- nbd ------------------------------------------------------------------
 
@@ -78,7 +83,13 @@ class FakeNbdKernel(fakes.FakeKernel):
     def is_listening(self, address, port):
         return (address, port) in self.listening
 
+    def server_children(self, pid):
+        return []
+
     def kill(self, pid, sig):
+        self.signals.append((pid, sig))
+        if sig == signal.SIGTERM and pid in self.ignore_sigterm:
+            return
         for name, p in list(self.servers.items()):
             if p == pid:
                 del self.servers[name]
@@ -143,6 +154,8 @@ class NbdFixture(fixtures.Fixture):
                                                  k.write_zeros))
         for attr, fake in (('_spawn', k.spawn), ('_nbd_state', k.nbd_state),
                            ('_server_alive', k.server_alive),
+                           ('_server_children', k.server_children),
+                           ('STOP_WAIT', 0.2),
                            ('_listening', k.is_listening),
                            ('RUN_DIR', self.run_dir)):
             self.useFixture(fixtures.MockPatchObject(nbd_priv, attr, fake))

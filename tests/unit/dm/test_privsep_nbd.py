@@ -1,7 +1,9 @@
 """The privileged NBD and multipath entrypoints: exact argv, refusals."""
 
 import os
+import signal
 
+import fixtures
 import testtools
 
 import fastboot_nova.privsep.dm as dm
@@ -13,6 +15,8 @@ CACHE = '/dev/mapper/fb-0123abcd-cache-img'
 #: nbd-server names, as an engine makes them.
 EXP1, EXP2 = 'fb-0123abcd-exp-img-1', 'fb-0123abcd-exp-img-2'
 ORIGIN = '/dev/vdb'
+#: The fixture replaces it; the zombie test checks the real one.
+REAL_SERVER_ALIVE = nbd._server_alive
 
 
 class NbdTestCase(testtools.TestCase):
@@ -62,6 +66,33 @@ class TestServer(NbdTestCase):
         self.assertEqual([], self.files())
         self.assertEqual([], nbd.list_servers())
         nbd.stop_server(EXP1)  # again: nothing to do
+
+    def test_stop_kills_a_server_that_ignores_sigterm(self):
+        pid = nbd.start_server(EXP1, CACHE, '127.0.0.1', 10809,
+                               ['127.0.0.1'])
+        self.kernel.ignore_sigterm.add(pid)
+        nbd.stop_server(EXP1)
+        self.assertEqual([(pid, signal.SIGTERM), (pid, signal.SIGKILL)],
+                         self.kernel.signals)
+        self.assertEqual({}, self.kernel.servers)
+        self.assertEqual([], self.files())
+
+    def test_proc_stat_reads_name_state_and_parent(self):
+        comm, state, ppid = nbd._proc_stat(os.getpid())
+        with open('/proc/self/comm') as f:
+            self.assertEqual(f.read().strip(), comm)
+        self.assertIn(state, 'RS')
+        self.assertEqual(os.getppid(), ppid)
+        self.assertIsNone(nbd._proc_stat(2 ** 22 + 1))
+
+    def test_a_zombie_server_is_not_alive(self):
+        self.useFixture(fixtures.MockPatchObject(
+            nbd, '_proc_stat', lambda pid: {
+                7: ('nbd-server', 'Z', 1), 8: ('nbd-server', 'S', 1),
+                9: ('sshd', 'S', 1)}.get(pid)))
+        alive = REAL_SERVER_ALIVE
+        self.assertEqual([False, True, False, False],
+                         [alive(p) for p in (7, 8, 9, 10)])
 
     def test_bad_input_runs_nothing(self):
         for args in (
