@@ -96,7 +96,9 @@ def wheel(name):
 
 
 def read_ini(path):
-    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    # DEFAULT as an ordinary section: its options are not inherited.
+    parser = configparser.RawConfigParser(
+        strict=False, interpolation=None, default_section='\0none')
     parser.optionxform = str
     with open(path) as f:
         parser.read_file(f)
