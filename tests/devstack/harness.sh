@@ -15,6 +15,9 @@
 # included) and start-nova-compute (devstack's start_nova_compute, which
 # makes nova-cpu.conf from nova.conf). Only the calls of stubs.sh are
 # replaced.
+#
+# The globals set here are read by devstack's functions:
+# shellcheck disable=SC2034
 
 set -o errexit
 
