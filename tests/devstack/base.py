@@ -131,8 +131,9 @@ class DevstackTestCase(testtools.TestCase):
         self.fb_conf_dir = os.path.join(self.etc, 'fastboot')
         self.fb_conf = os.path.join(self.fb_conf_dir, 'fastboot.conf')
         self.psk = os.path.join(self.fb_conf_dir, 'exports.psk')
-        self.enabled = os.path.join(self.dest, 'horizon', 'openstack_dashboard',
-                                    'local', 'enabled')
+        self.enabled = os.path.join(self.dest, 'horizon',
+                                    'openstack_dashboard', 'local',
+                                    'enabled')
         self._nova_paste()
         self._horizon()
         self._bins()
@@ -250,8 +251,9 @@ class DevstackTestCase(testtools.TestCase):
             prefix, '\n'.join(' '.join(c) for c in commands)))
 
     def assertRecorded(self, *prefix):
-        self.assertTrue(self.find(*prefix), 'no recorded command %r in:\n%s' % (
-            prefix, '\n'.join(' '.join(c) for c in self.last_commands)))
+        self.assertTrue(self.find(*prefix), 'no recorded command %r in:\n%s'
+                        % (prefix, '\n'.join(' '.join(c)
+                                             for c in self.last_commands)))
 
     def assertNotRecorded(self, *prefix):
         self.assertEqual([], self.find(*prefix))
