@@ -10,9 +10,8 @@
 # STEP is one of stack.sh's plugin phases (pre-install, install,
 # post-config, extra, test-config), unstack or clean (run_phase of
 # devstack's functions-common), or one of devstack's own steps around
-# them: nova-conf (nova.conf and api-paste.ini as configure_nova leaves
-# them, the libvirt hypervisor plugin's configure_nova_hypervisor
-# included) and start-nova-compute (devstack's start_nova_compute, which
+# them: nova-conf (nova.conf from devstack's create_nova_conf, Nova's
+# api-paste.ini, and the hypervisor plugin's configure_nova_hypervisor) and start-nova-compute (devstack's start_nova_compute, which
 # makes nova-cpu.conf from nova.conf). Only the calls of stubs.sh are
 # replaced.
 #
@@ -58,16 +57,17 @@ NOVA_CONF_DIR=$FB_ROOT/etc/nova
 NOVA_CONF=$NOVA_CONF_DIR/nova.conf
 NOVA_CPU_CONF=$NOVA_CONF_DIR/nova-cpu.conf
 NOVA_API_PASTE_INI=$NOVA_CONF_DIR/api-paste.ini
+NOVA_UWSGI_CONF=$NOVA_CONF_DIR/nova-api-uwsgi.ini
+NOVA_METADATA_UWSGI_CONF=$NOVA_CONF_DIR/nova-metadata-uwsgi.ini
 CINDER_CONF=$FB_ROOT/etc/cinder/cinder.conf
 PLACEMENT_CONF=$FB_ROOT/etc/placement/placement.conf
 
+# nova.conf as configure_nova leaves it: devstack's create_nova_conf
+# (its apache/uwsgi part recorded), Nova's api-paste.ini, and the
+# hypervisor plugin's configure_nova_hypervisor.
 function _fb_nova_conf {
     mkdir -p "$NOVA_CONF_DIR"
-    rm -f "$NOVA_CONF"
-    iniset "$NOVA_CONF" DEFAULT debug True
-    iniset "$NOVA_CONF" DEFAULT state_path "$NOVA_STATE_PATH"
-    iniset "$NOVA_CONF" notifications notification_format "$NOVA_NOTIFICATION_FORMAT"
-    iniset_rpc_backend nova "$NOVA_CONF"
+    create_nova_conf
     cp "$FB_NOVA_API_PASTE" "$NOVA_API_PASTE_INI"
     if is_service_enabled n-cpu && [[ -r $NOVA_PLUGINS/hypervisor-$VIRT_DRIVER ]]; then
         configure_nova_hypervisor

@@ -89,6 +89,11 @@ function configure_libvirt {
     _fb_record configure_libvirt "$@"
 }
 
+# uWSGI sockets (tmpfiles.d) and the Apache proxy of an API.
+function write_uwsgi_config {
+    _fb_record write_uwsgi_config "$@"
+}
+
 function qemu-img {
     _fb_record qemu-img "$@"
 }
