@@ -238,6 +238,25 @@ class DevstackTestCase(testtools.TestCase):
         with open(self.record) as f:
             return [shlex.split(line) for line in f if line.strip()]
 
+    def step_commands(self, step):
+        """The calls recorded during one step (between its markers)."""
+        out, inside = [], False
+        for command in self.commands():
+            if command[:1] == ['#']:
+                inside = command[1:] == [step]
+            elif inside:
+                out.append(command)
+        return out
+
+    def snapshot(self, name, path):
+        """``path`` (under ROOT/etc or Horizon's enabled/) as it was at
+        the harness step ``snapshot:NAME``."""
+        where = os.path.join(self.root, 'snapshots', name)
+        if path.startswith(self.enabled):
+            return os.path.join(where, 'enabled',
+                                os.path.relpath(path, self.enabled))
+        return os.path.join(where, 'etc', os.path.relpath(path, self.etc))
+
     def find(self, *prefix, commands=None):
         commands = self.last_commands if commands is None else commands
         return [c for c in commands if c[:len(prefix)] == list(prefix)]

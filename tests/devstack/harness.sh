@@ -12,7 +12,8 @@
 # devstack's functions-common), or one of devstack's own steps around
 # them: nova-conf (nova.conf from devstack's create_nova_conf, Nova's
 # api-paste.ini, and the hypervisor plugin's configure_nova_hypervisor) and start-nova-compute (devstack's start_nova_compute, which
-# makes nova-cpu.conf from nova.conf). Only the calls of stubs.sh are
+# makes nova-cpu.conf from nova.conf), or snapshot:NAME (a copy of the
+# configuration in ROOT/snapshots/NAME). Only the calls of stubs.sh are
 # replaced.
 #
 # The globals set here are read by devstack's functions:
@@ -74,12 +75,22 @@ function _fb_nova_conf {
     fi
 }
 
+# snapshot:NAME keeps a copy of the configuration (ROOT/etc) and of
+# Horizon's enabled files as they are between two steps.
+function _fb_snapshot {
+    local dir=$FB_ROOT/snapshots/$1
+    mkdir -p "$dir"
+    cp -a "$FB_ROOT/etc" "$dir/etc"
+    cp -a "$HORIZON_DIR/openstack_dashboard/local/enabled" "$dir/enabled"
+}
+
 for step in "$@"; do
     echo "harness: $step $SECONDS"
     _fb_record "#" "$step"
     case "$step" in
         nova-conf) _fb_nova_conf ;;
         start-nova-compute) start_nova_compute ;;
+        snapshot:*) _fb_snapshot "${step#snapshot:}" ;;
         unstack|clean) run_phase "$step" ;;
         *) run_phase stack "$step" ;;
     esac

@@ -18,35 +18,45 @@ def lines(text):
     return [line for line in text.splitlines() if line.strip()]
 
 
-def unit_exec(test, service):
+def unit_exec(test, service, snapshot='started'):
     unit = os.path.join(test.etc, 'systemd', 'system',
                         'devstack@%s.service' % service)
-    return test.ini(unit).get('Service', 'ExecStart')
+    return test.ini(test.snapshot(snapshot, unit)).get('Service',
+                                                       'ExecStart')
 
 
 class TestControllerLifecycle(base.DevstackTestCase):
-    """One all-in-one node through stack.sh, unstack.sh and clean.sh."""
+    """One all-in-one node through stack.sh, unstack.sh and clean.sh.
+
+    One harness run (sourcing devstack costs seconds); snapshot steps
+    keep the configuration as it was between the phases.
+    """
 
     def test_stack_unstack_clean(self):
         self.write_local_conf(FASTBOOT_SAMPLE_ORIGIN='True')
-        self.run_steps('pre-install', 'install', 'nova-conf')
+        self.run_steps('pre-install', 'install', 'nova-conf',
+                       'snapshot:before', 'post-config',
+                       'snapshot:configured', 'start-nova-compute', 'extra',
+                       'test-config', 'snapshot:started', 'unstack', 'clean')
+
+        self.last_commands = self.step_commands('install')
         self.assertRecorded('setup_develop',
                             os.path.join(self.dest, 'fastboot'),
                             'coordinator')
         # devstack's libvirt hypervisor plugin wrote its own driver.
-        self.assertEqual('libvirt.LibvirtDriver', self.ini(
-            self.nova_conf).get('DEFAULT', 'compute_driver'))
-        nova_before = self.text(self.nova_conf)
-        paste_before = self.text(self.paste)
-        enabled_before = sorted(os.listdir(self.enabled))
+        before = self.ini(self.snapshot('before', self.nova_conf))
+        self.assertEqual('libvirt.LibvirtDriver',
+                         before.get('DEFAULT', 'compute_driver'))
 
-        self.run_steps('post-config')
+        self.last_commands = self.step_commands('post-config')
         self._check_post_config()
 
-        self.run_steps('start-nova-compute', 'extra', 'test-config')
+        self.last_commands = (self.step_commands('start-nova-compute') +
+                              self.step_commands('extra') +
+                              self.step_commands('test-config'))
         self._check_started()
 
-        self.run_steps('unstack')
+        self.last_commands = self.step_commands('unstack')
         for service in ('fastboot-coordinator', 'fastboot-runner',
                         'fastboot-listener'):
             self.assertRecorded('systemctl', 'stop',
@@ -54,13 +64,15 @@ class TestControllerLifecycle(base.DevstackTestCase):
         self.assertRecorded('fastboot', '--config-file', self.cpu_conf,
                             'shutdown')
 
-        self.run_steps('clean')
-        # What post-config added is gone, and only that.
-        # (iniset puts a blank line before each section it adds; one may
-        # stay behind.)
-        self.assertEqual(lines(nova_before), lines(self.text(self.nova_conf)))
-        self.assertEqual(lines(paste_before), lines(self.text(self.paste)))
-        self.assertEqual(enabled_before, sorted(os.listdir(self.enabled)))
+        # clean: what post-config added is gone, and only that. (iniset
+        # puts a blank line before each section it adds; one may stay.)
+        self.last_commands = self.step_commands('clean')
+        for path in (self.nova_conf, self.paste):
+            self.assertEqual(lines(self.text(self.snapshot('before', path))),
+                             lines(self.text(path)), path)
+        self.assertEqual(
+            sorted(os.listdir(self.snapshot('before', self.enabled))),
+            sorted(os.listdir(self.enabled)))
         cpu = self.ini(self.cpu_conf)
         self.assertEqual('libvirt.LibvirtDriver',
                          cpu.get('DEFAULT', 'compute_driver'))
@@ -74,7 +86,8 @@ class TestControllerLifecycle(base.DevstackTestCase):
         self.assertRecorded('pip_uninstall', 'fastboot')
 
     def _check_post_config(self):
-        nova = self.ini(self.nova_conf)
+        snap = self.snapshot
+        nova = self.ini(snap('configured', self.nova_conf))
         self.assertEqual(DRIVER, nova.get('DEFAULT', 'compute_driver'))
         self.assertEqual('qemu', nova.get('libvirt', 'virt_type'))
         fb = dict(nova.items('fastboot'))
@@ -92,14 +105,15 @@ class TestControllerLifecycle(base.DevstackTestCase):
         self.assertEqual('both', nova.get('notifications',
                                           'notification_format'))
         # The key file: identity:64 hex digits, 0600.
-        mode = stat.S_IMODE(os.stat(self.psk).st_mode)
+        psk = snap('configured', self.psk)
+        mode = stat.S_IMODE(os.stat(psk).st_mode)
         self.assertEqual(0o600, mode)
-        identity, key = self.text(self.psk).strip().split(':')
+        identity, key = self.text(psk).strip().split(':')
         self.assertEqual('fastboot', identity)
         self.assertRegex(key, r'^[0-9a-f]{64}$')
 
         # nova-api's pipelines: the filter right after keystonecontext.
-        paste = self.ini(self.paste)
+        paste = self.ini(snap('configured', self.paste))
         self.assertEqual('fastboot_nova.api.validation:filter_factory',
                          paste.get('filter:fastboot', 'paste.filter_factory'))
         for section in PIPELINES:
@@ -109,7 +123,7 @@ class TestControllerLifecycle(base.DevstackTestCase):
             self.assertEqual(1, words.count('fastboot'))
 
         # The coordinator's configuration, accounts and database.
-        conf = self.ini(self.fb_conf)
+        conf = self.ini(snap('configured', self.fb_conf))
         self.assertEqual(
             'mysql+pymysql://root:secretdb@127.0.0.1/fastboot?charset=utf8'
             '&plugin=dbcounter', conf.get('database', 'connection'))
@@ -150,8 +164,8 @@ class TestControllerLifecycle(base.DevstackTestCase):
                                    if os.path.isdir(source) else [])
                        if n.startswith('_') and n.endswith('.py'))
         for name in names:
-            self.assertTrue(os.path.isfile(os.path.join(self.enabled,
-                                                        name)), name)
+            self.assertTrue(os.path.isfile(
+                snap('configured', os.path.join(self.enabled, name))), name)
         if names:
             horizon = os.path.join(self.dest, 'horizon')
             self.assertRecorded('python@' + horizon, 'manage.py',
@@ -163,7 +177,7 @@ class TestControllerLifecycle(base.DevstackTestCase):
 
     def _check_started(self):
         # devstack's start_nova_compute made nova-cpu.conf from nova.conf.
-        cpu = self.ini(self.cpu_conf)
+        cpu = self.ini(self.snapshot('started', self.cpu_conf))
         self.assertEqual(DRIVER, cpu.get('DEFAULT', 'compute_driver'))
         self.assertEqual('qemu', cpu.get('fastboot', 'backend'))
         self.assertFalse(cpu.has_option('database', 'connection'))
