@@ -79,7 +79,7 @@ function _fb_nova_conf {
 # Horizon's enabled files as they are between two steps.
 function _fb_snapshot {
     local dir=$FB_ROOT/snapshots/$1
-    mkdir -p "$dir"
+    mkdir -p "$dir" "$FB_ROOT/etc"
     cp -a "$FB_ROOT/etc" "$dir/etc"
     cp -a "$HORIZON_DIR/openstack_dashboard/local/enabled" "$dir/enabled"
 }

@@ -308,3 +308,45 @@ class TestBadSettings(base.DevstackTestCase):
     def test_tune_servers(self):
         self._refused('FASTBOOT_TUNE_SERVERS must be a positive integer',
                       FASTBOOT_TUNE_SERVERS='500; rm -rf /')
+
+
+class TestDashboard(base.DevstackTestCase):
+    """The panel's enabled files, whatever they are named."""
+
+    LOCALRC = {'ENABLED_SERVICES': 'key,mysql,horizon'}
+    PANEL_FILES = ('_9100_fastboot.py', '_9110_fastboot_batches.py')
+
+    def setUp(self):
+        super().setUp()
+        # $DEST/fastboot: this repository's devstack/ and a
+        # fastboot_dashboard whose enabled/ holds two files (and two
+        # that do not match _*.py).
+        fastboot = os.path.join(self.dest, 'fastboot')
+        os.unlink(fastboot)
+        enabled = os.path.join(fastboot, 'fastboot_dashboard', 'enabled')
+        os.makedirs(enabled)
+        os.symlink(os.path.join(base.REPO, 'devstack'),
+                   os.path.join(fastboot, 'devstack'))
+        for name in self.PANEL_FILES + ('__init__.py', 'README.txt'):
+            with open(os.path.join(enabled, name), 'w') as f:
+                f.write("PANEL = 'fastboot'\n")
+
+    def test_enabled_files_installed_and_removed(self):
+        self.write_local_conf()
+        self.run_steps('snapshot:before', 'post-config',
+                       'snapshot:configured', 'clean')
+        before = set(os.listdir(self.snapshot('before', self.enabled)))
+        configured = set(os.listdir(self.snapshot('configured',
+                                                  self.enabled)))
+        self.assertEqual(set(self.PANEL_FILES), configured - before)
+        self.assertEqual(before, set(os.listdir(self.enabled)))
+        # Horizon's own __init__.py is neither replaced nor removed.
+        self.assertEqual('', self.text(os.path.join(self.enabled,
+                                                    '__init__.py')))
+        self.last_commands = self.step_commands('post-config')
+        horizon = os.path.join(self.dest, 'horizon')
+        collect = self.index('python@' + horizon, 'manage.py',
+                             'collectstatic', '--noinput')
+        compress = self.index('python@' + horizon, 'manage.py', 'compress',
+                              '--force')
+        self.assertLess(collect, compress)
