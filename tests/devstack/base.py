@@ -206,10 +206,12 @@ class DevstackTestCase(testtools.TestCase):
         lines.append('enable_plugin fastboot file://%s' % REPO)
         return '\n'.join(lines) + '\n'
 
-    def write_local_conf(self, **extra):
+    def write_local_conf(self, meta='', **extra):
+        """local.conf: localrc from :meth:`localrc`, then ``meta`` (other
+        sections, e.g. ``[[post-config|$NOVA_CPU_CONF]]``)."""
         text = self.localrc(**extra)
         with open(os.path.join(self.top, 'local.conf'), 'w') as f:
-            f.write('[[local|localrc]]\n' + text)
+            f.write('[[local|localrc]]\n' + text + meta)
         # What stack.sh extracts from local.conf before sourcing stackrc.
         with open(os.path.join(self.top, '.localrc.auto'), 'w') as f:
             f.write(text)

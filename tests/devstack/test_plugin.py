@@ -256,11 +256,14 @@ class TestComputeNode(base.DevstackTestCase):
                'SERVICE_HOST': '192.0.2.1',
                'FASTBOOT_PSK_KEY': 'cd' * 16}
 
-    def test_compute_only(self):
-        self.write_local_conf()
+    def compute_only(self):
         with open(os.path.join(self.top, '.localrc.auto'), 'a') as f:
             f.write('disable_service fastboot-coordinator fastboot-runner '
                     'fastboot-listener fastboot-api-filter\n')
+
+    def test_compute_only(self):
+        self.write_local_conf()
+        self.compute_only()
         self.run_steps('nova-conf', 'post-config', 'start-nova-compute',
                        'extra')
         cpu = self.ini(self.cpu_conf)
@@ -281,6 +284,21 @@ class TestComputeNode(base.DevstackTestCase):
             'devstack@fastboot-coordinator.service')))
         # No paste filter without nova-api.
         self.assertNotIn('fastboot', self.text(self.paste))
+
+    def test_extra_refuses_a_compute_without_fastboot(self):
+        # Something after post-config (here local.conf, which devstack
+        # merges into nova-cpu.conf when it starts nova-compute) puts
+        # another driver back: the stack fails instead of booting as
+        # without fastboot.
+        self.write_local_conf(
+            meta='[[post-config|$NOVA_CPU_CONF]]\n[DEFAULT]\n'
+                 'compute_driver = libvirt.LibvirtDriver\n')
+        self.compute_only()
+        rc, out = self.run_steps('nova-conf', 'post-config',
+                                 'start-nova-compute', 'extra', check=False)
+        self.assertNotEqual(0, rc)
+        self.assertIn('nova-cpu.conf has compute_driver = '
+                      'libvirt.LibvirtDriver, not ' + DRIVER, out)
 
 
 class TestBadSettings(base.DevstackTestCase):
@@ -304,6 +322,10 @@ class TestBadSettings(base.DevstackTestCase):
                             FASTBOOT_PSK_KEY='not-a-key-secret-zz')
         self.assertNotIn('not-a-key-secret-zz', out.split(
             'FASTBOOT_PSK_KEY must')[-1])
+
+    def test_coordinator_without_database(self):
+        self._refused('fastboot-coordinator needs a database',
+                      ENABLED_SERVICES='n-cpu,placement-client')
 
     def test_tune_servers(self):
         self._refused('FASTBOOT_TUNE_SERVERS must be a positive integer',
