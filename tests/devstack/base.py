@@ -207,8 +207,10 @@ class DevstackTestCase(testtools.TestCase):
         return '\n'.join(lines) + '\n'
 
     def write_local_conf(self, meta='', **extra):
-        """local.conf: localrc from :meth:`localrc`, then ``meta`` (other
-        sections, e.g. ``[[post-config|$NOVA_CPU_CONF]]``)."""
+        """local.conf: localrc, then ``meta`` (other sections).
+
+        ``meta`` is for sections such as ``[[post-config|$NOVA_CPU_CONF]]``.
+        """
         text = self.localrc(**extra)
         with open(os.path.join(self.top, 'local.conf'), 'w') as f:
             f.write('[[local|localrc]]\n' + text + meta)
@@ -251,8 +253,10 @@ class DevstackTestCase(testtools.TestCase):
         return out
 
     def snapshot(self, name, path):
-        """``path`` (under ROOT/etc or Horizon's enabled/) as it was at
-        the harness step ``snapshot:NAME``."""
+        """``path`` as it was at the harness step ``snapshot:NAME``.
+
+        ``path`` is under ROOT/etc or Horizon's enabled/ directory.
+        """
         where = os.path.join(self.root, 'snapshots', name)
         if path.startswith(self.enabled):
             return os.path.join(where, 'enabled',
