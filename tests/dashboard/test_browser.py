@@ -10,6 +10,7 @@ horizon_fakes). Screenshots of each page go to FASTBOOT_BROWSER_OUTPUT
 (default ``.dashboard-screenshots/`` in the tree).
 """
 
+import logging
 import os
 import socket
 import subprocess
@@ -60,6 +61,11 @@ class BrowserTest(batch_processes.BatchProcessTestCase):
                 self.fail('%s is missing: install the test packages of '
                           'bindep.txt (bash tools/install-deps.sh test)'
                           % path)
+        # Selenium logs every WebDriver call (screenshots in base64) at
+        # DEBUG: keep the test's captured log readable.
+        for name in ('selenium', 'urllib3'):
+            self.useFixture(fixtures.FakeLogger(name=name,
+                                                level=logging.INFO))
         taken = set()
 
         def port():
