@@ -69,7 +69,8 @@ class BatchServer(base.APIDictWrapper):
 
 def endpoint(request):
     """The fastboot endpoint of the user's catalog (ServiceCatalogException
-    when the service is not registered)."""
+    when the service is not registered).
+    """
     return base.url_for(request, SERVICE_TYPE).rstrip('/')
 
 

@@ -1,5 +1,6 @@
 """URLconf of the live Horizon: Horizon's, after installing the fakes
-(an URLconf is imported once the apps are ready; settings are not)."""
+(an URLconf is imported once the apps are ready; settings are not).
+"""
 
 from openstack_dashboard import urls as dashboard_urls
 

@@ -35,6 +35,7 @@ CHROMEDRIVER = os.environ.get('FASTBOOT_BROWSER_CHROMEDRIVER',
                               '/usr/bin/chromedriver')
 PORTS = range(32000, 33000)
 WAIT = 60
+START_TIMEOUT = 300
 
 
 def free_port(exclude=()):
@@ -110,13 +111,14 @@ class BrowserTest(batch_processes.BatchProcessTestCase):
         self.addOnException(lambda exc_info: self.addDetail(
             'horizon log', __import__('testtools').content.text_content(
                 open(log_file, errors='replace').read()[-6000:])))
-        deadline = time.monotonic() + 120
+        # The first page of a fresh cache compiles the SCSS theme.
+        deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 self.fail('Horizon exited: %s' % open(log_file).read())
             try:
                 if requests.get(self.horizon_url + '/auth/login/',
-                                timeout=30).status_code == 200:
+                                timeout=START_TIMEOUT).status_code == 200:
                     return
             except requests.RequestException:
                 pass

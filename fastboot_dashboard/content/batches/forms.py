@@ -30,7 +30,8 @@ NAME_MAX = 200
 
 def instances_left(request):
     """Servers the project may still create; None when unknown or
-    unlimited (the API then has the last word)."""
+    unlimited (the API then has the last word).
+    """
     try:
         usages = quotas.tenant_quota_usages(request, targets=('instances',))
         available = usages['instances'].get('available')

@@ -1,6 +1,7 @@
 """The policy rules the panel checks (scope ``fastboot`` in Horizon's
 POLICY_FILES); the same names as the coordinator's, so one policy file
-serves both."""
+serves both.
+"""
 
 from openstack_auth import policy
 

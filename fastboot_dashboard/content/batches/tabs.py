@@ -16,7 +16,8 @@ LOG = logging.getLogger(__name__)
 
 def server_names(request, batch):
     """id -> name of the batch's servers from ONE Nova list call (names
-    are only cosmetic: an error leaves them out)."""
+    are only cosmetic: an error leaves them out).
+    """
     ids = {s.get('id') for s in batch.servers or [] if s.get('id')}
     if not ids:
         return {}

@@ -81,7 +81,8 @@ def rows(timeline):
         ordered = sorted(((t, PHASES.index(p), p) for p, t in times.items()
                           if t is not None))
         segments = []
-        for (t0, _i0, _p0), (t1, _i1, p1) in zip(ordered, ordered[1:]):
+        for (t0, _i0, _p0), (t1, _i1, p1) in zip(ordered, ordered[1:],
+                                                 strict=False):
             segments.append((GROUP_OF.get(p1, 'origin'), p1, t0, t1))
         result.append({'id': server.get('id'), 'index': server.get('index'),
                        'state': server.get('state'), 'times': times,
@@ -201,7 +202,7 @@ def render_svg(timeline, names=None):
         out.append('</g>')
     legend_y = axis_y + AXIS
     lx = LABEL
-    for key, label, color in GROUPS:
+    for _key, label, color in GROUPS:
         out.append('<rect x="%d" y="%d" width="10" height="10" fill="%s"/>'
                    % (lx, legend_y - 9, color))
         out.append('<text x="%d" y="%d" font-size="11">%s</text>' % (

@@ -22,7 +22,8 @@ INDEX_URL = 'horizon:project:fastboot_batches:index'
 class PolicyMixin:
     """403 unless the policy allows ``policy_rules``: an action hidden
     from the user must not work through its URL either (Horizon checks
-    a panel's policy for the menu only)."""
+    a panel's policy for the menu only).
+    """
 
     policy_rules = ()
 
@@ -102,5 +103,3 @@ class DetailView(PolicyMixin, horizon_tabs.TabView):
         names = tabs.server_names(request, batch)
         return self.tab_group_class(request, batch=batch, names=names,
                                     **kwargs)
-
-

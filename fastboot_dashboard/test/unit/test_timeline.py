@@ -67,8 +67,8 @@ class TimelineTests(SimpleTestCase):
 class SnapshotActionTests(SimpleTestCase):
 
     def test_row_action_added_once_to_volume_snapshots(self):
-        from openstack_dashboard.dashboards.project.snapshots import tables
         from fastboot_dashboard.content.batches import snapshot_action
+        from openstack_dashboard.dashboards.project.snapshots import tables
         snapshot_action.register()
         snapshot_action.register()
         names = [a.name for a in

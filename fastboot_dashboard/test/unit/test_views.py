@@ -244,7 +244,8 @@ class DetailTests(helpers.TestCase):
 
 class PolicyTests(helpers.TestCase):
     """With the policy check on, a reader sees batches but no create or
-    delete action, and the create URL answers 403."""
+    delete action, and the create URL answers 403.
+    """
 
     def setUp(self):
         super().setUp()
