@@ -18,6 +18,9 @@ case "$1" in
             post-config)
                 echo_summary "Configuring fastboot"
                 configure_fastboot
+                if is_service_enabled horizon; then
+                    install_fastboot_dashboard
+                fi
                 ;;
         esac
         ;;
