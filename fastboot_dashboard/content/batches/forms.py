@@ -76,6 +76,10 @@ class BootFromSnapshot(forms.SelfHandlingForm):
         self.fields['key_name'].choices = self._keypairs(request)
         self.left = instances_left(request)
         if self.left is not None:
+            # In the label, not only in the help tooltip: the user needs
+            # the number before typing one.
+            self.fields['count'].label = _(
+                'Number of Servers (%d left in the quota)') % self.left
             self.fields['count'].help_text = _(
                 '%d more servers allowed by the project quota.') % self.left
         if not self.initial.get('idempotency_key'):

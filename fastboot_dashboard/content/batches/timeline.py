@@ -33,7 +33,7 @@ GROUPS = (
     ('origin', _('queued / origin'), '#b0b7bf'),
     ('scheduled', _('scheduled'), '#5b9bd5'),
     ('cache', _('cache attach'), '#ed7d31'),
-    ('overlay', _('overlay'), '#a5a5a5'),
+    ('overlay', _('overlay'), '#8e6cc0'),
     ('spawn', _('spawn'), '#70ad47'),
     ('error', _('error'), '#d9534f'),
 )
@@ -129,6 +129,11 @@ def _ticks(span):
     return 10 * magnitude
 
 
+def _short(name, size=18):
+    """The end of a long server name (where batch names differ)."""
+    return name if len(name) <= size else '\u2026' + name[-(size - 1):]
+
+
 def render_svg(timeline, names=None):
     """The chart as a safe SVG string (empty-state text if no server)."""
     names = names or {}
@@ -191,7 +196,7 @@ def render_svg(timeline, names=None):
         if labels:
             out.append('<text x="%d" y="%d" font-size="10" '
                        'text-anchor="end">%s</text>' % (
-                           LABEL - 6, y + bar - 2, escape(name[-18:])))
+                           LABEL - 6, y + bar - 2, escape(_short(name))))
         for group, phase, begin, finish in row['segments']:
             out.append('<rect class="fastboot-phase-%s" data-phase="%s" '
                        'x="%.1f" y="%d" width="%.1f" height="%d" '

@@ -59,6 +59,12 @@ class TimelineTests(SimpleTestCase):
         self.assertLess(height, 2000)
         self.assertLess(len(svg), 1_500_000)
 
+    def test_long_names_keep_their_end(self):
+        self.assertEqual('short', timeline._short('short'))
+        label = timeline._short('farm-8e1f5b0c-0d4e-4c34-12')
+        self.assertEqual(18, len(label))
+        self.assertTrue(label.endswith('4c34-12'))
+
     def test_no_servers_yet(self):
         self.assertIn('No server has been requested yet',
                       timeline.render_svg({'servers': []}))

@@ -122,7 +122,8 @@ class CreateTests(helpers.TestCase):
         self.assertTemplateUsed(res, 'fastboot/batches/create.html')
         form = res.context['form']
         self.assertEqual(self.snapshot.id, form.initial['snapshot'])
-        self.assertIn('7 more servers allowed', res.content.decode())
+        self.assertIn('Number of Servers (7 left in the quota)',
+                      res.content.decode())
         self.assertIn(('none', 'No network'), form.fields['network'].choices)
         self.assertTrue(form.initial['idempotency_key'])
         self.mock_volume_snapshot_list.assert_called_once_with(
