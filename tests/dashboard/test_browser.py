@@ -194,6 +194,9 @@ class BrowserTest(batch_processes.BatchProcessTestCase):
                           '[type="submit"]').click()
 
     def test_boot_batch_watch_progress_and_timeline(self):
+        # Each server stays BUILD for 60 of the runner's looks (0.2 s
+        # apart): long enough to see the table refresh itself.
+        self.store.set(server_ticks=60)
         self.process('runner').start()
         self.login()
         self.fill_form(4)
@@ -209,9 +212,18 @@ class BrowserTest(batch_processes.BatchProcessTestCase):
 
         self.browser.get(self.horizon_url + '/project/fastboot_batches/')
         row = '#batches__row__%s' % batch_id
+        first = self.browser.find_element(
+            By.CSS_SELECTOR, row + ' .fastboot-progress-text').text
+        self.assertNotEqual('4/4 ACTIVE', first)
+        self.screenshot('04a-batches-building')
+        # Horizon's row update polls the building row; a marker on the
+        # window shows the page itself was never reloaded.
+        self.browser.execute_script('window.fastbootMarker = 1;')
         self.wait(ec.text_to_be_present_in_element(
             (By.CSS_SELECTOR, row + ' .fastboot-progress-text'),
-            '4/4 ACTIVE'))
+            '4/4 ACTIVE'), timeout=180)
+        self.assertEqual(1, self.browser.execute_script(
+            'return window.fastbootMarker;'))
         self.wait(ec.text_to_be_present_in_element(
             (By.CSS_SELECTOR, row), 'Active'))
         self.screenshot('04-batches-4-of-4-active')
