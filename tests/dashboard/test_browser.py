@@ -212,8 +212,10 @@ class BrowserTest(batch_processes.BatchProcessTestCase):
 
         self.browser.get(self.horizon_url + '/project/fastboot_batches/')
         row = '#batches__row__%s' % batch_id
-        first = self.browser.find_element(
-            By.CSS_SELECTOR, row + ' .fastboot-progress-text').text
+        # Read in one script: the row update replaces the row's elements.
+        first = self.browser.execute_script(
+            'return document.querySelector(arguments[0]).textContent;',
+            row + ' .fastboot-progress-text').strip()
         self.assertNotEqual('4/4 ACTIVE', first)
         self.screenshot('04a-batches-building')
         # Horizon's row update polls the building row; a marker on the
