@@ -6,6 +6,7 @@ import copy
 from openstack_dashboard.test import helpers
 
 FASTBOOT_URL = 'http://fastboot.example.com:8779'
+SNAPSHOT_ID = '1d2c3b4a-5e6f-4a1b-8c9d-0e1f2a3b4c5d'
 FASTBOOT_SERVICE = {
     'type': 'fastboot', 'name': 'fastboot', 'endpoints_links': [],
     'endpoints': [{'region': 'RegionOne', 'interface': iface,

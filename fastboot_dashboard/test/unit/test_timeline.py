@@ -82,3 +82,13 @@ class SnapshotActionTests(SimpleTestCase):
         self.assertEqual(1, names.count('fastboot_boot'))
         self.assertIn('fastboot_boot',
                       tables.VolumeSnapshotsTable.base_actions)
+
+    def test_row_action_links_to_the_form(self):
+        from fastboot_dashboard.content.batches import snapshot_action
+        from fastboot_dashboard.test import helpers
+        action = snapshot_action.BootFromSnapshot()
+        snapshot = type('Snapshot', (), {'id': helpers.SNAPSHOT_ID,
+                                         'status': 'available'})()
+        self.assertEqual(
+            '/project/fastboot_batches/create/?snapshot_id=%s'
+            % helpers.SNAPSHOT_ID, action.get_link_url(snapshot))

@@ -3,11 +3,13 @@
 from unittest import mock
 
 from django.urls import reverse
+from openstack_auth import utils as auth_utils
 from openstack_dashboard import api
 from openstack_dashboard.test import helpers as os_helpers
 from openstack_dashboard.usage import quotas
 
 from fastboot_dashboard.api import fastboot
+from fastboot_dashboard.content.batches import snapshot_action
 from fastboot_dashboard.test import helpers
 
 INDEX_URL = reverse('horizon:project:fastboot_batches:index')
@@ -289,3 +291,28 @@ class PolicyTests(helpers.TestCase):
         content = res.content.decode()
         self.assertIn('Boot from Snapshot', content)
         self.assertIn('batches__delete', content)
+
+
+class SnapshotActionTests(helpers.TestCase):
+
+    def test_shown_only_for_available_snapshots_with_the_service(self):
+        action = snapshot_action.BootFromSnapshot()
+        available = self.cinder_volume_snapshots.first()
+        available._apiresource.status = 'available'
+        self.assertTrue(action.allowed(self.request, available))
+        available._apiresource.status = 'creating'
+        self.assertFalse(action.allowed(self.request, available))
+
+    def test_hidden_without_the_service(self):
+        self.setActiveUser(
+            id=self.user.id, token=self.token, username=self.user.name,
+            tenant_id=self.tenant.id,
+            service_catalog=[s for s in self.service_catalog
+                             if s['type'] != 'fastboot'],
+            authorized_tenants=self.tenants.list())
+        request = self.factory.get('/')
+        request.user = auth_utils.get_user(request)
+        snapshot = self.cinder_volume_snapshots.first()
+        snapshot._apiresource.status = 'available'
+        self.assertFalse(snapshot_action.BootFromSnapshot().allowed(
+            request, snapshot))
