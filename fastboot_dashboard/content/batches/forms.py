@@ -11,6 +11,7 @@ refuses is shown as its own message and nothing is made.
 import logging
 import uuid
 
+from cinderclient import exceptions as cinder_exceptions
 from django.core import validators
 from django.utils.translation import gettext_lazy as _
 from horizon import exceptions
@@ -142,9 +143,14 @@ class BootFromSnapshot(forms.SelfHandlingForm):
         try:
             snapshot = api.cinder.volume_snapshot_get(self.request,
                                                       snapshot_id)
-        except Exception:
+        except cinder_exceptions.NotFound:
             raise forms.ValidationError(
                 _('The snapshot no longer exists.'))
+        except Exception:
+            LOG.info('Could not check snapshot %s', snapshot_id,
+                     exc_info=True)
+            raise forms.ValidationError(
+                _('Unable to check the snapshot; try again.'))
         if snapshot.status != 'available':
             raise forms.ValidationError(
                 _('The snapshot is %s, not available.') % snapshot.status)

@@ -2,6 +2,7 @@
 
 from unittest import mock
 
+from cinderclient import exceptions as cinder_exceptions
 from django.urls import reverse
 from openstack_auth import utils as auth_utils
 from openstack_dashboard import api
@@ -177,9 +178,18 @@ class CreateTests(helpers.TestCase):
     def test_vanished_snapshot_refused(self):
         self.mock_lists()
         self.mock_volume_snapshot_get.side_effect = \
-            self.exceptions.cinder
+            cinder_exceptions.NotFound(404)
         res = self.client.post(CREATE_URL, self.form_data())
         self.assertFormErrors(res, 1, 'The snapshot no longer exists.')
+        self.mock_batch_create.assert_not_called()
+
+    @os_helpers.create_mocks(MOCKS)
+    def test_cinder_failure_is_not_called_a_vanished_snapshot(self):
+        self.mock_lists()
+        self.mock_volume_snapshot_get.side_effect = self.exceptions.cinder
+        res = self.client.post(CREATE_URL, self.form_data())
+        self.assertFormErrors(res, 1,
+                              'Unable to check the snapshot; try again.')
         self.mock_batch_create.assert_not_called()
 
     @os_helpers.create_mocks(MOCKS)
