@@ -14,5 +14,7 @@ settings.DEFAULT_POLICY_FILES.update({
     'fastboot': os.path.join(os.path.dirname(fastboot_dashboard.__file__),
                              'conf', 'default_policies', 'fastboot.yaml')})
 
-# Seconds between two refreshes of a batch row that is still building.
-FASTBOOT_REFRESH_INTERVAL = 5
+# A building batch's row refreshes every HORIZON_CONFIG['ajax_poll_interval']
+# milliseconds (Horizon's own setting), one API request per batch. The
+# API's timeout (seconds) may be set in local_settings.py:
+# FASTBOOT_API_TIMEOUT = 30
