@@ -2,6 +2,7 @@
 
 from unittest import mock
 
+from openstack_auth import utils as auth_utils
 import requests
 
 from fastboot_dashboard.api import fastboot
@@ -25,6 +26,9 @@ class ApiTests(helpers.TestCase):
 
     def setUp(self):
         super().setUp()
+        # The test user (setActiveUser), on Django 4.2 too, where the
+        # helper's request keeps an anonymous user.
+        self.request.user = auth_utils.get_user(self.request)
         patcher = mock.patch('requests.request')
         self.request_mock = patcher.start()
         self.addCleanup(patcher.stop)
