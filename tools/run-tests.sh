@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DEFAULT_ENVS=pep8,py3,functional,functional-mysql,functional-postgresql
 DEFAULT_ENVS+=,functional-rabbitmq,functional-nova,integration,kernel
-DEFAULT_ENVS+=,bench-smoke,sim,devstack,docs,releasenotes
+DEFAULT_ENVS+=,bench-smoke,sim,devstack,docs,releasenotes,dashboard
 ENVS=${FASTBOOT_TEST_ENVS:-$DEFAULT_ENVS}
 TOX=${FASTBOOT_BOOTSTRAP_VENV:-.tox-bootstrap}/bin/tox
 
@@ -33,8 +33,26 @@ trap 'rm -f "$log"' EXIT
 rc=0
 "$TOX" -e "$ENVS" "$@" < /dev/null 2>&1 | tee "$log" || rc=$?
 
-# stestr ends each run with a "Totals" block: " - Passed: N" etc.
+# stestr ends each run with a "Totals" block: " - Passed: N" etc.;
+# Django's runner (tox -e dashboard's unit tests) with "Ran N tests in"
+# then "OK [(skipped=N)]" or "FAILED (failures=N, errors=N[, ...])".
 summary=$(awk '
+    /^Ran [0-9]+ tests? in / { ran = $2 }
+    /^OK/ && ran {
+        s = 0
+        if (match($0, /skipped=[0-9]+/))
+            s = substr($0, RSTART + 8, RLENGTH - 8)
+        passed += ran - s; skipped += s; ran = 0
+    }
+    /^FAILED \(/ && ran {
+        f = 0
+        n = split($0, parts, /[(), ]+/)
+        for (i = 1; i <= n; i++)
+            if (parts[i] ~ /^(failures|errors)=[0-9]+$/) {
+                sub(/.*=/, "", parts[i]); f += parts[i]
+            }
+        failed += f; passed += ran - f; ran = 0
+    }
     /^ - Passed: [0-9]+$/ { passed += $3 }
     /^ - Failed: [0-9]+$/ { failed += $3 }
     /^ - Unexpected Success: [0-9]+$/ { failed += $4 }

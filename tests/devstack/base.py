@@ -142,6 +142,9 @@ class DevstackTestCase(testtools.TestCase):
         self.enabled = os.path.join(self.dest, 'horizon',
                                     'openstack_dashboard', 'local',
                                     'enabled')
+        self.settings_file = os.path.join(
+            self.dest, 'horizon', 'openstack_dashboard', 'local',
+            'local_settings.d', '_1480_fastboot_settings.py')
         self._nova_paste()
         self._horizon()
         self._bins()
@@ -263,12 +266,16 @@ class DevstackTestCase(testtools.TestCase):
     def snapshot(self, name, path):
         """``path`` as it was at the harness step ``snapshot:NAME``.
 
-        ``path`` is under ROOT/etc or Horizon's enabled/ directory.
+        ``path`` is under ROOT/etc or Horizon's enabled/ directory, or is
+        the panel's settings file in local_settings.d.
         """
         where = os.path.join(self.root, 'snapshots', name)
         if path.startswith(self.enabled):
             return os.path.join(where, 'enabled',
                                 os.path.relpath(path, self.enabled))
+        if path == self.settings_file:
+            return os.path.join(where, 'local_settings.d',
+                                os.path.basename(path))
         return os.path.join(where, 'etc', os.path.relpath(path, self.etc))
 
     def find(self, *prefix, commands=None):

@@ -80,12 +80,17 @@ function _fb_nova_conf {
 }
 
 # snapshot:NAME keeps a copy of the configuration (ROOT/etc) and of
-# Horizon's enabled files as they are between two steps.
+# Horizon's enabled files and local settings as they are between two
+# steps.
 function _fb_snapshot {
     local dir=$FB_ROOT/snapshots/$1
     mkdir -p "$dir" "$FB_ROOT/etc"
     cp -a "$FB_ROOT/etc" "$dir/etc"
     cp -a "$HORIZON_DIR/openstack_dashboard/local/enabled" "$dir/enabled"
+    if [[ -d "$HORIZON_DIR/openstack_dashboard/local/local_settings.d" ]]; then
+        cp -a "$HORIZON_DIR/openstack_dashboard/local/local_settings.d" \
+            "$dir/local_settings.d"
+    fi
 }
 
 for step in "$@"; do

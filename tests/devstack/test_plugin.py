@@ -73,6 +73,7 @@ class TestControllerLifecycle(base.DevstackTestCase):
         self.assertEqual(
             sorted(os.listdir(self.snapshot('before', self.enabled))),
             sorted(os.listdir(self.enabled)))
+        self.assertFalse(os.path.exists(self.settings_file))
         cpu = self.ini(self.cpu_conf)
         self.assertEqual('libvirt.LibvirtDriver',
                          cpu.get('DEFAULT', 'compute_driver'))
@@ -166,6 +167,8 @@ class TestControllerLifecycle(base.DevstackTestCase):
         for name in names:
             self.assertTrue(os.path.isfile(
                 snap('configured', os.path.join(self.enabled, name))), name)
+        # ...and its settings (the policy file) in local_settings.d.
+        self.assertTrue(os.path.isfile(snap('configured', self.settings_file)))
         if names:
             horizon = os.path.join(self.dest, 'horizon')
             self.assertRecorded('python@' + horizon, 'manage.py',
