@@ -125,9 +125,14 @@ def up(stack):
              _argv(stack, 'fastboot-coordinator-manage', 'db', 'sync'),
              env=stack.venv_env())
     for replica in REPLICAS:
-        proc.start(layout, 'fastboot-' + replica, _argv(
-            stack, 'fastboot-coordinator', '--config-file',
-            _etc(stack) / ('%s.conf' % replica)), env=stack.venv_env())
+        start_replica(stack, replica)
+
+
+def start_replica(stack, replica):
+    """Start one replica (the launcher execs uWSGI in the same pid)."""
+    proc.start(stack.layout, 'fastboot-' + replica, _argv(
+        stack, 'fastboot-coordinator', '--config-file',
+        _etc(stack) / ('%s.conf' % replica)), env=stack.venv_env())
 
 
 def up_workers(stack):
