@@ -106,6 +106,17 @@ engine_opts = [
                        'valid on every other. Unset runs without '
                        'hierarchical attaching: every host reads from the '
                        'origin.')),
+    cfg.FloatOpt('coordinator_timeout',
+                 default=15.0,
+                 min=1,
+                 max=300,
+                 help=_('Seconds to wait for one coordinator replica to '
+                        'answer a request before failing over to the next. '
+                        'Behind Keystone a replica validates the host\'s '
+                        'token before it answers, which takes seconds on a '
+                        'busy control plane; keep it below the '
+                        'coordinator\'s host_timeout so that a hung replica '
+                        'still leaves time to heartbeat through another.')),
     cfg.StrOpt('coordinator_secret',
                secret=True,
                help=_('Shared secret sent in X-Fastboot-Secret to a '

@@ -1,5 +1,8 @@
 """The coordinator client: requests, headers, errors."""
 
+from unittest import mock
+
+import fixtures
 from keystoneauth1 import loading as ks_loading
 from keystoneauth1 import session as ks_session
 from oslo_config import cfg
@@ -249,3 +252,37 @@ class TestCoordinatorUrlOption(base.BaseTestCase):
 
     def test_not_http_is_refused(self):
         self.assertRaises(ValueError, self._conf, 'ftp://c/v1')
+
+
+class TestMakeAgent(base.BaseTestCase):
+    """host.make_agent builds the client from [fastboot]."""
+
+    def _conf(self, **overrides):
+        conf = cfg.ConfigOpts()
+        fastboot_conf.register_opts(conf)
+        conf([], default_config_files=[])
+        conf.set_override('export_address', '192.0.2.1', group='fastboot')
+        for key, value in overrides.items():
+            conf.set_override(key, value, group='fastboot')
+        return conf
+
+    def _agent(self, conf):
+        engine = mock.Mock(state_path=self.useFixture(
+            fixtures.TempDir()).path)
+        return host_mod.make_agent(conf, engine, host='h1')
+
+    def test_every_replica_url_reaches_the_client(self):
+        agent = self._agent(self._conf(coordinator_url=[URL, URL2]))
+        self.assertEqual([URL, URL2], agent.client.urls)
+
+    def test_request_timeout_from_the_configuration(self):
+        # Behind Keystone, a replica validates the host's token before it
+        # answers: seconds on a busy control plane. The heartbeat must not
+        # give up first (measured on ministack: 4-5 s per request).
+        agent = self._agent(self._conf(coordinator_url=URL,
+                                       coordinator_timeout=30))
+        self.assertEqual(30, agent.client.timeout)
+
+    def test_default_timeout_outlasts_a_token_validation(self):
+        agent = self._agent(self._conf(coordinator_url=URL))
+        self.assertGreaterEqual(agent.client.timeout, 15)
