@@ -120,27 +120,55 @@ class TestCoordinator(base.MinistackTestCase):
         self.assertGreaterEqual(queues['fastboot-batches'][1], 1, queues)
         self.wait_for('the listener to drain its queue', lambda: (
             self.rabbit_queues()['fastboot-batches'][0] == 0), 120)
-        # Nova publishes versioned notifications (service.update when the
-        # services started): the topic's default queue exists and holds
-        # them, nobody consuming it without a pool.
-        self.assertIn('versioned_notifications.info', queues)
-        self.assertGreater(queues['versioned_notifications.info'][0], 0,
-                           queues)
+        # Bound where Nova publishes: its exchange "nova".
+        self.assertIn(('nova', 'versioned_notifications.info'),
+                      self.rabbit_bindings('fastboot-batches'))
 
-    def rabbit_queues(self):
-        """{queue: (messages, consumers)} from rabbitmqctl."""
+    def test_nova_versioned_notifications_reach_the_listener(self):
+        # With the listener stopped its queue keeps what Nova sends; a
+        # service disable/enable makes nova-api send service.update
+        # (versioned); the listener, started again, consumes them.
+        name = 'fastboot-notification-listener'
+        proc.stop(self.layout, name)
+        self.addCleanup(coordinator.up_workers, self.stack)
+        before = self.rabbit_queues()['fastboot-batches'][0]
+        for flag in ('--disable', '--enable'):
+            self.openstack('compute', 'service', 'set', flag, 'ms-c1',
+                           'nova-compute', user='admin', parse=False)
+        self.wait_for('service.update in the listener\'s queue', lambda: (
+            self.rabbit_queues()['fastboot-batches'][0] >= before + 2), 120)
+        coordinator.up_workers(self.stack)
+        self.wait_for('the listener to consume them', lambda: (
+            self.rabbit_queues()['fastboot-batches'][0] == 0), 180)
+        self.assertNotIn('Traceback', proc.log_tail(self.layout, name, 200))
+
+    def rabbitmqctl(self, *args):
         env = dict(os.environ)
         env.update(rabbitmq._env(self.stack))
-        out = subprocess.run(
+        return subprocess.run(
             # Not /usr/sbin/rabbitmqctl: its wrapper resets HOME, and with
             # it the Erlang cookie of this node.
             ['/usr/lib/rabbitmq/bin/rabbitmqctl', '-n',
-             env['RABBITMQ_NODENAME'], '-q',
-             'list_queues', 'name', 'messages', 'consumers'],
+             env['RABBITMQ_NODENAME'], '-q', *args],
             capture_output=True, text=True, env=env, timeout=120,
             check=True).stdout
+
+    def rabbit_bindings(self, queue):
+        """{(exchange, routing key)} binding ``queue``."""
+        out = set()
+        for line in self.rabbitmqctl('list_bindings', 'source_name',
+                                     'destination_name',
+                                     'routing_key').splitlines():
+            parts = line.split('\t')
+            if len(parts) == 3 and parts[1] == queue:
+                out.add((parts[0], parts[2]))
+        return out
+
+    def rabbit_queues(self):
+        """{queue: (messages, consumers)} from rabbitmqctl."""
         queues = {}
-        for line in out.splitlines():
+        for line in self.rabbitmqctl('list_queues', 'name', 'messages',
+                                     'consumers').splitlines():
             parts = line.split()
             if len(parts) == 3 and parts[1].isdigit():
                 queues[parts[0]] = (int(parts[1]), int(parts[2]))
