@@ -73,7 +73,9 @@ def _common(stack):
                         'bind_host': '127.0.0.1',
                         'auth_strategy': 'keystone',
                         'backend_url': redis_url(stack),
-                        'workers': 2, 'threads': 4},
+                        # Two replicas already; one uWSGI worker each
+                        # (master + worker, ~200 MiB a replica, not 400).
+                        'workers': 1, 'threads': 4},
         'database': {'connection': mariadb.url(stack, NAME)},
         'keystone_authtoken': stack.authtoken_section('fastboot'),
         'batches_auth': stack.auth_section('fastboot'),
