@@ -13,7 +13,6 @@ import time
 from ministack import install
 from ministack import layout as layout_mod
 from ministack import proc
-from ministack import stack as stack_mod
 from ministack.services import coordinator
 from ministack.services import glance
 from ministack.services import keystone
@@ -23,6 +22,7 @@ from ministack.services import neutron
 from ministack.services import nova
 from ministack.services import placement
 from ministack.services import rabbitmq
+from ministack import stack as stack_mod
 
 # Bottom-up: ``down`` stops them in reverse.
 SERVICES = (mariadb, rabbitmq, libvirt, keystone, placement, glance,

@@ -118,8 +118,11 @@ def _argv(stack, binary, *extra):
 
 
 def up(stack):
-    """Redis, the schema and both replicas (they need Keystone only for
-    requests, so this runs while the catalog is made)."""
+    """Redis, the schema and both replicas.
+
+    They need Keystone only for requests, so this runs while the catalog
+    is made.
+    """
     layout = stack.layout
     configure(stack)
     _redis_up(stack)
@@ -157,4 +160,3 @@ def wait(stack):
 def down(stack):
     for name in reversed(NAMES):
         proc.stop(stack.layout, name)
-

@@ -57,9 +57,11 @@ class TestRestartAndReplicasRedis(Redis, test_replicas.TestRestartAndReplicas):
 
 
 class TestReplicaProcessesRedis(test_processes.TestReplicaProcesses):
-    """Two fastboot-coordinator processes (uWSGI) sharing Redis: a kill of
-    one mid-traffic, a host failing over, concurrent joins, the lock held
-    from outside blocking both."""
+    """Two fastboot-coordinator processes (uWSGI) sharing Redis.
+
+    A kill of one mid-traffic, a host failing over, concurrent joins, the
+    lock held from outside blocking both.
+    """
 
     def tooz_backend_url(self):
         return redis_url(self)
@@ -127,4 +129,3 @@ class TestCoordinationOnRedis(oslotest_base.BaseTestCase):
         self.addCleanup(c.stop)
         self.assertRaises(locks.exception.CoordinationUnavailable,
                           c.start)
-
