@@ -166,3 +166,9 @@ def discover_hosts(stack):
 def down(stack):
     for name in reversed(NAMES):
         proc.stop(stack.layout, name)
+    # FastBootDriver's qemu-storage-daemons daemonize (their own session):
+    # stopping nova-compute's process group leaves them running.
+    for host in layout_mod.COMPUTES:
+        fb = stack.layout.data('compute-' + host) / 'fb'
+        for pidfile in sorted(fb.glob('**/daemon.pid')):
+            proc.stop_daemon(pidfile)
