@@ -29,6 +29,7 @@ PORT_OFFSETS = {
     'cinder': 776,
     'coordinator': 870,
     'coordinator2': 871,
+    'redis': 379,
     'ceph_mon': 789,
 }
 

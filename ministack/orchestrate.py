@@ -13,6 +13,7 @@ import time
 from ministack import install
 from ministack import layout as layout_mod
 from ministack import proc
+from ministack.services import coordinator
 from ministack.services import glance
 from ministack.services import keystone
 from ministack.services import libvirt
@@ -21,16 +22,19 @@ from ministack.services import neutron
 from ministack.services import nova
 from ministack.services import placement
 from ministack.services import rabbitmq
+from ministack import stack as stack_mod
 
 # Bottom-up: ``down`` stops them in reverse.
 SERVICES = (mariadb, rabbitmq, libvirt, keystone, placement, glance,
-            neutron, nova)
+            neutron, coordinator, nova)
 
 CATALOG = (
     ('nova', 'compute', 'nova', '/v2.1'),
     ('placement', 'placement', 'placement', ''),
     ('glance', 'image', 'glance', ''),
     ('neutron', 'network', 'neutron', ''),
+    # The first replica; computes know both (coordinator_url list).
+    ('fastboot', 'fastboot', 'coordinator', ''),
 )
 
 
@@ -61,8 +65,7 @@ def _catalog(stack):
     spec = {
         'auth_url': stack.keystone_url(), 'password': stack.password,
         'region': stack.region,
-        'service_users': ['nova', 'placement', 'glance', 'neutron',
-                          'cinder'],
+        'service_users': list(stack_mod.SERVICE_USERS),
         'services': [{'name': name, 'type': kind,
                       'url': layout.url(port, path)}
                      for name, kind, port, path in CATALOG],
@@ -89,15 +92,18 @@ def up(stack, args=None):
     # migrate their databases and start: they need Keystone only when
     # they get a request.
     catalog = _catalog(stack)
-    for svc in (placement, glance, neutron):
+    for svc in (placement, glance, neutron, coordinator):
         svc.up(stack)
     rabbitmq.wait(stack)
     _step('rabbitmq', started)
+    coordinator.up_workers(stack)
     nova.up_control(stack)
     proc.finish(layout, 'catalog', catalog)
     _step('catalog', started)
     libvirt.wait(stack)
     _step('libvirtd', started)
+    coordinator.wait(stack)
+    _step('coordinator (2 replicas)', started)
     nova.up_computes(stack)
     for svc in (placement, glance, neutron):
         svc.wait(stack)

@@ -176,6 +176,33 @@ def stop(layout, name, timeout=30.0):
     return bool(pid)
 
 
+def stop_daemon(pidfile, timeout=15.0):
+    """Stop a daemon that left our process group (``--daemonize``).
+
+    Signalled only if its command line names ``pidfile``: the pid file is
+    ours, but the pid in it may by now be another process's.
+    """
+    try:
+        pid = int(pidfile.read_text().split()[0])
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            cmdline = f.read().replace(b'\0', b' ')
+    except (OSError, ValueError, IndexError):
+        return False
+    if str(pidfile).encode() not in cmdline:
+        return False
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not os.path.exists('/proc/%d' % pid):
+                return True
+            time.sleep(0.1)
+    return True
+
+
 def _signal_group(pid, sig):
     try:
         os.killpg(pid, sig)

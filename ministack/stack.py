@@ -6,7 +6,8 @@ import secrets
 
 from ministack import layout as layout_mod
 
-SERVICE_USERS = ('nova', 'placement', 'glance', 'neutron', 'cinder')
+SERVICE_USERS = ('nova', 'placement', 'glance', 'neutron', 'cinder',
+                 'fastboot')
 
 
 class Stack:

@@ -1,6 +1,7 @@
 """The ``[fastboot]`` option group: the host-side block engine."""
 
 from oslo_config import cfg
+from oslo_config import types
 
 from fastboot_nova.conf import qemu
 from fastboot_nova.i18n import _
@@ -93,12 +94,29 @@ engine_opts = [
                 help=_('Highest TCP port the cache export may listen on. The '
                        'first free port in [export_port_min, '
                        'export_port_max] is used.')),
-    cfg.URIOpt('coordinator_url',
-               schemes=['http', 'https'],
-               help=_('Base URL of the fastboot coordinator (for example '
-                      'http://controller:8790/v1). Unset runs without '
-                      'hierarchical attaching: every host reads from the '
-                      'origin.')),
+    cfg.ListOpt('coordinator_url',
+                item_type=types.URI(schemes=['http', 'https']),
+                help=_('Base URL of the fastboot coordinator (for example '
+                       'http://controller:8790/v1), or a comma-separated '
+                       'list of the URLs of its replicas: the host talks to '
+                       'one and fails over to the next when it refuses the '
+                       'connection, times out or answers 5xx, so it stays '
+                       'registered while one replica is down. Replicas '
+                       'share one database: the host token one issued is '
+                       'valid on every other. Unset runs without '
+                       'hierarchical attaching: every host reads from the '
+                       'origin.')),
+    cfg.FloatOpt('coordinator_timeout',
+                 default=15.0,
+                 min=1,
+                 max=300,
+                 help=_('Seconds to wait for one coordinator replica to '
+                        'answer a request before failing over to the next. '
+                        'Behind Keystone a replica validates the host\'s '
+                        'token before it answers, which takes seconds on a '
+                        'busy control plane; keep it below the '
+                        'coordinator\'s host_timeout so that a hung replica '
+                        'still leaves time to heartbeat through another.')),
     cfg.StrOpt('coordinator_secret',
                secret=True,
                help=_('Shared secret sent in X-Fastboot-Secret to a '

@@ -3,6 +3,15 @@
 Only what a host needs: register, heartbeat, report and drop caches, ask
 for parents. The host token the coordinator issues at registration is a
 secret: it is never logged.
+
+The client may be given the URLs of several coordinator replicas. They
+share one database (and tooz backend), so any of them answers alike and
+the host token one issued is valid on all: the client sticks to the
+replica that last answered and, when it refuses the connection, times out
+or answers 5xx, tries the next (each call tries each replica at most
+once). A 4xx is an answer, not a failure: it is not retried elsewhere.
+That keeps a host registered and heartbeating while one replica is down,
+without a load balancer in front of them.
 """
 
 import dataclasses
@@ -85,16 +94,29 @@ def _source(ref):
 
 
 class CoordinatorClient:
-    """Talks to ``url`` (the ``/v1`` base) as host ``host``."""
+    """Talks to the coordinator at ``url`` (the ``/v1`` base) as ``host``.
+
+    :param url: one base URL, or a list of the replicas' base URLs
+        (tried in order, see the module docstring).
+    """
 
     def __init__(self, url, host, secret=None, token=None, timeout=5.0,
                  session=None):
-        self.url = url.rstrip('/')
+        urls = [url] if isinstance(url, str) else list(url or ())
+        if not urls:
+            raise ValueError('a coordinator client needs at least one URL')
+        self.urls = [u.rstrip('/') for u in urls]
+        self._current = 0
         self.host = names.validate(host, 'host')
         self.secret = secret
         self.token = token
         self.timeout = timeout
         self.session = session or requests.Session()
+
+    @property
+    def url(self):
+        """The replica the next call goes to first."""
+        return self.urls[self._current]
 
     def _headers(self):
         headers = {'Accept': 'application/json'}
@@ -116,19 +138,44 @@ class CoordinatorClient:
                                     timeout=self.timeout,
                                     headers=self._headers())
 
-    def _call(self, method, path, body=None, params=None, ok=(200,)):
-        url = self.url + path
+    def _call_one(self, base, method, path, body, params, ok):
         try:
-            resp = self._request(method, url, body, params)
+            resp = self._request(method, base + path, body, params)
         except _TRANSPORT_ERRORS as e:
-            raise CoordinatorUnavailable(url=self.url, reason=e)
+            raise CoordinatorUnavailable(url=base, reason=e)
         if resp.status_code >= 500:
-            raise CoordinatorUnavailable(url=self.url,
-                                         reason=_error_text(resp))
+            raise CoordinatorUnavailable(url=base, reason=_error_text(resp))
         if resp.status_code not in ok:
-            raise CoordinatorError(url=self.url, reason='%s %s: %s' % (
+            raise CoordinatorError(url=base, reason='%s %s: %s' % (
                 method, path, _error_text(resp)))
         return resp.json() if resp.content else None
+
+    def _call(self, method, path, body=None, params=None, ok=(200,)):
+        failures = []
+        for step in range(len(self.urls)):
+            index = (self._current + step) % len(self.urls)
+            try:
+                result = self._call_one(self.urls[index], method, path, body,
+                                        params, ok)
+            except CoordinatorUnavailable as e:
+                failures.append(e)
+                if len(self.urls) > 1:
+                    LOG.warning('Coordinator replica %s unavailable (%s %s)'
+                                '%s', self.urls[index], method, path,
+                                '; trying the next' if step + 1 < len(
+                                    self.urls) else '')
+                continue
+            if index != self._current:
+                LOG.info('Coordinator: now using replica %s',
+                         self.urls[index])
+                self._current = index
+            return result
+        if len(failures) == 1:
+            raise failures[0]
+        raise CoordinatorUnavailable(
+            url=', '.join(self.urls),
+            reason='no replica answered: %s' % '; '.join(
+                e.msg for e in failures))
 
     def _host_path(self, *parts):
         return '/hosts/' + '/'.join(urllib.parse.quote(p, safe='')

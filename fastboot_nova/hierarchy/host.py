@@ -75,6 +75,7 @@ def make_agent(conf, engine, session=None, host=None):
     client = client_mod.CoordinatorClient(
         opts.coordinator_url, host_name(conf, host),
         secret=opts.coordinator_secret, token=load_token(engine),
+        timeout=opts.coordinator_timeout,
         session=session or keystone_session(conf))
     return agent_mod.HostAgent(
         engine, client, address=opts.export_address,

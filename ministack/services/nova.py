@@ -8,6 +8,7 @@ libvirtd (``ministack.services.libvirt``), and runs fastboot's driver with
 from ministack import ini
 from ministack import layout as layout_mod
 from ministack import proc
+from ministack.services import coordinator
 from ministack.services import libvirt
 from ministack.services import mariadb
 from ministack.services import rabbitmq
@@ -44,7 +45,10 @@ def _common(stack):
         'conductor': {'workers': 1},
         'wsgi': {'api_paste_config': layout.venv / 'etc/nova/api-paste.ini'},
         'oslo_concurrency': {'lock_path': data / 'lock'},
-        'oslo_messaging_notifications': {'driver': 'noop'},
+        # Versioned notifications on RabbitMQ: the batch timeline's Nova
+        # phases (fastboot-notification-listener).
+        'notifications': {'notification_format': 'versioned'},
+        'oslo_messaging_notifications': {'driver': 'messagingv2'},
         'vnc': {'enabled': False},
         'spice': {'enabled': False},
         'os_vif_linux_bridge': {},
@@ -58,6 +62,15 @@ PRIVSEP_SECTIONS = ('nova_sys_admin', 'privsep_osbrick', 'fastboot_sys_admin',
 
 
 def _compute(stack, host):
+    sections = _compute_base(stack, host)
+    index = layout_mod.COMPUTES.index(host)
+    for section, options in coordinator.compute_options(stack,
+                                                        index).items():
+        sections.setdefault(section, {}).update(options)
+    return sections
+
+
+def _compute_base(stack, host):
     base = stack.layout.data('compute-' + host)
     # nova-compute runs as root here: privsep helpers start directly from
     # the venv (the default, "sudo nova-rootwrap ...", finds neither
@@ -153,3 +166,9 @@ def discover_hosts(stack):
 def down(stack):
     for name in reversed(NAMES):
         proc.stop(stack.layout, name)
+    # FastBootDriver's qemu-storage-daemons daemonize (their own session):
+    # stopping nova-compute's process group leaves them running.
+    for host in layout_mod.COMPUTES:
+        fb = stack.layout.data('compute-' + host) / 'fb'
+        for pidfile in sorted(fb.glob('**/daemon.pid')):
+            proc.stop_daemon(pidfile)

@@ -16,6 +16,7 @@ EXPECTED_OPTS = {'use_cachegroup', 'use_cache_snapshot', 'keep_idle_caches',
                  'backend',
                  'state_path', 'export_address', 'export_auth',
                  'export_port_min', 'export_port_max', 'coordinator_url',
+                 'coordinator_timeout',
                  'coordinator_secret', 'host_name', 'failure_domain',
                  'heartbeat_interval'}
 EXPECTED_QEMU_OPTS = {'cache_cluster_size', 'cache_size_limit',

@@ -1,6 +1,8 @@
 """ministack's process and config helpers (stdlib only, real processes)."""
 
 import pathlib
+import signal
+import subprocess
 import sys
 
 import fixtures
@@ -69,3 +71,27 @@ class TestProc(testtools.TestCase):
                                        'import sys; sys.exit("no db")'])
         self.assertIn('exited with 1', str(e))
         self.assertIn('no db', e.log_tail)
+
+    def test_a_daemon_that_left_the_group_is_stopped_by_its_pidfile(self):
+        # As qemu-storage-daemon --daemonize does: a new session, so
+        # stopping the compute's process group leaves it running.
+        pidfile = self.layout.run_dir / 'daemon.pid'
+        daemon = subprocess.Popen(
+            [sys.executable, '-c', 'import time; time.sleep(60)',
+             str(pidfile)], start_new_session=True)
+        self.addCleanup(daemon.wait)
+        self.addCleanup(daemon.kill)
+        pidfile.write_text('%d\n' % daemon.pid)
+        self.assertTrue(proc.stop_daemon(pidfile, timeout=10))
+        self.assertEqual(-signal.SIGTERM, daemon.wait(10))
+
+    def test_a_pidfile_naming_another_process_is_left_alone(self):
+        pidfile = self.layout.run_dir / 'daemon.pid'
+        other = subprocess.Popen([sys.executable, '-c',
+                                  'import time; time.sleep(60)'])
+        self.addCleanup(other.wait)
+        self.addCleanup(other.kill)
+        pidfile.write_text('%d\n' % other.pid)
+        self.assertFalse(proc.stop_daemon(pidfile, timeout=1))
+        self.assertIsNone(other.poll())
+        self.assertFalse(proc.stop_daemon(self.layout.run_dir / 'none.pid'))

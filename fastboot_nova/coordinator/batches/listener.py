@@ -2,7 +2,8 @@
 into the batch timeline.
 
 An oslo.messaging notification listener on the versioned notification
-topics (``[batches] notification_topics``), in the pool
+topics (``[batches] notification_topics``) of Nova's exchange
+(``[batches] notification_exchange``), in the pool
 ``fastboot-batches`` so that it takes its own copy of each message and
 never steals Nova's consumers'. Nova's ``instance.create.start`` (the
 compute host took the server: it was scheduled), ``.end`` (ACTIVE) and
@@ -46,6 +47,12 @@ listener_opts = [
                 help='Topics fastboot-notification-listener consumes: '
                      'Nova\'s [notifications] '
                      'versioned_notifications_topics.'),
+    cfg.StrOpt('notification_exchange',
+               default='nova',
+               help='Exchange the notifications are published on: Nova\'s '
+                    '[DEFAULT] control_exchange, "nova" unless changed. '
+                    'FastBootDriver publishes from nova-compute, on the '
+                    'same exchange.'),
 ]
 
 
@@ -126,8 +133,11 @@ class TimelineEndpoint:
 
 def make_listener(conf, transport, db):
     register_opts(conf)
-    targets = [oslo_messaging.Target(topic=t)
-               for t in conf.batches.notification_topics]
+    # On Nova's exchange: the listener's own control_exchange
+    # ("openstack") would bind its queue where Nova never publishes.
+    targets = [oslo_messaging.Target(
+        exchange=conf.batches.notification_exchange, topic=t)
+        for t in conf.batches.notification_topics]
     endpoint = TimelineEndpoint(batch_db.BatchQueries(db),
                                 context.admin_context())
     return oslo_messaging.get_notification_listener(

@@ -72,9 +72,18 @@ class TestListenerRabbit(base.BaseTestCase):
         self.addCleanup(proc.terminate)
         self.addOnException(lambda e: self.addDetail(
             'listener log', content.text_content(open(log).read()[-3000:])))
+        # The publishers' side as nova-compute configures it: Nova's
+        # control exchange is "nova" (not oslo.messaging's default
+        # "openstack"), for its own notifications and FastBootDriver's.
+        nova_conf = os.path.join(self.workdir, 'nova.conf')
+        with open(nova_conf, 'w') as f:
+            f.write('[DEFAULT]\ncontrol_exchange = nova\n')
         self.notify_conf = cfg.ConfigOpts()
+        self.notify_conf(['--config-file', nova_conf], project='nova',
+                         default_config_files=[])
         self.transport = oslo_messaging.get_notification_transport(
             self.notify_conf, url=self.url)
+        self.assertEqual('nova', self.notify_conf.control_exchange)
         self.addCleanup(self.transport.cleanup)
         self.notify_conf.set_override('driver', ['messagingv2'],
                                       group='oslo_messaging_notifications')

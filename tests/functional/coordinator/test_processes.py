@@ -128,12 +128,16 @@ class TestReplicaProcesses(base.BaseTestCase):
         """[database] connection; None: SQLite under the shared state."""
         return None
 
+    def tooz_backend_url(self):
+        """[coordinator] backend_url: tooz's file driver by default."""
+        return 'file://%s' % os.path.join(self.state_path, 'tooz')
+
     def setUp(self):
         super().setUp()
         self.workdir = self.useFixture(fixtures.TempDir()).path
         self.state_path = os.path.join(self.workdir, 'shared')
         os.makedirs(self.state_path)
-        self.tooz_url = 'file://%s' % os.path.join(self.state_path, 'tooz')
+        self.tooz_url = self.tooz_backend_url()
         options = {
             'DEFAULT': {'debug': 'true'},
             'coordinator': {
@@ -287,6 +291,15 @@ class TestReplicaProcesses(base.BaseTestCase):
                               listed[host]['failure_domain']))
             self.client(two, host).heartbeat()
             self.client(two, host).parents('vol1')
+        # A host given both replicas' URLs, the dead one first (as
+        # [fastboot] coordinator_url lists them): it fails over and stays
+        # registered, with the token the dead replica may have issued.
+        both = client_mod.CoordinatorClient(
+            [one.url + '/v1', two.url + '/v1'], 'h00', secret=SECRET,
+            token=self.tokens['h00'], timeout=REQUEST_TIMEOUT)
+        both.heartbeat()
+        both.report_cache('vol1', self.export_url('h00', 'vol1'))
+        self.assertEqual(two.url + '/v1', both.url)
         tree = self.get(two, '/volumes/vol1/tree')
         self.assertValidTree(tree, names)
         # A replica's death costs no more than its own requests: the

@@ -4,6 +4,7 @@ notifications go in, ``batch_events`` rows and the served timeline come
 out. (A RabbitMQ run of the same listener is still to be written.)"""
 
 import time
+from unittest import mock
 import uuid
 
 import oslo_messaging
@@ -18,6 +19,11 @@ class TestListener(test_runner.RunnerTestCase):
 
     def setUp(self):
         super().setUp()
+        # One transport for both sides, on Nova's control exchange as
+        # nova/rpc.py sets it (restored afterwards: a process default).
+        oslo_messaging.set_transport_defaults(control_exchange='nova')
+        self.addCleanup(oslo_messaging.set_transport_defaults,
+                        control_exchange='openstack')
         self.transport = oslo_messaging.get_notification_transport(
             self.conf, url='fake:/')
         self.addCleanup(self.transport.cleanup)
@@ -87,3 +93,30 @@ class TestListener(test_runner.RunnerTestCase):
         self.nova_event('instance.create.error', self.server, error=True)
         (event,) = self.wait_phases(1)
         self.assertEqual('ERROR', event.phase)
+
+
+class TestListenerTargets(test_runner.RunnerTestCase):
+    """The listener subscribes where Nova publishes."""
+
+    def targets(self):
+        with mock.patch.object(oslo_messaging,
+                               'get_notification_listener') as get:
+            listener.make_listener(self.conf, mock.sentinel.transport,
+                                   self.db)
+        return get.call_args[0][1]
+
+    def test_nova_exchange_by_default(self):
+        # Nova publishes on its control exchange "nova", not on
+        # oslo.messaging's default "openstack": a listener bound there
+        # never saw one of Nova's notifications (found on ministack).
+        self.assertEqual([('nova', 'versioned_notifications')],
+                         [(t.exchange, t.topic) for t in self.targets()])
+
+    def test_exchange_and_topics_configurable(self):
+        listener.register_opts(self.conf)
+        self.conf.set_override('notification_exchange', 'compute',
+                               group='batches')
+        self.conf.set_override('notification_topics', ['a', 'b'],
+                               group='batches')
+        self.assertEqual([('compute', 'a'), ('compute', 'b')],
+                         [(t.exchange, t.topic) for t in self.targets()])

@@ -1,5 +1,8 @@
 """The coordinator client: requests, headers, errors."""
 
+from unittest import mock
+
+import fixtures
 from keystoneauth1 import loading as ks_loading
 from keystoneauth1 import session as ks_session
 from oslo_config import cfg
@@ -137,3 +140,149 @@ class TestKeystoneSession(base.BaseTestCase):
         self.mock.put(URL + '/hosts/h1/heartbeat', status_code=401,
                       json={'error': {'code': 401, 'message': 'no'}})
         self.assertRaises(client_mod.CoordinatorError, client.heartbeat)
+
+
+URL2 = 'http://coord2.test:8790/v1'
+
+
+class TestFailover(base.BaseTestCase):
+    """Two coordinator replicas: a host survives the loss of either."""
+
+    def setUp(self):
+        super().setUp()
+        self.mock = self.useFixture(rm_fixture.Fixture())
+        self.client = client_mod.CoordinatorClient([URL, URL2], 'h1',
+                                                   secret='s3')
+
+    def test_a_replica_refusing_connections_fails_over_to_the_next(self):
+        self.mock.put(URL + '/hosts/h1/heartbeat',
+                      exc=requests.ConnectionError('refused'))
+        self.mock.put(URL2 + '/hosts/h1/heartbeat', json={})
+        self.client.heartbeat()
+        self.assertEqual(URL2 + '/hosts/h1/heartbeat',
+                         self.mock.last_request.url)
+        self.assertEqual(URL2, self.client.url)
+
+    def test_the_replica_that_answered_is_kept(self):
+        down = self.mock.put(URL + '/hosts/h1/heartbeat',
+                             exc=requests.ConnectionError('refused'))
+        up = self.mock.put(URL2 + '/hosts/h1/heartbeat', json={})
+        for _ in range(3):
+            self.client.heartbeat()
+        # Tried once; later calls go straight to the replica that works.
+        self.assertEqual(1, down.call_count)
+        self.assertEqual(3, up.call_count)
+
+    def test_5xx_fails_over(self):
+        self.mock.put(URL + '/hosts/h1/caches/img', status_code=502,
+                      text='bad gateway')
+        self.mock.put(URL2 + '/hosts/h1/caches/img',
+                      json={'cache': {'volume': 'img'}})
+        self.assertEqual({'cache': {'volume': 'img'}},
+                         self.client.report_cache('img', 'nbd://a:1/img'))
+
+    def test_4xx_is_an_answer_not_a_failure(self):
+        # A replica that answers is authoritative (both share one
+        # database): a refusal is not retried on the other.
+        self.mock.put(URL + '/hosts/h1/heartbeat', status_code=404,
+                      json={'error': {'code': 404, 'message': 'no host'}})
+        other = self.mock.put(URL2 + '/hosts/h1/heartbeat', json={})
+        e = self.assertRaises(client_mod.CoordinatorError,
+                              self.client.heartbeat)
+        self.assertNotIsInstance(e, client_mod.CoordinatorUnavailable)
+        self.assertEqual(0, other.call_count)
+
+    def test_all_down_is_unavailable_naming_every_replica(self):
+        for url in (URL, URL2):
+            self.mock.put(url + '/hosts/h1/heartbeat',
+                          exc=requests.ConnectionError('refused'))
+        e = self.assertRaises(client_mod.CoordinatorUnavailable,
+                              self.client.heartbeat)
+        self.assertIn('coord.test', str(e))
+        self.assertIn('coord2.test', str(e))
+
+    def test_back_to_the_first_when_the_second_fails(self):
+        self.mock.put(URL + '/hosts/h1/heartbeat',
+                      exc=requests.ConnectionError('refused'))
+        self.mock.put(URL2 + '/hosts/h1/heartbeat', json={})
+        self.client.heartbeat()
+        self.mock.put(URL + '/hosts/h1/heartbeat', json={})
+        self.mock.put(URL2 + '/hosts/h1/heartbeat',
+                      exc=requests.ConnectionError('refused'))
+        self.client.heartbeat()
+        self.assertEqual(URL, self.client.url)
+
+    def test_the_host_token_goes_to_every_replica(self):
+        # Replicas share the database: the token one issued is valid on
+        # the other.
+        self.mock.post(URL + '/hosts', status_code=201,
+                       json={'host': {'name': 'h1', 'token': 't0k'}})
+        self.client.register('10.0.0.2')
+        self.mock.put(URL + '/hosts/h1/heartbeat',
+                      exc=requests.ConnectionError('refused'))
+        self.mock.put(URL2 + '/hosts/h1/heartbeat', json={})
+        self.client.heartbeat()
+        self.assertEqual('t0k', self.mock.last_request.headers[
+            'X-Fastboot-Host-Token'])
+
+    def test_one_url_string_still_works(self):
+        client = client_mod.CoordinatorClient(URL + '/', 'h1')
+        self.assertEqual([URL], client.urls)
+
+    def test_no_url_is_refused(self):
+        self.assertRaises(ValueError, client_mod.CoordinatorClient, [], 'h1')
+
+
+class TestCoordinatorUrlOption(base.BaseTestCase):
+    """``[fastboot] coordinator_url`` takes one URL or a list."""
+
+    def _conf(self, value):
+        conf = cfg.ConfigOpts()
+        fastboot_conf.register_opts(conf)
+        conf([], default_config_files=[])
+        conf.set_override('coordinator_url', value, group='fastboot')
+        return conf
+
+    def test_a_list(self):
+        conf = self._conf('%s,%s' % (URL, URL2))
+        self.assertEqual([URL, URL2], conf.fastboot.coordinator_url)
+
+    def test_one_url(self):
+        self.assertEqual([URL], self._conf(URL).fastboot.coordinator_url)
+
+    def test_not_http_is_refused(self):
+        self.assertRaises(ValueError, self._conf, 'ftp://c/v1')
+
+
+class TestMakeAgent(base.BaseTestCase):
+    """host.make_agent builds the client from [fastboot]."""
+
+    def _conf(self, **overrides):
+        conf = cfg.ConfigOpts()
+        fastboot_conf.register_opts(conf)
+        conf([], default_config_files=[])
+        conf.set_override('export_address', '192.0.2.1', group='fastboot')
+        for key, value in overrides.items():
+            conf.set_override(key, value, group='fastboot')
+        return conf
+
+    def _agent(self, conf):
+        engine = mock.Mock(state_path=self.useFixture(
+            fixtures.TempDir()).path)
+        return host_mod.make_agent(conf, engine, host='h1')
+
+    def test_every_replica_url_reaches_the_client(self):
+        agent = self._agent(self._conf(coordinator_url=[URL, URL2]))
+        self.assertEqual([URL, URL2], agent.client.urls)
+
+    def test_request_timeout_from_the_configuration(self):
+        # Behind Keystone, a replica validates the host's token before it
+        # answers: seconds on a busy control plane. The heartbeat must not
+        # give up first (measured on ministack: 4-5 s per request).
+        agent = self._agent(self._conf(coordinator_url=URL,
+                                       coordinator_timeout=30))
+        self.assertEqual(30, agent.client.timeout)
+
+    def test_default_timeout_outlasts_a_token_validation(self):
+        agent = self._agent(self._conf(coordinator_url=URL))
+        self.assertGreaterEqual(agent.client.timeout, 15)
