@@ -58,6 +58,32 @@ batch_opts = [
 ]
 
 
+#: fastboot-notification-listener's options, in the same group.
+listener_opts = [
+    cfg.ListOpt('notification_topics',
+                default=['versioned_notifications'],
+                help=_('Topics fastboot-notification-listener consumes: '
+                       'Nova\'s [notifications] '
+                       'versioned_notifications_topics.')),
+    cfg.StrOpt('notification_exchange',
+               default='nova',
+               help=_('Exchange the notifications are published on: '
+                      'Nova\'s [DEFAULT] control_exchange, "nova" unless '
+                      'changed. FastBootDriver publishes from nova-compute, '
+                      'on the same exchange.')),
+]
+
+
+def _auth_group():
+    return cfg.OptGroup(
+        AUTH_GROUP, title=_('fastboot-runner service user'),
+        help=_('keystoneauth options (auth_type = password, auth_url, '
+               'username, password, project_name, user_domain_name, '
+               'project_domain_name) and session options of the service '
+               'user fastboot-runner acts as: the trustee of every '
+               'batch\'s trust.'))
+
+
 def register_opts(conf):
     group = _group()
     conf.register_group(group)
@@ -67,4 +93,8 @@ def register_opts(conf):
 
 
 def list_opts():
-    return {_group(): batch_opts}
+    return {_group(): batch_opts + listener_opts,
+            _auth_group(): (ks_loading.get_session_conf_options() +
+                            ks_loading.get_auth_common_conf_options() +
+                            ks_loading.get_auth_plugin_conf_options(
+                                'password'))}

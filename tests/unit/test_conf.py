@@ -73,6 +73,14 @@ class TestEntryPoint(base.BaseTestCase):
             self.assertIn('#%s = ' % name, sample)
         self.assertIn('[fastboot_sys_admin]', sample)
         self.assertIn('#helper_command = ', sample)
+        # Registered by the runner and the listener at run time; the
+        # sample lists them too.
+        batches = sample.split('[batches]\n', 1)[1].split('\n[', 1)[0]
+        self.assertIn('#notification_exchange = nova', batches)
+        self.assertIn('#notification_topics = ', batches)
+        auth = sample.split('[batches_auth]\n', 1)[1].split('\n[', 1)[0]
+        self.assertIn('#auth_url = ', auth)
+        self.assertIn('#auth_type = ', auth)
 
     def test_generator_file_has_every_section(self):
         """The repository's generator file gives a complete sample."""

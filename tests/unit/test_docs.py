@@ -15,7 +15,6 @@ import testtools
 
 from fastboot_nova.conf import opts as conf_opts
 from fastboot_nova.coordinator.api import router
-from fastboot_nova.coordinator.batches import listener
 from fastboot_nova.coordinator import policy
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
@@ -79,7 +78,6 @@ class TestNamedOptionsAndRules(testtools.TestCase):
         for group, opts in conf_opts.list_opts():
             name = group if isinstance(group, str) else group.name
             known.setdefault(name, set()).update(o.dest for o in opts)
-        known['batches'].update(o.dest for o in listener.listener_opts)
         return known
 
     def test_named_options_exist(self):

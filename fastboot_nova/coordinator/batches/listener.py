@@ -21,6 +21,7 @@ import threading
 from oslo_config import cfg
 import oslo_messaging
 
+from fastboot_nova.conf import batches as conf_batches
 from fastboot_nova.coordinator import config
 from fastboot_nova.coordinator import context
 from fastboot_nova.coordinator.db import api as db_api
@@ -41,23 +42,12 @@ PHASES = {
     'instance.create.error': 'ERROR',
 }
 
-listener_opts = [
-    cfg.ListOpt('notification_topics',
-                default=['versioned_notifications'],
-                help='Topics fastboot-notification-listener consumes: '
-                     'Nova\'s [notifications] '
-                     'versioned_notifications_topics.'),
-    cfg.StrOpt('notification_exchange',
-               default='nova',
-               help='Exchange the notifications are published on: Nova\'s '
-                    '[DEFAULT] control_exchange, "nova" unless changed. '
-                    'FastBootDriver publishes from nova-compute, on the '
-                    'same exchange.'),
-]
+#: Kept for callers of this module; the options live in conf/batches.py.
+listener_opts = conf_batches.listener_opts
 
 
 def register_opts(conf):
-    conf.register_opts(listener_opts, group='batches')
+    conf.register_opts(listener_opts, group=conf_batches.GROUP_NAME)
 
 
 def _instance(payload):
