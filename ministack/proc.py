@@ -197,10 +197,19 @@ def stop_daemon(pidfile, timeout=15.0):
             return True
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not os.path.exists('/proc/%d' % pid):
+            if not _running(pid):
                 return True
             time.sleep(0.1)
     return True
+
+
+def _running(pid):
+    """Whether ``pid`` exists and is not a zombie waiting for its parent."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rpartition(')')[2].split()[0] != 'Z'
+    except (OSError, IndexError):
+        return False
 
 
 def _signal_group(pid, sig):

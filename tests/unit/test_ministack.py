@@ -5,12 +5,25 @@ import signal
 import subprocess
 import sys
 
+import time
+
 import fixtures
 import testtools
 
 from ministack import ini
 from ministack import layout as layout_mod
 from ministack import proc
+
+
+def _wait_for_exec(pid, marker, timeout=10):
+    """Until ``pid`` has exec'd: its command line names ``marker``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            if str(marker).encode() in f.read():
+                return
+        time.sleep(0.01)
+    raise AssertionError('pid %d did not start' % pid)
 
 
 class TestIni(testtools.TestCase):
@@ -82,6 +95,7 @@ class TestProc(testtools.TestCase):
         self.addCleanup(daemon.wait)
         self.addCleanup(daemon.kill)
         pidfile.write_text('%d\n' % daemon.pid)
+        _wait_for_exec(daemon.pid, pidfile)
         self.assertTrue(proc.stop_daemon(pidfile, timeout=10))
         self.assertEqual(-signal.SIGTERM, daemon.wait(10))
 
