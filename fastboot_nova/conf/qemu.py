@@ -65,6 +65,12 @@ qemu_opts = [
                deprecated_group='fastboot',
                default='qemu-img',
                help=_('Name or absolute path of the qemu-img executable.')),
+    cfg.StrOpt('rbd_ceph_conf',
+               help=_('Ceph configuration file the storage daemon reads '
+                      'RBD origins (Cinder rbd volumes) with; it names the '
+                      'keyring of the client Cinder gives (auth_username). '
+                      'Default: /etc/ceph/<cluster_name>.conf, the cluster '
+                      'named in the connection info.')),
     cfg.IntOpt('daemon_start_timeout',
                deprecated_group='fastboot',
                default=30,
