@@ -8,6 +8,7 @@ libvirtd (``ministack.services.libvirt``), and runs fastboot's driver with
 from ministack import ini
 from ministack import layout as layout_mod
 from ministack import proc
+from ministack.services import ceph
 from ministack.services import libvirt
 from ministack.services import mariadb
 from ministack.services import rabbitmq
@@ -79,6 +80,8 @@ def _compute(stack, host):
                     'cpu_mode': 'none'},
         'fastboot': {'state_path': base / 'fb',
                      'use_cachegroup': True, 'use_cache_snapshot': True},
+        # RBD origins (Cinder on ministack's Ceph) read through librbd.
+        'fastboot_qemu': {'rbd_ceph_conf': ceph.conf_path(stack.layout)},
     })
 
 
