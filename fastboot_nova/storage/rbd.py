@@ -15,6 +15,9 @@ Cinder's RBD driver (``initialize_connection``) returns::
               'keyring': '<keyring file contents, if rbd_keyring_conf>',
               ...}}
 
+(A Cinder attachment shows the same ``data`` flat, ``driver_volume_type``
+and ``attachment_id`` beside its keys; both forms are accepted.)
+
 It becomes an origin location (what the engine records and ``fastboot
 image add`` accepts)::
 
@@ -338,6 +341,11 @@ def location_from_connection_info(connection_info, conf=None,
     if not isinstance(connection_info, dict) or not is_rbd(connection_info):
         raise _bad(what, 'driver_volume_type is not rbd')
     data = connection_info.get('data')
+    if data is None and 'name' in connection_info:
+        # A Cinder attachment's (``openstack volume attachment create
+        # --connect``): the data with driver_volume_type beside it, as
+        # Nova gets it before it adds "data" back.
+        data = connection_info
     if not isinstance(data, dict):
         raise _bad(what, '"data" must be an object')
     name = data.get('name')

@@ -59,6 +59,13 @@ class TestConnectionInfo(RbdBase):
         self.assertIsNone(loc.key_file)
         self.assertEqual([], loc.objects())
 
+    def test_flat_attachment_form(self):
+        info = self.info()
+        flat = dict(info['data'], driver_volume_type='rbd',
+                    attachment_id='6d5ab9a4-1bb0-4f5e-9f0e-2d1f8f9b1c11')
+        self.assertEqual(self.url(), rbd.location_from_connection_info(
+            flat, conf=self.conf, key_dir=self.key_dir))
+
     def test_blockdev_is_read_only_rbd_node(self):
         loc = location.parse(self.url())
         self.assertEqual(
