@@ -28,6 +28,7 @@ from tests.functional import base
 IMAGE = 'fb-origin'
 CLUSTER = base.CLUSTER
 DATA_CLUSTERS = 64
+METADATA_ALLOWANCE = 256 * 1024
 
 
 def _pool_read_bytes(layout):
@@ -148,7 +149,9 @@ class TestRbdOrigin(base.TestCase):
                   opened, fetched, fetched / expected,
                   self.bring_up_seconds))
         self.assertGreaterEqual(fetched, expected)
-        self.assertLess(fetched, expected * 1.1)
+        # Beyond the clusters, librbd reads a little metadata (header,
+        # object map: 68 KiB measured); nowhere near the 10 MiB of data.
+        self.assertLess(fetched, expected + METADATA_ALLOWANCE)
         # A second VM reads everything: the right bytes.
         self.assertEqual(self.sha256, self._read_back('vm-b', url))
         image = self.engine.get_image('img')
