@@ -361,7 +361,7 @@ def location_from_connection_info(connection_info, conf=None,
         raise _bad(what, 'hosts and ports must be lists of the same length '
                          '(at most %d)' % MAX_MONS)
     mons = tuple((check_host(what, h), check_port(what, p))
-                 for h, p in zip(hosts, ports))
+                 for h, p in zip(hosts, ports, strict=True))
     cluster = data.get('cluster_name') or 'ceph'
     _check(what, cluster, CLUSTER_RE, 'cluster_name')
     user = data.get('auth_username') or None

@@ -13,8 +13,8 @@ from fastboot_nova.privsep import nbd
 from fastboot_nova.privsep import utils
 from fastboot_nova.storage.dm import brick
 from fastboot_nova.storage import location
-from fastboot_nova.storage import rbd
 from fastboot_nova.storage.qemu import psk
+from fastboot_nova.storage import rbd
 from fastboot_nova.tuning import configfile
 
 CASES = [
