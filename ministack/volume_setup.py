@@ -2,8 +2,9 @@
 
 ``python -m ministack.volume_setup TYPE BACKEND TIMEOUT`` as admin
 (OS_* variables): waits until the cinder-volume service of BACKEND is
-up, then makes volume type TYPE (``multiattach="<is> True"``) unless it
-exists. Idempotent.
+up, then makes volume type TYPE (``multiattach="<is> True"``, on that
+backend) unless it exists, and names the backend in ``__DEFAULT__``.
+Idempotent.
 """
 
 import os
@@ -35,13 +36,29 @@ def ensure_type(sess, name, backend):
         'volume_type': {
             'name': name, 'os-volume-type-access:is_public': True,
             'description': 'fastboot origins: one volume, many readers',
-            # No volume_backend_name: Cinder makes a volume of this type
-            # from a snapshot of a default-type volume only when both
-            # types name the same backend (or none), and __DEFAULT__
-            # names none. One backend here: the scheduler needs none.
-            'extra_specs': {'multiattach': '<is> True'}}})
+            'extra_specs': {'multiattach': '<is> True',
+                            'volume_backend_name': backend}}})
     r.raise_for_status()
     return True
+
+
+def name_default_backend(sess, backend):
+    """Give ``__DEFAULT__`` the backend's name too.
+
+    Cinder makes a volume of another type from a snapshot (or a volume)
+    only when both types name the same ``volume_backend_name``
+    (``API._retype_is_possible``); ``__DEFAULT__`` names none.
+    """
+    r = sess.get('/types/default', endpoint_filter=FILTER, headers=HEADERS)
+    r.raise_for_status()
+    default = r.json()['volume_type']
+    if (default.get('extra_specs') or {}).get(
+            'volume_backend_name') == backend:
+        return
+    r = sess.post('/types/%s/extra_specs' % default['id'],
+                  endpoint_filter=FILTER, headers=HEADERS,
+                  json={'extra_specs': {'volume_backend_name': backend}})
+    r.raise_for_status()
 
 
 def main(argv=None):
@@ -55,6 +72,7 @@ def main(argv=None):
                                                           timeout))
             return 1
         time.sleep(1)
+    name_default_backend(sess, backend)
     made = ensure_type(sess, name, backend)
     print('volume type %s %s' % (name, 'made' if made else 'exists'))
     return 0
