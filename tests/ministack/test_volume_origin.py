@@ -124,10 +124,8 @@ class TestVolumeOrigin(base.MinistackTestCase):
             capture_output=True, timeout=300)
         info = self.openstack('--os-volume-api-version', '3.54', 'volume',
                               'attachment', 'show', attachment)
-        connection_info = info['properties'] if 'properties' in info \
-            else info['connection_info']
-        if isinstance(connection_info, str):
-            connection_info = json.loads(connection_info)
+        # openstackclient shows connection_info as "Properties".
+        connection_info = info['Properties']
         self.assertEqual('rbd', connection_info['driver_volume_type'])
         self.assertEqual('%s/volume-%s' % (ceph.POOL, origin),
                          connection_info['name'])
