@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DEFAULT_ENVS=pep8,py3,functional,functional-mysql,functional-postgresql
 DEFAULT_ENVS+=,functional-rabbitmq,functional-nova,integration,kernel
-DEFAULT_ENVS+=,bench-smoke,sim
+DEFAULT_ENVS+=,functional-ceph,bench-smoke,sim
 ENVS=${FASTBOOT_TEST_ENVS:-$DEFAULT_ENVS}
 TOX=${FASTBOOT_BOOTSTRAP_VENV:-.tox-bootstrap}/bin/tox
 
