@@ -71,6 +71,13 @@ qemu_opts = [
                       'keyring of the client Cinder gives (auth_username). '
                       'Default: /etc/ceph/<cluster_name>.conf, the cluster '
                       'named in the connection info.')),
+    cfg.StrOpt('client_group',
+               help=_('Group the VMs\' QEMU runs in (libvirt-qemu on Debian '
+                      'and Ubuntu, qemu on Fedora/RHEL), when it is not '
+                      'root: the state path, its vms directory (mode 0750) '
+                      'and the NBD socket (0770) are given to it, so that '
+                      'QEMU can open a VM disk and its backing export. '
+                      'Unset: left root-only.')),
     cfg.IntOpt('daemon_start_timeout',
                deprecated_group='fastboot',
                default=30,

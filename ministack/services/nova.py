@@ -81,7 +81,9 @@ def _compute(stack, host):
         'fastboot': {'state_path': base / 'fb',
                      'use_cachegroup': True, 'use_cache_snapshot': True},
         # RBD origins (Cinder on ministack's Ceph) read through librbd.
-        'fastboot_qemu': {'rbd_ceph_conf': ceph.conf_path(stack.layout)},
+        'fastboot_qemu': {'rbd_ceph_conf': ceph.conf_path(stack.layout),
+                          # QEMU (libvirt's) opens the VM disks.
+                          'client_group': 'libvirt-qemu'},
     })
 
 

@@ -31,6 +31,7 @@ from fastboot_nova import fileutils
 from fastboot_nova.storage import base
 from fastboot_nova.storage import location as location_mod
 from fastboot_nova.storage import names
+from fastboot_nova.storage.qemu import access
 from fastboot_nova.storage.qemu import cachegroup
 from fastboot_nova.storage.qemu import daemon as daemon_mod
 from fastboot_nova.storage.qemu import host
@@ -333,6 +334,8 @@ class QemuEngine(base.LocalEngine):
 
         with self._vm_locks(vm):
             disk = self._new_disk(vm, image, loc, fill)
+        access.grant_clients(self.state_path, self.vm_dir, self.nbd_socket,
+                             self.qopts.client_group)
         LOG.info('Created VM disk %s on image %s', vm, image)
         return disk
 
