@@ -158,3 +158,12 @@ def discover_hosts(stack):
 def down(stack):
     for name in reversed(NAMES):
         proc.stop(stack.layout, name)
+    # FastBootDriver's storage daemons daemonize (they outlive a
+    # nova-compute restart on purpose): stop them through the engine.
+    for host in layout_mod.COMPUTES:
+        state = stack.layout.data('compute-' + host) / 'fb'
+        if (state / 'daemon.pid').exists() and \
+                stack.layout.bin('fastboot').exists():
+            proc.run(stack.layout, 'fastboot-shutdown',
+                     [stack.layout.bin('fastboot'), '--state-path', state,
+                      'shutdown'], env=stack.venv_env(), timeout=120)
