@@ -8,11 +8,14 @@ bootstrap and the database migrations.
 import json
 import shlex
 import shutil
+import threading
 import time
 
 from ministack import install
 from ministack import layout as layout_mod
 from ministack import proc
+from ministack.services import ceph
+from ministack.services import cinder
 from ministack.services import coordinator
 from ministack.services import glance
 from ministack.services import keystone
@@ -25,14 +28,15 @@ from ministack.services import rabbitmq
 from ministack import stack as stack_mod
 
 # Bottom-up: ``down`` stops them in reverse.
-SERVICES = (mariadb, rabbitmq, libvirt, keystone, placement, glance,
-            neutron, coordinator, nova)
+SERVICES = (mariadb, rabbitmq, libvirt, ceph, keystone, placement, glance,
+            neutron, cinder, coordinator, nova)
 
 CATALOG = (
     ('nova', 'compute', 'nova', '/v2.1'),
     ('placement', 'placement', 'placement', ''),
     ('glance', 'image', 'glance', ''),
     ('neutron', 'network', 'neutron', ''),
+    ('cinder', 'volumev3', 'cinder', '/v3/%(project_id)s'),
     # The first replica; computes know both (coordinator_url list).
     ('fastboot', 'fastboot', 'coordinator', ''),
 )
@@ -76,6 +80,31 @@ def _catalog(stack):
     return _venv_python(stack, 'ministack.catalog', path, wait=False)
 
 
+class _Background(threading.Thread):
+    """A bring-up step in a thread; its exception re-raised on join."""
+
+    def __init__(self, func, *args):
+        super().__init__(daemon=True)
+        self._func, self._args, self._error = func, args, None
+
+    def run(self):
+        try:
+            self._func(*self._args)
+        except BaseException as e:  # noqa: B036 - re-raised in the caller
+            self._error = e
+
+    def join_or_raise(self):
+        self.join()
+        if self._error is not None:
+            raise self._error
+
+
+def _background(func, *args):
+    thread = _Background(func, *args)
+    thread.start()
+    return thread
+
+
 def up(stack, args=None):
     started = time.monotonic()
     layout = stack.layout
@@ -86,6 +115,8 @@ def up(stack, args=None):
     _step('mariadb', started)
     rabbitmq.up(stack)
     libvirt.up(stack)
+    # Ceph (~30 s, mostly waiting on its daemons) comes up beside the rest.
+    ceph_up = _background(ceph.up, stack)
     keystone.up(stack)
     _step('keystone', started)
     # The catalog (tens of Keystone calls) runs while the other services
@@ -96,6 +127,9 @@ def up(stack, args=None):
         svc.up(stack)
     rabbitmq.wait(stack)
     _step('rabbitmq', started)
+    ceph_up.join_or_raise()
+    _step('ceph', started)
+    cinder.up(stack)
     coordinator.up_workers(stack)
     nova.up_control(stack)
     proc.finish(layout, 'catalog', catalog)
@@ -110,6 +144,10 @@ def up(stack, args=None):
         _step(svc.NAME, started)
     _venv_python(stack, 'ministack.probe', 'warm-neutron',
                  env=stack.openrc('admin'))
+    cinder.wait(stack)
+    _venv_python(stack, 'ministack.volume_setup', cinder.MULTIATTACH_TYPE,
+                 cinder.BACKEND, '120', env=stack.openrc('admin'))
+    _step('cinder', started)
     nova.wait(stack)
     _venv_python(stack, 'ministack.probe', 'computes',
                  str(len(layout_mod.COMPUTES)), '120',

@@ -65,6 +65,19 @@ qemu_opts = [
                deprecated_group='fastboot',
                default='qemu-img',
                help=_('Name or absolute path of the qemu-img executable.')),
+    cfg.StrOpt('rbd_ceph_conf',
+               help=_('Ceph configuration file the storage daemon reads '
+                      'RBD origins (Cinder rbd volumes) with; it names the '
+                      'keyring of the client Cinder gives (auth_username). '
+                      'Default: /etc/ceph/<cluster_name>.conf, the cluster '
+                      'named in the connection info.')),
+    cfg.StrOpt('client_group',
+               help=_('Group the VMs\' QEMU runs in (libvirt-qemu on Debian '
+                      'and Ubuntu, qemu on Fedora/RHEL), when it is not '
+                      'root: the state path, its vms directory (mode 0750) '
+                      'and the NBD socket (0770) are given to it, so that '
+                      'QEMU can open a VM disk and its backing export. '
+                      'Unset: left root-only.')),
     cfg.IntOpt('daemon_start_timeout',
                deprecated_group='fastboot',
                default=30,

@@ -1,4 +1,4 @@
-"""Parsing of origin locations: local files/devices and NBD URLs.
+"""Parsing of origin locations: local files/devices, NBD and RBD URLs.
 
 A location is turned into a QEMU ``blockdev-add`` spec for the origin node,
 never into a command line string.
@@ -13,6 +13,7 @@ import urllib.parse
 
 from fastboot_nova import exception
 from fastboot_nova.storage import names
+from fastboot_nova.storage import rbd
 
 NBD_DEFAULT_PORT = 10809
 #: Longer locations (a path is at most PATH_MAX) are refused, and shown
@@ -41,6 +42,15 @@ class Location:
     @property
     def is_nbd(self):
         return self.kind.startswith('nbd')
+
+    @property
+    def backing_name(self):
+        """The name a qcow2 file records as its backing."""
+        return self.url
+
+    def objects(self):
+        """QEMU objects the node needs (an rbd key secret); none here."""
+        return []
 
     def blockdev(self, node_name, reconnect_delay=0, fmt='raw',
                  tls_creds=None):
@@ -97,6 +107,8 @@ def parse(location):
     if any(c in location for c in '\0\n\r'):
         raise exception.InvalidLocation(
             location=location, reason='it contains control characters')
+    if location.startswith(rbd.SCHEME + '://'):
+        return rbd.parse(location)
     if '://' in location:
         return _parse_url(location)
     path = os.path.abspath(location)
@@ -155,7 +167,8 @@ def _parse_url(url):
                         kind='nbd-unix', export=export, socket=sockets[0])
     raise exception.InvalidLocation(
         location=url,
-        reason='only local paths, nbd:// and nbd+unix:// are supported')
+        reason='only local paths, nbd://, nbd+unix:// and rbd:// are '
+               'supported')
 
 
 def check_address(address):

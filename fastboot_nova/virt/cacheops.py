@@ -14,8 +14,10 @@ A server is booted "the fastboot way" when all of these hold:
   read-only (``access_mode = ro`` in the connection info). A writable
   single-attach volume is owned by one server and is never cached;
 * it is not encrypted, and the libvirt volume driver gives the host a local
-  path for it (``device_path``: iSCSI, FC, NVMe-oF, NFS, local...). RBD and
-  other network-only volumes keep the ordinary path.
+  path for it (``device_path``: iSCSI, FC, NVMe-oF, NFS, local...), or it
+  is an RBD volume and the backend is qemu (read through librbd, see
+  :mod:`fastboot_nova.storage.rbd`). Other network-only volumes keep the
+  ordinary path.
 
 Everything else is attached exactly as LibvirtDriver does it.
 
@@ -25,6 +27,7 @@ host (before the origin is disconnected), unless ``[fastboot]
 keep_idle_caches`` keeps it warm for the next server.
 """
 
+import os
 import threading
 
 from oslo_log import log as logging
@@ -32,6 +35,7 @@ from oslo_utils import strutils
 
 from fastboot_nova import exception
 from fastboot_nova import storage
+from fastboot_nova.storage import rbd
 from fastboot_nova.virt import hierarchyops
 
 LOG = logging.getLogger(__name__)
@@ -83,9 +87,19 @@ class CacheOps:
     def image_name(volume_id):
         return IMAGE_PREFIX + volume_id
 
-    @staticmethod
-    def origin_location(connection_info):
-        """The host path of a connected origin volume, or None."""
+    def origin_location(self, connection_info):
+        """Where the cache reads a connected origin volume, or None.
+
+        The host path the volume driver gave (``device_path``), or for an
+        RBD volume (qemu backend) an ``rbd://`` location that the storage
+        daemon reads through librbd, as QEMU reads it for an ordinary
+        server (:mod:`fastboot_nova.storage.rbd`).
+        """
+        if rbd.is_rbd(connection_info) and self.backend == 'qemu':
+            return rbd.location_from_connection_info(
+                connection_info, conf=self._conf.fastboot_qemu.rbd_ceph_conf,
+                key_dir=os.path.join(self._conf.fastboot.state_path,
+                                     rbd.KEY_DIR))
         return (connection_info.get('data') or {}).get('device_path')
 
     def is_cacheable(self, volume, connection_info):

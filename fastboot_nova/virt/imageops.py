@@ -38,6 +38,10 @@ of the cache leaves. A per-cache lock orders connect-and-create against
 destroy-and-disconnect.
 """
 
+import random
+import re
+import time
+
 from oslo_concurrency import lockutils
 from oslo_log import log as logging
 from oslo_utils import uuidutils
@@ -51,6 +55,12 @@ from fastboot_nova.virt import notifications
 from fastboot_nova.virt import snapshotops
 
 LOG = logging.getLogger(__name__)
+
+#: Cinder's refusal of an attachment while another one is in progress.
+_BUSY_RE = re.compile(r'current status is (attaching|reserved|detaching)\b')
+ATTACH_ATTEMPTS = 60
+ATTACH_RETRY_DELAY = 0.5
+_sleep = time.sleep
 
 #: Glance image property naming the origin volume.
 ORIGIN_PROPERTY = 'fastboot_origin_volume'
@@ -235,9 +245,8 @@ class ImageOps:
                 instance, 'origin volume %s cannot be shared: %s'
                 % (volume_id, reason))
         try:
-            attachment = self._volume_api.attachment_create(
-                context, volume_id, instance.uuid,
-                connector=self._connector(instance))
+            attachment = self._attachment_create(context, volume_id,
+                                                 instance)
         except nova_exception.VolumeNotFound:
             raise self._unacceptable(
                 instance, 'origin volume %s was not found' % volume_id)
@@ -251,6 +260,30 @@ class ImageOps:
         LOG.debug('Attached origin %s (attachment %s)', volume_id,
                   attachment['id'], instance=instance)
         return attachment['connection_info']
+
+    def _attachment_create(self, context, volume_id, instance):
+        """Cinder's attachment_create, retried while another one is busy.
+
+        Cinder reserves a multiattach volume only in status available,
+        in-use or downloading: while another server's attachment is
+        between create and complete the volume is ``reserved`` or
+        ``attaching`` and a new attachment fails with HTTP 400 (seen with
+        ``server create --min 4`` on a real Cinder 29). Servers booting
+        together on one origin wait their turn.
+        """
+        for attempt in range(1, ATTACH_ATTEMPTS + 1):
+            try:
+                return self._volume_api.attachment_create(
+                    context, volume_id, instance.uuid,
+                    connector=self._connector(instance))
+            except nova_exception.InvalidInput as e:
+                if attempt == ATTACH_ATTEMPTS or \
+                        not _BUSY_RE.search(str(e)):
+                    raise
+                LOG.debug('Origin %s is busy with another attachment '
+                          '(attempt %d): %s', volume_id, attempt, e,
+                          instance=instance)
+                _sleep(ATTACH_RETRY_DELAY * (1 + random.random()))
 
     @staticmethod
     def _unacceptable(instance, reason):

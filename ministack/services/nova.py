@@ -8,6 +8,7 @@ libvirtd (``ministack.services.libvirt``), and runs fastboot's driver with
 from ministack import ini
 from ministack import layout as layout_mod
 from ministack import proc
+from ministack.services import ceph
 from ministack.services import coordinator
 from ministack.services import libvirt
 from ministack.services import mariadb
@@ -92,6 +93,10 @@ def _compute_base(stack, host):
                     'cpu_mode': 'none'},
         'fastboot': {'state_path': base / 'fb',
                      'use_cachegroup': True, 'use_cache_snapshot': True},
+        # RBD origins (Cinder on ministack's Ceph) read through librbd.
+        'fastboot_qemu': {'rbd_ceph_conf': ceph.conf_path(stack.layout),
+                          # QEMU (libvirt's) opens the VM disks.
+                          'client_group': 'libvirt-qemu'},
     })
 
 
@@ -166,8 +171,22 @@ def discover_hosts(stack):
 def down(stack):
     for name in reversed(NAMES):
         proc.stop(stack.layout, name)
-    # FastBootDriver's qemu-storage-daemons daemonize (their own session):
-    # stopping nova-compute's process group leaves them running.
+    # FastBootDriver's storage daemons daemonize (they outlive a
+    # nova-compute restart on purpose): stop them through the engine.
+    for host in layout_mod.COMPUTES:
+        state = stack.layout.data('compute-' + host) / 'fb'
+        if (state / 'daemon.pid').exists() and \
+                stack.layout.bin('fastboot').exists():
+            try:
+                proc.run(stack.layout, 'fastboot-shutdown',
+                         [stack.layout.bin('fastboot'), '--state-path',
+                          state, 'shutdown'], env=stack.venv_env(),
+                         timeout=120)
+            except proc.ServiceFailed as e:
+                print('ministack: fastboot shutdown on %s failed (%s); '
+                      'stopping its daemons by pid file' % (host, e))
+    # Whatever the engine did not stop (a state it could not load): by
+    # pid file.
     for host in layout_mod.COMPUTES:
         fb = stack.layout.data('compute-' + host) / 'fb'
         for pidfile in sorted(fb.glob('**/daemon.pid')):

@@ -391,8 +391,32 @@ class TestCapabilities(CliTestCase):
         code, out, err = self.run_cli('image', 'add', 'img',
                                       '--connection-info', path)
         self.assertEqual(1, code, err)
-        self.assertErrorLine(err, '--connection-info needs [fastboot] '
+        self.assertErrorLine(err, 'other volume types need [fastboot] '
                                   'backend = dm')
+        self.assertEqual([], self.engine.calls)
+
+    def test_rbd_connection_info_is_an_rbd_location(self):
+        conf = os.path.join(self.tmp, 'ceph.conf')
+        with open(conf, 'w') as f:
+            f.write('[global]\n')
+        path = os.path.join(self.tmp, 'ci.json')
+        with open(path, 'w') as f:
+            json.dump({'driver_volume_type': 'rbd', 'data': {
+                'name': 'volumes/volume-1', 'hosts': ['127.0.0.1'],
+                'ports': ['6789'], 'auth_enabled': True,
+                'auth_username': 'cinder', 'secret_type': 'ceph',
+                'secret_uuid': None, 'keyring': None}}, f)
+        cfg_file = os.path.join(self.tmp, 'fastboot.conf')
+        with open(cfg_file, 'w') as f:
+            f.write('[fastboot_qemu]\nrbd_ceph_conf = %s\n' % conf)
+        code, out, err = self.run_cli('--config-file', cfg_file, 'image',
+                                      'add', 'img', '--connection-info',
+                                      path)
+        self.assertEqual(0, code, err)
+        self.assertEqual(
+            [('add_image', 'img', 'rbd://volumes/volume-1?conf=%s'
+              '&user=cinder&mon=127.0.0.1:6789' % conf)],
+            self.engine.calls)
 
     def test_unknown_capability_is_a_bug_not_false(self):
         self.assertRaises(KeyError, self.engine.supports, 'teleport')

@@ -14,6 +14,7 @@ from fastboot_nova.privsep import utils
 from fastboot_nova.storage.dm import brick
 from fastboot_nova.storage import location
 from fastboot_nova.storage.qemu import psk
+from fastboot_nova.storage import rbd
 from fastboot_nova.tuning import configfile
 
 CASES = [
@@ -30,6 +31,14 @@ CASES = [
     (psk._IDENTITY_RE, 'fastboot'),
     (psk._KEY_RE, '0123456789abcdef0123456789abcdef'),
     (configfile._MYCNF_KEY, 'max_connections'),
+    (rbd.POOL_RE, 'volumes'),
+    (rbd.IMAGE_RE, 'volume-0123'),
+    (rbd.USER_RE, 'cinder'),
+    (rbd.CLUSTER_RE, 'ceph'),
+    (rbd.PORT_RE, '6789'),
+    (rbd.HOST_RE, 'mon1.example.org'),
+    (rbd.PATH_RE, '/etc/ceph/ceph.conf'),
+    (rbd.KEY_RE, 'AQDeadBeefAAAAAAc2VjcmV0c2VjcmV0c2VjcQ=='),
 ]
 
 

@@ -1,11 +1,16 @@
 """Cache group commands: ``prefetch``, ``image add|list|remove|reparent``."""
 
+import json
+import os
+
 from cliff import command
 from cliff import lister
 from cliff import show
 
 from fastboot_nova.cmd.commands import common
 from fastboot_nova import exception
+from fastboot_nova import fileutils
+from fastboot_nova.storage import rbd
 
 IMAGE_COLUMNS = ('name', 'location', 'virtual_size', 'cached_bytes',
                  'export_url', 'vms', 'parents')
@@ -55,6 +60,33 @@ def origin_attachments(engine):
                                    identity=engine.devices.identity)
 
 
+def rbd_location(conf, engine, path):
+    """The ``rbd://`` location of the connection_info in file ``path``.
+
+    The qemu backend reads an RBD volume in userspace; any other
+    ``driver_volume_type`` needs the dm backend (os-brick attachments).
+    """
+    from fastboot_nova.storage.dm import brick
+    try:
+        info = json.loads(fileutils.read_bounded(
+            path, brick.MAX_CONNECTION_INFO_BYTES))
+    except OSError as e:
+        raise brick.InvalidConnectionInfo(reason='cannot read %s: %s' % (
+            path, e.strerror))
+    except exception.FastbootException as e:
+        raise brick.InvalidConnectionInfo(reason=e.msg)
+    except ValueError as e:
+        raise brick.InvalidConnectionInfo(reason='%s is not JSON: %s' % (
+            path, e))
+    if not rbd.is_rbd(info if isinstance(info, dict) else None):
+        raise exception.FastbootException(
+            '--connection-info with [fastboot] backend = qemu takes an rbd '
+            'volume only; other volume types need [fastboot] backend = dm')
+    return rbd.location_from_connection_info(
+        info, conf=conf.fastboot_qemu.rbd_ceph_conf,
+        key_dir=os.path.join(engine.state_path, rbd.KEY_DIR))
+
+
 class AddImage(show.ShowOne):
     """Cache an image on this host without creating a VM.
 
@@ -62,12 +94,14 @@ class AddImage(show.ShowOne):
     storm. Adding an image that is already cached from the same location
     changes nothing.
 
-    With ``--connection-info FILE`` (dm backend) the origin is a volume
-    attached through os-brick (iSCSI, NVMe-oF, RBD or local): FILE is a
-    Cinder ``connection_info`` JSON object (``driver_volume_type`` and
-    ``data``). The attachment is recorded (secrets in a 0600 file under
-    the state path): ``image remove`` detaches it and ``reconcile``
-    attaches it again after a reboot.
+    With ``--connection-info FILE`` the origin is a Cinder volume: FILE is
+    a Cinder ``connection_info`` JSON object (``driver_volume_type`` and
+    ``data``). With the dm backend it is attached through os-brick
+    (iSCSI, NVMe-oF, RBD or local); the attachment is recorded (secrets in
+    a 0600 file under the state path): ``image remove`` detaches it and
+    ``reconcile`` attaches it again after a reboot. With the qemu backend
+    an RBD volume is read through librbd (``rbd://`` location, see
+    ``[fastboot_qemu] rbd_ceph_conf``); nothing is attached.
     """
 
     def get_parser(self, prog_name):
@@ -77,12 +111,14 @@ class AddImage(show.ShowOne):
                             help='Name of the image.')
         parser.add_argument('location', metavar='LOCATION', nargs='?',
                             type=common.origin_location,
-                            help='Origin: a local file or block device, or '
-                                 'an NBD URL.')
+                            help='Origin: a local file or block device, an '
+                                 'NBD URL, or rbd://POOL/IMAGE?conf=PATH'
+                                 '[&user=ID][&mon=HOST:PORT].')
         parser.add_argument('--connection-info', metavar='FILE',
-                            help='Attach the origin through os-brick from '
-                                 'this connection_info JSON file (dm '
-                                 'backend) instead of LOCATION.')
+                            help='The origin is the volume of this Cinder '
+                                 'connection_info JSON file (dm backend: '
+                                 'attached through os-brick; qemu backend: '
+                                 'rbd volumes) instead of LOCATION.')
         return parser
 
     def take_action(self, parsed_args):
@@ -94,14 +130,17 @@ class AddImage(show.ShowOne):
         if parsed_args.connection_info is None:
             return common.show(engine.add_image(parsed_args.image,
                                                 parsed_args.location))
+        attachments = origin_attachments(engine)
+        if attachments is None:
+            # qemu backend: an RBD volume is read through librbd.
+            location = rbd_location(self.app.get_conf(), engine,
+                                    parsed_args.connection_info)
+            return common.show(engine.add_image(parsed_args.image,
+                                                location))
         from fastboot_nova.storage.dm import brick
         # The file is checked (protocol first) before anything runs.
         protocol, props = brick.load_connection_info(
             parsed_args.connection_info)
-        attachments = origin_attachments(engine)
-        if attachments is None:
-            raise exception.FastbootException(
-                '--connection-info needs [fastboot] backend = dm')
         return common.show(brick.add_image(engine, attachments,
                                            parsed_args.image, protocol,
                                            props))

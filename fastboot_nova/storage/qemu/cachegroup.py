@@ -104,6 +104,13 @@ def start_nbd_server(qmp, unix_path=None, host=None, ports=(),
             errors[-1] if errors else ''))
 
 
+def _object_ids(qmp):
+    try:
+        return {o['name'] for o in qmp.execute('qom-list', path='/objects')}
+    except exception.QMPError:
+        return set()  # QEMU creates /objects with the first object
+
+
 def add_psk_creds(qmp, object_id, endpoint, directory, username=None):
     """Create a ``tls-creds-psk`` object unless it exists already.
 
@@ -126,8 +133,18 @@ def add_psk_creds(qmp, object_id, endpoint, directory, username=None):
 
 def open_source(qmp, image, loc, fmt, node, reconnect_delay,
                 tls_creds=None):
-    """Add the read-only node ``node`` reading location ``loc``."""
+    """Add the read-only node ``node`` reading location ``loc``.
+
+    The objects the node needs (an rbd origin's key, read by QEMU from a
+    file) are added first, once per daemon.
+    """
     try:
+        objects = loc.objects()
+        if objects:
+            present = _object_ids(qmp)
+            for obj in objects:
+                if obj['id'] not in present:
+                    qmp.execute('object-add', **obj)
         qmp.execute('blockdev-add',
                     **loc.blockdev(node, reconnect_delay, fmt, tls_creds))
     except exception.QMPError as e:

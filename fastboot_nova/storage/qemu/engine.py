@@ -31,6 +31,7 @@ from fastboot_nova import fileutils
 from fastboot_nova.storage import base
 from fastboot_nova.storage import location as location_mod
 from fastboot_nova.storage import names
+from fastboot_nova.storage.qemu import access
 from fastboot_nova.storage.qemu import cachegroup
 from fastboot_nova.storage.qemu import daemon as daemon_mod
 from fastboot_nova.storage.qemu import host
@@ -238,7 +239,9 @@ class QemuEngine(base.LocalEngine):
     def _add_image(self, image, loc, st):
         LOG.info('Adding image %s from %s to the cache group', image,
                  loc.url)
-        fmt = 'raw' if loc.is_nbd else self.img.origin_format(loc.path)
+        # Network origins (NBD, RBD volumes) are raw; a local file says.
+        fmt = 'raw' if loc.path is None else \
+            self.img.origin_format(loc.path)
         origin = cachegroup.Nodes.of(image).source(0, 0)
         cache_path = self._cache_path(image)
         with self.daemon.qmp() as qmp:
@@ -249,7 +252,7 @@ class QemuEngine(base.LocalEngine):
                 self._check_space(image, size, st)
                 tmp = cache_path + '.tmp'
                 _fresh_private(tmp)
-                self.img.create_cache(tmp, size, loc.url, fmt,
+                self.img.create_cache(tmp, size, loc.backing_name, fmt,
                                       self.qopts.cache_cluster_size)
                 os.rename(tmp, cache_path)
                 entry = {'location': loc.url, 'format': fmt,
@@ -331,6 +334,8 @@ class QemuEngine(base.LocalEngine):
 
         with self._vm_locks(vm):
             disk = self._new_disk(vm, image, loc, fill)
+        access.grant_clients(self.state_path, self.vm_dir, self.nbd_socket,
+                             self.qopts.client_group)
         LOG.info('Created VM disk %s on image %s', vm, image)
         return disk
 
@@ -360,8 +365,10 @@ class QemuEngine(base.LocalEngine):
                 shutil.copyfile(entry['path'], tmp)
                 # The snapshot keeps only the VM's own blocks and reads the
                 # rest from the origin, so it stays usable on any host.
-                self.img.rebase_unsafe(tmp, image_entry['location'],
-                                       image_entry['format'])
+                self.img.rebase_unsafe(
+                    tmp, location_mod.parse(
+                        image_entry['location']).backing_name,
+                    image_entry['format'])
                 os.rename(tmp, target)
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):

@@ -112,6 +112,40 @@ class TestImageOps(base.BaseTestCase):
         self.disconnects.append((instance.uuid,
                                  connection_info['data']['device_path']))
 
+    def test_attachment_retried_while_another_is_in_progress(self):
+        sleeps = []
+        self.useFixture(fixtures.MockPatchObject(imageops, '_sleep',
+                                                 sleeps.append))
+        real = self.volume_api.attachment_create
+        busy = ['attaching', 'reserved']
+
+        def attachment_create(*args, **kwargs):
+            if busy:
+                raise nova_exception.InvalidInput(
+                    reason='Invalid volume: Volume %s status must be '
+                    'available or in-use or downloading to reserve, but '
+                    'the current status is %s.' % (VOLUME, busy.pop(0)))
+            return real(*args, **kwargs)
+
+        self.volume_api.attachment_create = attachment_create
+        self.ops.prepare('ctxt', FakeInstance('uuid-1'))
+        self.assertEqual(2, len(sleeps))
+        self.assertEqual(1, len(self.volume_api.attachments))
+
+    def test_other_invalid_input_is_not_retried(self):
+        sleeps = []
+        self.useFixture(fixtures.MockPatchObject(imageops, '_sleep',
+                                                 sleeps.append))
+
+        def attachment_create(*args, **kwargs):
+            raise nova_exception.InvalidInput(reason='the current status '
+                                                     'is error')
+
+        self.volume_api.attachment_create = attachment_create
+        self.assertRaises(nova_exception.InvalidInput, self.ops.prepare,
+                          'ctxt', FakeInstance('uuid-1'))
+        self.assertEqual([], sleeps)
+
     def test_first_and_second_server(self):
         one, two = FakeInstance('uuid-1'), FakeInstance('uuid-2')
         path = self.ops.prepare('ctxt', one)
