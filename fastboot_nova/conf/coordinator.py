@@ -63,7 +63,9 @@ service_opts = [
                min=1,
                help=_('Seconds a client connection may stay idle (a '
                       'half-sent body, an idle keep-alive) before it is '
-                      'closed.')),
+                      'closed. The launcher uses at least '
+                      'request_timeout: uWSGI\'s router applies the same '
+                      'timeout to the wait for the worker\'s answer.')),
     cfg.IntOpt('request_timeout',
                default=60,
                min=1,

@@ -63,7 +63,11 @@ def uwsgi_argv(conf, binary='uwsgi'):
         '--threads', str(opts.threads),
         '--listen', str(opts.listen_backlog),
         '--http-headers-timeout', str(opts.header_timeout),
-        '--http-timeout', str(opts.client_timeout),
+        # The router has one timeout for the client and for the worker's
+        # answer: below request_timeout it would drop, without a
+        # response, a request the worker may still finish (one waiting
+        # on a busy volume's lock, up to lock_timeout).
+        '--http-timeout', str(max(opts.client_timeout, opts.request_timeout)),
         '--harakiri', str(opts.request_timeout),
         '--limit-post', str(conf.oslo_middleware.max_request_body_size),
         # Requests are logged by the application (no headers, no

@@ -75,12 +75,23 @@ class TestLauncher(base.CoordinatorTestCase):
         self.assertEqual(cmd.MODULE, pairs['--module'])
         for option, value in (('--processes', '3'), ('--threads', '2'),
                               ('--http-headers-timeout', '7'),
-                              ('--http-timeout', '11'), ('--harakiri', '13'),
+                              ('--http-timeout', '13'), ('--harakiri', '13'),
                               ('--listen', '50'), ('--limit-post', '65536')):
             self.assertEqual(value, pairs[option], option)
         for flag in ('--lazy-apps', '--die-on-term', '--no-orphans',
                      '--master', '--need-app'):
             self.assertIn(flag, argv)
+
+    def test_router_waits_for_a_worker_as_long_as_harakiri(self):
+        # uWSGI's router drops a request, without any response, once its
+        # worker has been silent for --http-timeout seconds.
+        for client, request, expected in ((5, 60, '60'), (90, 60, '90')):
+            conf = self.make_conf(**{
+                'coordinator.client_timeout': client,
+                'coordinator.request_timeout': request})
+            argv = cmd.uwsgi_argv(conf, '/x/uwsgi')
+            pairs = dict(zip(argv, argv[1:], strict=False))
+            self.assertEqual(expected, pairs['--http-timeout'])
 
     def test_execs_uwsgi_with_the_config_files(self):
         path = self.useFixture(fixtures.TempDir()).path
