@@ -221,6 +221,33 @@ def add_cache(qmp, image, cache_path, backing):
         raise
 
 
+def add_sealed(qmp, image, cache_path):
+    """Export a complete cache read-only, without copy-on-read or source.
+
+    The file is opened read-only, so the daemon takes only a shared lock
+    on it and VMs can open the same file as their qcow2 backing directly.
+    All or nothing, like :func:`add_cache`.
+    """
+    nodes = Nodes.of(image)
+    added = []
+    try:
+        qmp.execute('blockdev-add', driver='file', **{
+            'node-name': nodes.cache_file, 'filename': cache_path,
+            'read-only': True})
+        added.append(nodes.cache_file)
+        qmp.execute('blockdev-add', driver='qcow2', backing=None,
+                    file=nodes.cache_file,
+                    **{'node-name': nodes.cache, 'read-only': True})
+        added.append(nodes.cache)
+        qmp.execute('block-export-add', type='nbd', id=nodes.export,
+                    name=image, writable=False,
+                    **{'node-name': nodes.cache})
+    except exception.FastbootException:
+        for node in reversed(added):
+            del_node(qmp, node)
+        raise
+
+
 def del_node(qmp, node):
     """Remove ``node``; a node already gone is not an error."""
     with contextlib.suppress(exception.QMPError):
