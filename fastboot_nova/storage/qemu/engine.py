@@ -648,7 +648,16 @@ class QemuEngine(base.LocalEngine):
             LOG.warning('Disk of VM %s points at an old export but is in '
                         'use; it will be re-pointed when it is free', vm)
             return
-        self.img.rebase_unsafe(path, want, fmt)
+        try:
+            self.img.rebase_unsafe(path, want, fmt)
+        except exception.CommandFailed as e:
+            # A reader that opened the disk read-only passes in_use() but
+            # still denies the write lock: leave the disk as it is.
+            if 'lock' not in e.msg:
+                raise
+            LOG.warning('Disk of VM %s is open elsewhere; it will be '
+                        're-pointed when it is free', vm)
+            return
         report.rebased_disks.append(vm)
 
     def shutdown(self):
