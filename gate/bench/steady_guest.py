@@ -41,7 +41,8 @@ exec </dev/console >/dev/console 2>&1
 for m in $(cat /etc/fastboot-modules); do insmod "/lib/modules/$m"; done
 i=0
 while [ ! -b /dev/vda ]; do
-    i=$((i + 1)); [ $i -gt 500 ] && { echo "@TAG@ ERROR no disk"; poweroff -f; }
+    i=$((i + 1))
+    [ $i -gt 500 ] && { echo "@TAG@ ERROR no disk"; poweroff -f; }
     usleep 10000
 done
 now() { read up _idle < /proc/uptime; echo "$up"; }
@@ -78,8 +79,11 @@ def init_script():
 
 
 def bench_initramfs(guest, dest):
-    """The guest's initramfs with our /init appended (a later archive
-    member replaces an earlier one of the same name)."""
+    """The guest's initramfs with our /init appended.
+
+    The kernel unpacks concatenated archives in order: a later member
+    replaces an earlier one of the same name.
+    """
     extra = dest + '.extra'
     kernel.write_initramfs(extra, [
         ('init', stat.S_IFREG | 0o755, init_script())])
