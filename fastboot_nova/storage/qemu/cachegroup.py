@@ -104,7 +104,8 @@ def start_nbd_server(qmp, unix_path=None, host=None, ports=(),
             errors[-1] if errors else ''))
 
 
-def add_psk_creds(qmp, object_id, endpoint, directory, username=None):
+def add_psk_creds(qmp, object_id, endpoint, directory, username=None,
+                  priority=None):
     """Create a ``tls-creds-psk`` object unless it exists already.
 
     ``directory`` holds ``keys.psk``; a client (``endpoint='client'``)
@@ -121,6 +122,8 @@ def add_psk_creds(qmp, object_id, endpoint, directory, username=None):
             'endpoint': endpoint, 'dir': directory}
     if username:
         args['username'] = username
+    if priority:
+        args['priority'] = priority
     qmp.execute('object-add', **args)
 
 
