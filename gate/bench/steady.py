@@ -303,6 +303,9 @@ def render(result):
                          tls['size_bytes'] // MiB, tls['psk_seconds'],
                          tls['none_seconds'],
                          tls['psk_seconds'] / tls['none_seconds']))
+    if result.get('tls_transport'):
+        from gate.bench import steady_tls
+        lines.append(steady_tls.render(result['tls_transport']))
     return '\n'.join(lines)
 
 
@@ -318,7 +321,10 @@ def parse_args(argv):
     parser.add_argument('--image-mib', type=int, choices=range(8, 4097),
                         metavar='MIB', help='Image size (default 256).')
     parser.add_argument('--tls', action='store_true',
-                        help='Also measure TLS-PSK vs plain NBD.')
+                        help='Also measure TLS-PSK vs plain NBD: a child '
+                             'host reading a parent through the engines, '
+                             'and the transport alone by cipher and '
+                             'request size.')
     parser.add_argument('--guest', action='store_true',
                         help='Also measure from inside a real guest (the '
                              'demo guest under QEMU; built once into '
@@ -368,8 +374,11 @@ def run(image_mib, reps, quick=False, tls=False, guest=False,
                            'rows': summarize_guest(guest_samples)}
     if tls:
         from gate.bench import tls as tls_mod
+        from gate.bench import steady_tls
         result['tls'] = tls_mod.tls_overhead(
             size_mib=min(image_mib, 64), rounds=reps)
+        result['tls_transport'] = steady_tls.measure(
+            size_mib=min(image_mib, 64), reps=reps)
     result['loadavg_end'] = [round(x, 2) for x in os.getloadavg()]
     result['seconds'] = round(time.monotonic() - started, 1)
     return result
