@@ -113,3 +113,10 @@ class TestSealedCache(base.TestCase):
                                'write 0 4k', cache], capture_output=True,
                               text=True, check=False)
         self.assertIn('lock', proc.stdout + proc.stderr)
+        # A sealed image is removed like any other once no VM uses it.
+        self.engine.destroy('vm-a')
+        self.engine.destroy('vm-b')
+        self.engine.remove_image('img')
+        self.assertFalse(os.path.exists(cache))
+        with self.engine.daemon.qmp() as qmp:
+            self.assertEqual([], qmp.execute('query-block-exports'))
