@@ -21,7 +21,8 @@ EXPECTED_OPTS = {'use_cachegroup', 'use_cache_snapshot', 'keep_idle_caches',
 EXPECTED_QEMU_OPTS = {'cache_cluster_size', 'cache_size_limit',
                       'export_psk_file', 'export_psk_identity',
                       'parent_reconnect_delay', 'qemu_storage_daemon',
-                      'qemu_img', 'daemon_start_timeout'}
+                      'qemu_img', 'daemon_start_timeout',
+                      'direct_complete_cache', 'export_tls_priority'}
 
 
 class TestListOpts(base.BaseTestCase):
