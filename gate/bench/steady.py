@@ -314,8 +314,9 @@ def parse_args(argv):
         prog='python -m gate.bench.steady', description=__doc__.split(
             '\n\n')[0])
     parser.add_argument('--quick', action='store_true',
-                        help='32 MiB image, 4K and 1M only, 2 repetitions '
-                             '(well under a minute).')
+                        help='32 MiB image, 4K and 1M only, 8 MiB a cell, '
+                             'one repetition: a smoke run of about half a '
+                             'minute, its figures mean little.')
     parser.add_argument('--reps', type=int, choices=range(1, 21),
                         metavar='N', help='Repetitions (default 3).')
     parser.add_argument('--image-mib', type=int, choices=range(8, 4097),
@@ -339,7 +340,7 @@ def parse_args(argv):
     parser.add_argument('-v', '--verbose', action='store_true')
     args = parser.parse_args(argv)
     if args.reps is None:
-        args.reps = 2 if args.quick else 3
+        args.reps = 1 if args.quick else 3
     if args.image_mib is None:
         args.image_mib = 32 if args.quick else 256
     return args
@@ -354,7 +355,7 @@ def run(image_mib, reps, quick=False, tls=False, guest=False,
     try:
         setup = Setup(work, image_mib)
         samples, cpu, served = measure(setup, reps, quick,
-                                       16 * MiB if quick else 128 * MiB)
+                                       8 * MiB if quick else 128 * MiB)
         if guest:
             from gate import bench
             from gate.bench import steady_guest

@@ -28,7 +28,7 @@ from fastboot_nova.demo import vm as vm_mod
 MiB = 1024 * 1024
 TAG = 'FBSTEADY'
 #: (label, block size, MiB moved) of each dd run, reads and writes.
-RUNS = (('4K', 4096, 8), ('64K', 65536, 32), ('1M', MiB, 64))
+RUNS = (('4K', 4096, 16), ('64K', 65536, 64), ('1M', MiB, 192))
 CHECK_MIB = 16
 
 INIT = r"""#!/bin/busybox sh
