@@ -41,8 +41,9 @@ qemu_opts = [
                        'copy-on-read, no link to the origin) and give VMs '
                        'created from then on the cache file itself as their '
                        'qcow2 backing, so their reads no longer pass through '
-                       'qemu-storage-daemon and NBD: sequential reads about '
-                       'twice as fast, no daemon CPU. Sealing drops the '
+                       'qemu-storage-daemon and NBD: reads close to those of '
+                       'a qcow2 overlay on a local file, no daemon CPU '
+                       '(tox -e bench-steady). Sealing drops the '
                        'export for a moment: running VMs reconnect within '
                        'parent_reconnect_delay. Set to false to keep every '
                        'VM on the daemon\'s NBD export.')),
@@ -68,9 +69,10 @@ qemu_opts = [
                       'exchanges). The default puts AES-128-GCM first: '
                       'with a pre-shared key TLS 1.3 can only use the '
                       'SHA-256 suites, and GnuTLS\'s NORMAL order then '
-                      'picks ChaCha20-Poly1305, which cost reads about '
-                      '2.5x plain NBD on this kind of host where AES-GCM '
-                      '(hardware AES) costs almost nothing. Empty keeps '
+                      'picks ChaCha20-Poly1305: reads cost 2.6-4.5x plain '
+                      'NBD on hosts with hardware AES, 1.3-1.4x with '
+                      'AES-128-GCM (tox -e bench-steady -- --tls). Empty '
+                      'keeps '
                       'QEMU\'s default.')),
     cfg.IntOpt('parent_reconnect_delay',
                deprecated_group='fastboot',

@@ -374,8 +374,8 @@ def run(image_mib, reps, quick=False, tls=False, guest=False,
         result['guest'] = {'accel': accel,
                            'rows': summarize_guest(guest_samples)}
     if tls:
-        from gate.bench import tls as tls_mod
         from gate.bench import steady_tls
+        from gate.bench import tls as tls_mod
         result['tls'] = tls_mod.tls_overhead(
             size_mib=min(image_mib, 64), rounds=reps)
         result['tls_transport'] = steady_tls.measure(
