@@ -112,3 +112,26 @@ class TestKernelBench(BenchSmokeTestCase):
             self.assertGreater(
                 compare['write_' + design]['first_seq_mbs'], 0)
         self.assertIn('thin/snapshot', out)
+
+
+class TestSteadyBench(BenchSmokeTestCase):
+
+    def test_quick(self):
+        figures, out = self.run_bench('gate.bench.steady', '--quick')
+        self.assertIn('Steady-state I/O', out)
+        cells = {row['cell']: row for row in figures['rows']}
+        # 2 ops x 2 patterns x 2 sizes x 2 depths; cold only for reads.
+        self.assertEqual(16, len(cells))
+        for name, row in cells.items():
+            for variant in ('nbd', 'direct'):
+                self.assertRatio(row, variant + '_ratio')
+            if ' read ' in name:
+                self.assertRatio(row, 'cold_ratio')
+            else:
+                self.assertNotIn('cold_ratio', row)
+        cpu = figures['daemon_cpu_s_per_gib']
+        # The daemon serves the nbd and cold VMs' reads, not the direct
+        # VM's: it reads the sealed cache file itself.
+        self.assertGreater(cpu['nbd'], 0)
+        self.assertGreater(cpu['cold'], 0)
+        self.assertLess(cpu['direct'], cpu['nbd'] / 4)

@@ -23,7 +23,8 @@ EXPECTED_QEMU_OPTS = {'cache_cluster_size', 'cache_size_limit',
                       'export_psk_file', 'export_psk_identity',
                       'parent_reconnect_delay', 'qemu_storage_daemon',
                       'qemu_img', 'daemon_start_timeout',
-                      'rbd_ceph_conf', 'client_group'}
+                      'rbd_ceph_conf', 'client_group',
+                      'direct_complete_cache', 'export_tls_priority'}
 
 
 class TestListOpts(base.BaseTestCase):

@@ -44,6 +44,22 @@ class TestGrantClients(base.BaseTestCase):
         for path in (self.state, self.vms, self.sock_path):
             self.assertEqual(os.getegid(), os.lstat(path).st_gid)
 
+    def test_a_sealed_cache_backing_is_readable_by_the_group(self):
+        caches = os.path.join(self.state, 'caches')
+        os.mkdir(caches, 0o700)
+        sealed = os.path.join(caches, 'img.qcow2')
+        other = os.path.join(caches, 'other.qcow2')
+        for path in (sealed, other):
+            with open(path, 'w'):
+                pass
+            os.chmod(path, 0o600)
+        access.grant_clients(self.state, self.vms, self.sock_path,
+                             self.group, backing_file=sealed)
+        self.assertEqual(0o750, self.mode(caches))
+        self.assertEqual(0o640, self.mode(sealed))
+        self.assertEqual(0o600, self.mode(other))
+        self.assertEqual(0o600, self.mode(self.cache))
+
     def test_unset_changes_nothing(self):
         access.grant_clients(self.state, self.vms, self.sock_path, None)
         self.assertEqual(0o700, self.mode(self.state))

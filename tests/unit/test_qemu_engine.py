@@ -348,6 +348,8 @@ class TestVmVerbs(EngineTestCase):
 class TestPrefetch(EngineTestCase):
 
     def test_prefetch_streams_and_drops_the_origin(self):
+        self.conf.set_override('direct_complete_cache', False,
+                               group='fastboot_qemu')
         self.engine.create('vm1', 'img', self.origin)
         seen = []
         image = self.engine.prefetch('img', lambda d, t: seen.append((d, t)))
@@ -368,6 +370,58 @@ class TestPrefetch(EngineTestCase):
         self.assertEqual([n.cache_file, n.cache, n.cor],
                          list(self.model.nodes))
         self.assertIsNone(self.model.nodes[n.cache]['backing'])
+
+    def test_prefetch_seals_the_cache(self):
+        self.engine.create('vm1', 'img', self.origin)
+        self.engine.prefetch('img')
+        n = self.nodes('img')
+        cache = os.path.join(self.state_path, 'caches', 'img.qcow2')
+        # Read-only, no copy-on-read filter, no source: the daemon holds
+        # only a shared lock and VMs may open the file themselves.
+        self.assertEqual([n.cache_file, n.cache], list(self.model.nodes))
+        self.assertTrue(self.model.nodes[n.cache_file]['read-only'])
+        self.assertTrue(self.model.nodes[n.cache]['read-only'])
+        self.assertIsNone(self.model.nodes[n.cache]['backing'])
+        self.assertEqual(n.cache, self.model.exports[n.export]['node-name'])
+        self.assertEqual(
+            [['qemu-img', 'rebase', '-q', '-u', '-f', 'qcow2', '-b', '',
+              cache]], self.execute.img_commands('rebase'))
+        self.assertTrue(self.engine.state.read()['images']['img']['sealed'])
+        # A VM created now has the cache file as its qcow2 backing.
+        disk = self.engine.create('vm2', 'img', self.origin)
+        self.assertEqual(
+            ['qemu-img', 'create', '-q', '-f', 'qcow2', '-u', '-b', cache,
+             '-F', 'qcow2'], self.execute.img_commands('create')[-1][:10])
+        self.assertTrue(disk.path.endswith('vm2.qcow2'))
+        # Prefetching again changes nothing.
+        calls = len(self.model.calls)
+        self.engine.prefetch('img')
+        self.assertEqual([], self.qmp_calls('block-export-del')[
+            1:] + [c for c in self.model.calls[calls:]
+                   if c[0] != 'query-block-exports'
+                   and c[0] != 'query-named-block-nodes'])
+        # A restart restores the sealed graph; the idle VM still on the
+        # export is re-pointed at the file.
+        self.execute.info[disk.path] = {'format': 'qcow2',
+                                        'backing-filename': cache}
+        self.model.running = False
+        report = self.engine.reconcile()
+        self.assertEqual([n.cache_file, n.cache], list(self.model.nodes))
+        self.assertTrue(self.model.nodes[n.cache]['read-only'])
+        self.assertEqual(['vm1'], report.rebased_disks)
+        rebase = self.execute.img_commands('rebase')[-1]
+        self.assertEqual([cache, '-F', 'qcow2'], rebase[-4:-1])
+
+    def test_seal_off_keeps_vms_on_the_export(self):
+        self.conf.set_override('direct_complete_cache', False,
+                               group='fastboot_qemu')
+        self.engine.create('vm1', 'img', self.origin)
+        self.engine.prefetch('img')
+        self.engine.create('vm2', 'img', self.origin)
+        self.assertFalse(self.engine.state.read()['images']['img'].get(
+            'sealed'))
+        self.assertTrue(self.execute.img_commands('create')[-1][7]
+                        .startswith('json:{"driver":"raw"'))
 
     def test_failed_job(self):
         self.engine.create('vm1', 'img', self.origin)

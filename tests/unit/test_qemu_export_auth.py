@@ -4,12 +4,19 @@ import logging
 import os
 
 import fixtures
+from oslo_config import cfg
+from oslotest import base
 
+from fastboot_nova.conf import fastboot as fastboot_conf
 from fastboot_nova import exception
+from fastboot_nova.storage.qemu import psk
 from fastboot_nova.storage.qemu import relay
 from tests.unit import test_qemu_engine
 
 KEY = 'ab' * 32
+
+# Both ends prefer AES-128-GCM (see export_tls_priority).
+PRIORITY = 'NORMAL:-CIPHER-ALL:+AES-128-GCM:+CHACHA20-POLY1305:+AES-256-GCM'
 
 
 def write_psk(directory, text='fastboot:%s\n' % KEY, mode=0o600):
@@ -120,14 +127,15 @@ class TestPskExports(AuthTestCase):
         self.assertEqual({relay.CLIENT_CREDS: {
             'qom-type': 'tls-creds-psk', 'id': relay.CLIENT_CREDS,
             'endpoint': 'client', 'dir': self.tls_dir,
-            'username': 'fastboot'}}, self.model.objects)
+            'username': 'fastboot', 'priority': PRIORITY}},
+            self.model.objects)
         # The relay: server credentials, TLS on its server, the export.
         n = relay.node('img')
         self.assertEqual([
             ('qom-list', {'path': '/objects'}),
             ('object-add', {'qom-type': 'tls-creds-psk',
                             'id': relay.SERVER_CREDS, 'endpoint': 'server',
-                            'dir': self.tls_dir}),
+                            'dir': self.tls_dir, 'priority': PRIORITY}),
             ('nbd-server-start', {'addr': {'type': 'inet', 'data': {
                 'host': '127.0.0.1', 'port': '7000'}},
                 'tls-creds': relay.SERVER_CREDS}),
@@ -261,3 +269,27 @@ class TestPskExports(AuthTestCase):
         self.engine.shutdown()
         self.assertFalse(self.model.running)
         self.assertFalse(self.relay_model.running)
+
+
+class TestTlsPriority(base.BaseTestCase):
+
+    def _auth(self, priority):
+        conf = cfg.ConfigOpts()
+        fastboot_conf.register_opts(conf)
+        conf([], default_config_files=[])
+        tmp = self.useFixture(fixtures.TempDir()).path
+        key = os.path.join(tmp, 'k.psk')
+        with open(key, 'w') as f:
+            f.write('fastboot:' + '0' * 64 + '\n')
+        os.chmod(key, 0o600)
+        fastboot_conf.set_overrides(conf, export_psk_file=key,
+                                    export_tls_priority=priority)
+        return psk.from_opts(conf.fastboot, conf.fastboot_qemu)
+
+    def test_default_and_empty(self):
+        self.assertEqual(PRIORITY, self._auth(PRIORITY).priority)
+        self.assertIsNone(self._auth('').priority)
+
+    def test_refused(self):
+        for bad in ('NORMAL,foo', 'NORMAL "x"', 'a' * 513, 'NORMAL\n'):
+            self.assertRaises(exception.ExportAuthError, self._auth, bad)

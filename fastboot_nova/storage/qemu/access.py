@@ -12,8 +12,9 @@ denied" (seen on ministack with real libvirt 9.0).
 ``[fastboot_qemu] client_group`` names QEMU's group: the state path and
 ``vms`` are given to it with mode 0750 (traverse and list, no write),
 and the NBD socket with mode 0770 (connecting to a unix socket needs
-write permission). Nothing else (caches, keys, the state file, QMP) is
-opened to it.
+write permission). A disk on a sealed cache backs on the cache file
+itself: that file (0640, read-only by then) and ``caches`` (0750) too.
+Nothing else (other caches, keys, the state file, QMP) is opened to it.
 """
 
 import grp
@@ -40,8 +41,13 @@ def _grant(path, gid, mode):
         os.chmod(path, mode, follow_symlinks=False)
 
 
-def grant_clients(state_path, vm_dir, nbd_socket, group):
-    """Give ``group`` what QEMU needs to open a VM disk; no-op if None."""
+def grant_clients(state_path, vm_dir, nbd_socket, group,
+                  backing_file=None):
+    """Give ``group`` what QEMU needs to open a VM disk; no-op if None.
+
+    ``backing_file``: a sealed cache the disk backs on directly (read
+    only, off the daemon): its directory 0750 and the file 0640.
+    """
     if not group:
         return
     gid = group_id(group)
@@ -49,3 +55,6 @@ def grant_clients(state_path, vm_dir, nbd_socket, group):
     _grant(vm_dir, gid, 0o750)
     if os.path.exists(nbd_socket):
         _grant(nbd_socket, gid, 0o770)
+    if backing_file:
+        _grant(os.path.dirname(backing_file), gid, 0o750)
+        _grant(backing_file, gid, 0o640)

@@ -111,23 +111,21 @@ def _object_ids(qmp):
         return set()  # QEMU creates /objects with the first object
 
 
-def add_psk_creds(qmp, object_id, endpoint, directory, username=None):
+def add_psk_creds(qmp, object_id, endpoint, directory, username=None,
+                  priority=None):
     """Create a ``tls-creds-psk`` object unless it exists already.
 
     ``directory`` holds ``keys.psk``; a client (``endpoint='client'``)
     presents ``username`` and its key from that file.
     """
-    try:
-        present = {o['name'] for o in
-                   qmp.execute('qom-list', path='/objects')}
-    except exception.QMPError:
-        present = set()  # QEMU creates /objects with the first object
-    if object_id in present:
+    if object_id in _object_ids(qmp):
         return
     args = {'qom-type': 'tls-creds-psk', 'id': object_id,
             'endpoint': endpoint, 'dir': directory}
     if username:
         args['username'] = username
+    if priority:
+        args['priority'] = priority
     qmp.execute('object-add', **args)
 
 
@@ -232,6 +230,33 @@ def add_cache(qmp, image, cache_path, backing):
         qmp.execute('block-export-add', type='nbd', id=nodes.export,
                     name=image, writable=False,
                     **{'node-name': nodes.cor})
+    except exception.FastbootException:
+        for node in reversed(added):
+            del_node(qmp, node)
+        raise
+
+
+def add_sealed(qmp, image, cache_path):
+    """Export a complete cache read-only, without copy-on-read or source.
+
+    The file is opened read-only, so the daemon takes only a shared lock
+    on it and VMs can open the same file as their qcow2 backing directly.
+    All or nothing, like :func:`add_cache`.
+    """
+    nodes = Nodes.of(image)
+    added = []
+    try:
+        qmp.execute('blockdev-add', driver='file', **{
+            'node-name': nodes.cache_file, 'filename': cache_path,
+            'read-only': True})
+        added.append(nodes.cache_file)
+        qmp.execute('blockdev-add', driver='qcow2', backing=None,
+                    file=nodes.cache_file,
+                    **{'node-name': nodes.cache, 'read-only': True})
+        added.append(nodes.cache)
+        qmp.execute('block-export-add', type='nbd', id=nodes.export,
+                    name=image, writable=False,
+                    **{'node-name': nodes.cache})
     except exception.FastbootException:
         for node in reversed(added):
             del_node(qmp, node)

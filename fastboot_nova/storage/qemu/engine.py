@@ -144,6 +144,17 @@ class QemuEngine(base.LocalEngine):
                          'export': image,
                          'reconnect-delay': self.qopts.parent_reconnect_delay}}
 
+    def _vm_backing(self, image, image_entry):
+        """``(backing name, format)`` of a new VM overlay on ``image``.
+
+        A sealed cache is the overlay's backing file itself: reads go
+        straight to the file, with no daemon or NBD in between. Otherwise
+        the backing is the daemon's export.
+        """
+        if image_entry.get('sealed') and self.qopts.direct_complete_cache:
+            return self._cache_path(image), 'qcow2'
+        return images.json_backing(self._backing_spec(image)), 'raw'
+
     def export_url(self, image, st=None):
         """Where other hosts read ``image`` (local tools without one)."""
         export = (st or self.state.read()).get('export') or {}
@@ -169,6 +180,9 @@ class QemuEngine(base.LocalEngine):
 
     def _add_image_nodes(self, qmp, image, entry):
         """Re-create the graph of a recorded image; all or nothing."""
+        if entry.get('sealed'):
+            cachegroup.add_sealed(qmp, image, self._cache_path(image))
+            return
         backing = None
         if not entry.get('prefetched'):
             # A complete cache needs no source at all.
@@ -328,14 +342,22 @@ class QemuEngine(base.LocalEngine):
         loc = location_mod.parse(location)
 
         def fill(tmp, image_entry):
-            self.img.create_overlay(
-                tmp, image_entry['virtual_size'],
-                self._backing_spec(image, self.state.read()))
+            backing, fmt = self._vm_backing(image, image_entry)
+            if fmt == 'qcow2':
+                self.img.create_overlay_on_file(
+                    tmp, image_entry['virtual_size'], backing)
+            else:
+                self.img.create_overlay(
+                    tmp, image_entry['virtual_size'],
+                    self._backing_spec(image, self.state.read()))
 
         with self._vm_locks(vm):
             disk = self._new_disk(vm, image, loc, fill)
+        entry = self.state.read()['images'].get(image, {})
+        backing, fmt = self._vm_backing(image, entry)
         access.grant_clients(self.state_path, self.vm_dir, self.nbd_socket,
-                             self.qopts.client_group)
+                             self.qopts.client_group,
+                             backing if fmt == 'qcow2' else None)
         LOG.info('Created VM disk %s on image %s', vm, image)
         return disk
 
@@ -413,10 +435,10 @@ class QemuEngine(base.LocalEngine):
         """Take a copy of another engine's disk of ``vm`` on ``image``."""
         loc = location_mod.parse(location)
 
-        def fill(tmp, _image_entry):
+        def fill(tmp, image_entry):
             shutil.copyfile(source_path, tmp)
-            self.img.rebase_unsafe(tmp, images.json_backing(
-                self._backing_spec(image, self.state.read())))
+            self.img.rebase_unsafe(tmp,
+                                   *self._vm_backing(image, image_entry))
 
         with self._vm_locks(vm):
             return self._new_disk(vm, image, loc, fill)
@@ -451,7 +473,35 @@ class QemuEngine(base.LocalEngine):
                     cachegroup.del_sources(qmp, image)
                 with self.state.update() as st:
                     st['images'][image]['prefetched'] = True
+                entry = self.state.read()['images'][image]
+            if self.qopts.direct_complete_cache and not entry.get('sealed'):
+                self._seal(image)
         return self._image_info(image)
+
+    def _seal(self, image):
+        """Re-open a complete cache read-only, off the copy-on-read path.
+
+        Caller holds the image lock. The export goes away for a moment:
+        VMs reading through it wait for the reconnect (their overlays
+        have ``reconnect-delay``), children read from their next source.
+        A crash half-way leaves ``sealed`` false: the next start opens
+        the cache as before and the next prefetch seals it.
+        """
+        cache_path = self._cache_path(image)
+        with self.daemon.qmp() as qmp:
+            cachegroup.remove(qmp, image)
+            try:
+                self.img.drop_backing(cache_path)
+                cachegroup.add_sealed(qmp, image, cache_path)
+            except exception.FastbootException:
+                LOG.exception('Could not seal the cache of image %s; '
+                              'serving it as before', image)
+                cachegroup.add_cache(qmp, image, cache_path, None)
+                return
+        with self.state.update() as st:
+            st['images'][image]['sealed'] = True
+        LOG.info('Sealed the complete cache of image %s: new VMs read '
+                 '%s directly', image, cache_path)
 
     def reparent(self, image, location, alternates=()):
         """Read ``image``'s missing blocks from ``location`` from now on.
@@ -597,7 +647,8 @@ class QemuEngine(base.LocalEngine):
                 self._rebase_if_moved(vm, entry, st, report)
 
     def _rebase_if_moved(self, vm, entry, st, report):
-        want = images.json_backing(self._backing_spec(entry['image'], st))
+        want, fmt = self._vm_backing(entry['image'],
+                                     st['images'].get(entry['image'], {}))
         path = self._vm_path(vm)
         info = self.img.info(path)
         if info.get('full-backing-filename',
@@ -607,7 +658,16 @@ class QemuEngine(base.LocalEngine):
             LOG.warning('Disk of VM %s points at an old export but is in '
                         'use; it will be re-pointed when it is free', vm)
             return
-        self.img.rebase_unsafe(path, want)
+        try:
+            self.img.rebase_unsafe(path, want, fmt)
+        except exception.CommandFailed as e:
+            # A reader that opened the disk read-only passes in_use() but
+            # still denies the write lock: leave the disk as it is.
+            if 'lock' not in e.msg:
+                raise
+            LOG.warning('Disk of VM %s is open elsewhere; it will be '
+                        're-pointed when it is free', vm)
+            return
         report.rebased_disks.append(vm)
 
     def shutdown(self):

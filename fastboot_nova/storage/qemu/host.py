@@ -119,7 +119,8 @@ class HostDaemons:
         if self.auth is not None:
             cachegroup.add_psk_creds(qmp, relay.CLIENT_CREDS, 'client',
                                      self.auth.install(self.tls_dir),
-                                     username=self.auth.identity)
+                                     username=self.auth.identity,
+                                     priority=self.auth.priority)
 
     def _start_relay(self, report):
         os.makedirs(self.relay_dir, mode=0o750, exist_ok=True)
@@ -145,7 +146,8 @@ class HostDaemons:
             if self.auth is not None:
                 tls_creds = relay.SERVER_CREDS
                 cachegroup.add_psk_creds(qmp, tls_creds, 'server',
-                                         self.auth.install(self.tls_dir))
+                                         self.auth.install(self.tls_dir),
+                                         priority=self.auth.priority)
             else:
                 LOG.warning('Exporting caches on %s without '
                             'authentication (export_auth = none)',

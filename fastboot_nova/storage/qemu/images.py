@@ -37,6 +37,20 @@ class QemuImg:
                      '-b', json_backing(backing_json), '-F', 'raw',
                      path, str(size))
 
+    def create_overlay_on_file(self, path, size, backing_path):
+        """A VM's copy-on-write qcow2 on a sealed (complete) cache file."""
+        self.execute(self.binary, 'create', '-q', '-f', 'qcow2', '-u',
+                     '-b', backing_path, '-F', 'qcow2', path, str(size))
+
+    def drop_backing(self, path):
+        """Erase the backing name of a complete qcow2 (header only).
+
+        A complete cache reads nothing from its origin; without the name a
+        VM opening the cache as its backing never connects to the origin.
+        """
+        self.execute(self.binary, 'rebase', '-q', '-u', '-f', 'qcow2',
+                     '-b', '', path)
+
     def rebase_unsafe(self, path, backing, backing_fmt='raw'):
         """Point ``path`` at another backing without copying data."""
         self.execute(self.binary, 'rebase', '-q', '-u', '-f', 'qcow2',

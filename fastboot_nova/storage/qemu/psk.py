@@ -17,6 +17,7 @@ from fastboot_nova import fileutils
 KEYS_FILE = 'keys.psk'
 # gnutls splits each line at the first ':'; keep identities plain.
 _IDENTITY_RE = re.compile(r'^[A-Za-z0-9_.@-]{1,64}\Z')
+_PRIORITY_RE = re.compile(r'^[A-Za-z0-9%:+._!-]{1,512}\Z')
 _KEY_RE = re.compile(r'^[0-9a-fA-F]{32,512}\Z')
 
 
@@ -26,6 +27,9 @@ class ExportAuth:
 
     psk_file: str
     identity: str
+    #: GnuTLS priority string of both ends (QEMU appends the PSK key
+    #: exchanges); None keeps QEMU's default.
+    priority: str = None
 
     def install(self, directory):
         """Copy the keys into ``directory``/keys.psk (mode 0600).
@@ -122,5 +126,9 @@ def from_opts(fastboot_opts, opts):
     if opts.export_psk_identity not in identities(opts.export_psk_file):
         raise _error('export_psk_identity %s has no key in %s' % (
             opts.export_psk_identity, opts.export_psk_file))
+    priority = opts.export_tls_priority or None
+    if priority is not None and not _PRIORITY_RE.fullmatch(priority):
+        raise _error('export_tls_priority must be a GnuTLS priority '
+                     'string: letters, digits and %:+-._! (at most 512)')
     return ExportAuth(psk_file=opts.export_psk_file,
-                      identity=opts.export_psk_identity)
+                      identity=opts.export_psk_identity, priority=priority)
