@@ -208,6 +208,22 @@ def set_backing(qmp, image, backing):
         'file': nodes.cache_file, 'backing': backing}])
 
 
+@contextlib.contextmanager
+def _all_or_nothing(qmp):
+    """Yield the list of nodes the caller adds; remove them on failure.
+
+    The caller appends each node once it exists; if a later step fails,
+    those nodes are removed again, last first, and the error re-raised.
+    """
+    added = []
+    try:
+        yield added
+    except exception.FastbootException:
+        for node in reversed(added):
+            del_node(qmp, node)
+        raise
+
+
 def add_cache(qmp, image, cache_path, backing):
     """Add cache, copy-on-read filter and export over ``backing``.
 
@@ -215,8 +231,7 @@ def add_cache(qmp, image, cache_path, backing):
     ``backing`` is the origin node name, or None for a complete cache.
     """
     nodes = Nodes.of(image)
-    added = []
-    try:
+    with _all_or_nothing(qmp) as added:
         qmp.execute('blockdev-add', driver='file',
                     **{'node-name': nodes.cache_file,
                        'filename': cache_path})
@@ -230,10 +245,6 @@ def add_cache(qmp, image, cache_path, backing):
         qmp.execute('block-export-add', type='nbd', id=nodes.export,
                     name=image, writable=False,
                     **{'node-name': nodes.cor})
-    except exception.FastbootException:
-        for node in reversed(added):
-            del_node(qmp, node)
-        raise
 
 
 def add_sealed(qmp, image, cache_path):
@@ -244,8 +255,7 @@ def add_sealed(qmp, image, cache_path):
     All or nothing, like :func:`add_cache`.
     """
     nodes = Nodes.of(image)
-    added = []
-    try:
+    with _all_or_nothing(qmp) as added:
         qmp.execute('blockdev-add', driver='file', **{
             'node-name': nodes.cache_file, 'filename': cache_path,
             'read-only': True})
@@ -257,10 +267,6 @@ def add_sealed(qmp, image, cache_path):
         qmp.execute('block-export-add', type='nbd', id=nodes.export,
                     name=image, writable=False,
                     **{'node-name': nodes.cache})
-    except exception.FastbootException:
-        for node in reversed(added):
-            del_node(qmp, node)
-        raise
 
 
 def del_node(qmp, node):
