@@ -38,6 +38,7 @@ from fastboot_nova.storage.qemu import host
 from fastboot_nova.storage.qemu import images
 from fastboot_nova.storage.qemu import psk
 from fastboot_nova.storage.qemu import relay
+from fastboot_nova.storage.qemu import restart
 from fastboot_nova.storage.qemu import space
 
 LOG = logging.getLogger(__name__)
@@ -594,81 +595,9 @@ class QemuEngine(base.LocalEngine):
                 cachegroup.del_node(qmp, node)
                 report.removed_orphan_nodes.append(node)
         self.daemons.reconcile_relay(report)
-        self._reconcile_files(st, report)
-        self._reconcile_vms(report)
+        restart.remove_orphan_files(self, st, report)
+        restart.finish_vms(self, report)
         return report
-
-    def _reconcile_files(self, st, report):
-        for name in sorted(os.listdir(self.cache_dir)):
-            image = name[:-len('.qcow2')] if name.endswith('.qcow2') \
-                else None
-            if image in st['images']:
-                continue
-            if name.endswith('.tmp'):
-                image = name[:-len('.qcow2.tmp')]
-            with self._lock('image', image or name):
-                if image in self.state.read()['images']:
-                    continue
-                os.unlink(os.path.join(self.cache_dir, name))
-                report.removed_orphan_caches.append(name)
-        for name in sorted(os.listdir(self.vm_dir)):
-            path = os.path.join(self.vm_dir, name)
-            if name.startswith('.') and name.endswith('.qcow2.tmp'):
-                vm = name[1:-len('.qcow2.tmp')]
-                with self._vm_locks(vm):
-                    if os.path.exists(path):
-                        os.unlink(path)
-                        report.removed_temp_files.append(path)
-            elif name.endswith('.qcow2') and \
-                    name[:-len('.qcow2')] not in st['vms']:
-                # VM data: report, never delete.
-                report.orphan_disks.append(path)
-
-    def _reconcile_vms(self, report):
-        for vm, _checked in self._checked_vms(self.state.read(), report):
-            with self._vm_locks(vm):
-                st = self.state.read()
-                entry = st['vms'].get(vm)
-                if entry is None:
-                    continue
-                exists = os.path.exists(self._vm_path(vm))
-                if entry.get('status') != 'ready':
-                    with self.state.update() as st:
-                        if exists:
-                            st['vms'][vm]['status'] = 'ready'
-                            report.completed_vms.append(vm)
-                        else:
-                            st['vms'].pop(vm)
-                            report.dropped_vms.append(vm)
-                    continue
-                if not exists:
-                    report.missing_disks.append(vm)
-                    continue
-                self._rebase_if_moved(vm, entry, st, report)
-
-    def _rebase_if_moved(self, vm, entry, st, report):
-        want, fmt = self._vm_backing(entry['image'],
-                                     st['images'].get(entry['image'], {}))
-        path = self._vm_path(vm)
-        info = self.img.info(path)
-        if info.get('full-backing-filename',
-                    info.get('backing-filename')) == want:
-            return
-        if self.img.in_use(path):
-            LOG.warning('Disk of VM %s points at an old export but is in '
-                        'use; it will be re-pointed when it is free', vm)
-            return
-        try:
-            self.img.rebase_unsafe(path, want, fmt)
-        except exception.CommandFailed as e:
-            # A reader that opened the disk read-only passes in_use() but
-            # still denies the write lock: leave the disk as it is.
-            if 'lock' not in e.msg:
-                raise
-            LOG.warning('Disk of VM %s is open elsewhere; it will be '
-                        're-pointed when it is free', vm)
-            return
-        report.rebased_disks.append(vm)
 
     def shutdown(self):
         self.relay.stop()
