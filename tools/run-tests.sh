@@ -14,10 +14,10 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-DEFAULT_ENVS=pep8,py3,functional,functional-mysql,functional-postgresql
-DEFAULT_ENVS+=,functional-rabbitmq,functional-redis,functional-nova
-DEFAULT_ENVS+=,functional-ceph,integration,kernel,bench-smoke,sim,devstack
-DEFAULT_ENVS+=,docs,dashboard
+# functional-services runs the tests of functional-mysql, -postgresql,
+# -rabbitmq, -redis and -ceph in one virtualenv (one build instead of five).
+DEFAULT_ENVS=pep8,py3,functional,functional-services,functional-nova
+DEFAULT_ENVS+=,integration,kernel,bench-smoke,sim,devstack,docs,dashboard
 ENVS=${FASTBOOT_TEST_ENVS:-$DEFAULT_ENVS}
 TOX=${FASTBOOT_BOOTSTRAP_VENV:-.tox-bootstrap}/bin/tox
 
