@@ -36,7 +36,8 @@ DEFAULT_ENV = {'MINISTACK_DIR': '/var/tmp/ms-storm',
                'MINISTACK_CACHE': '/var/tmp/ms-cache-storm',
                'MINISTACK_PORT_BASE': '36000'}
 #: Test packages nova's fake libvirt imports (not in ministack's venv).
-EXTRA_PACKAGES = ('fixtures', 'testtools')
+EXTRA_PACKAGES = ('fixtures', 'testtools', 'wsgi-intercept', 'testresources',
+                  'testscenarios', 'oslotest')
 CATALOG = (
     ('nova', 'compute', 'nova', '/v2.1'),
     ('placement', 'placement', 'placement', ''),
