@@ -37,14 +37,31 @@ def _host_name(argv):
     return host
 
 
+def _fake_libvirt_module():
+    """``nova.tests.fixtures.libvirt`` without its package's ``__init__``.
+
+    The package imports every fixture, among them nova's functional test
+    package, which monkey-patches eventlet at import: a threaded
+    nova-compute must never import it. An empty package object stands in
+    for ``nova.tests.fixtures`` so that only the fake libvirt module and
+    its data module load.
+    """
+    import importlib
+    import types
+    import nova.tests
+    name = 'nova.tests.fixtures'
+    if name not in sys.modules:
+        package = types.ModuleType(name)
+        package.__path__ = [nova.tests.__path__[0] + '/fixtures']
+        sys.modules[name] = package
+    return importlib.import_module(name + '.libvirt')
+
+
 def install(host):
     """Install the fake binding and stubs; return what must stay alive."""
-    from nova.tests import fixtures as nova_fixtures
-    from nova.tests.fixtures import libvirt as fakelibvirt
-
-    kept = [nova_fixtures.LibvirtFixture(), nova_fixtures.CGroupsFixture()]
-    for fixture in kept:
-        fixture.setUp()
+    fakelibvirt = _fake_libvirt_module()
+    kept = [fakelibvirt.LibvirtFixture()]
+    kept[0].setUp()
     cores = HOST_CPUS // 2
     info = fakelibvirt.HostInfo(cpu_nodes=1, cpu_sockets=1,
                                 cpu_cores=cores, cpu_threads=2,
@@ -62,6 +79,11 @@ def install(host):
                    return_value=True),
         mock.patch('nova.virt.libvirt.host.Host.get_online_cpus',
                    return_value=set(range(HOST_CPUS))),
+        # nova's CGroupsFixture (version 1): CPU quotas are supported.
+        mock.patch('nova.virt.libvirt.host.Host.'
+                   '_has_cgroupsv1_cpu_controller', return_value=True),
+        mock.patch('nova.virt.libvirt.host.Host.'
+                   '_has_cgroupsv2_cpu_controller', return_value=False),
     ]
     for p in patches:
         p.start()
@@ -70,9 +92,12 @@ def install(host):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    keep = install(_host_name(argv))  # noqa: F841 - alive while we run
     sys.argv = ['nova-compute'] + list(argv)
+    # First, as nova-compute itself: its import picks the concurrency
+    # mode from the config files (native threads unless eventlet is
+    # asked for) before anything else imports eventlet.
     from nova.cmd import compute
+    keep = install(_host_name(argv))  # noqa: F841 - alive while we run
     return compute.main()
 
 
