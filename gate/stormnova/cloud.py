@@ -104,6 +104,9 @@ def up_base(stack):
         env=dict(stack.venv_env(), PYTHONPATH=str(layout_mod.REPO)))
     glance.up(stack)
     neutron.up(stack)
+    # ministack's db_sync reads etc/nova/nova.conf.
+    (layout.etc / 'nova').mkdir(parents=True, exist_ok=True)
+    ini.write(layout.etc / 'nova' / 'nova.conf', _nova_common(stack))
     ms_nova.db_sync(stack)
     proc.finish(layout, 'catalog', catalog)
     _step('catalog', started)

@@ -48,6 +48,7 @@ def _fake_libvirt_module():
     """
     import importlib
     import types
+
     import nova.tests
     name = 'nova.tests.fixtures'
     if name not in sys.modules:
