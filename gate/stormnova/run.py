@@ -208,6 +208,12 @@ def run_profile(stack, profile_name, counts, modes, computes, bulk_size,
         _wait_hypervisors(client, computes)
         log('storm: %s control plane up in %.0f s' % (
             profile_name, time.monotonic() - started))
+        leftovers = client.servers('st')
+        if leftovers:
+            # An interrupted run's servers (--keep): not this run's figures.
+            log('storm: deleting %d servers left by an earlier run'
+                % len(leftovers))
+            cleanup(client, stack, 'st', leftovers)
         image = client.ensure_image('storm-tiny', IMAGE_BYTES)
         flavor = client.ensure_flavor('storm.tiny')
         pids = cloud.service_pids(stack, hosts)
