@@ -83,7 +83,7 @@ def install(host):
         # No event thread runs (LibvirtFixture stops it): the fake
         # domains' lifecycle events (a guest stopped on delete) are
         # dropped instead of queued for it. Nova polls the state anyway.
-        mock.patch('nova.virt.libvirt.host.Host._queue_event'),
+        mock.patch('nova.virt.libvirt.host.Host._event_emit_delayed'),
         # nova's CGroupsFixture (version 1): CPU quotas are supported.
         mock.patch('nova.virt.libvirt.host.Host.'
                    '_has_cgroupsv1_cpu_controller', return_value=True),
