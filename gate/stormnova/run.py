@@ -18,6 +18,7 @@ sends them) one storm runs and its servers are deleted before the next:
 """
 
 import collections
+import math
 import re
 import time
 
@@ -36,8 +37,9 @@ def percentile(values, pct):
     if not values:
         return None
     ordered = sorted(values)
+    # Nearest rank: the smallest value with pct % of them at or below it.
     k = max(0, min(len(ordered) - 1,
-                   int(round(pct / 100.0 * len(ordered) + 0.5)) - 1))
+                   math.ceil(pct / 100.0 * len(ordered)) - 1))
     return ordered[k]
 
 
