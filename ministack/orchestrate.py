@@ -6,8 +6,11 @@ bootstrap and the database migrations.
 """
 
 import json
+import os
 import shlex
 import shutil
+import subprocess
+import sys
 import threading
 import time
 
@@ -214,3 +217,32 @@ def status(stack, args=None):
 def env(stack, args):
     print(_openrc_text(stack, args.user), end='')
     return 0
+
+
+def demo(stack, args):
+    """Up (unless it already is), the demo in the venv, down (if we upped).
+
+    The demo itself (ministack/demo.py) runs in the ministack's venv: it
+    builds the guest with fastboot_nova and uses the venv's CLIs.
+    """
+    if args.stock:
+        print('ministack: demo --stock: the stock comparison (a volume per '
+              'server) is not in this tree yet', file=sys.stderr)
+        return 2
+    layout = stack.layout
+    was_up = (layout.run_dir / 'openrc-demo').exists() and all(
+        proc.running(layout, n) for n in all_names())
+    if not was_up:
+        up(stack)
+    try:
+        env = stack.venv_env()
+        env['PYTHONPATH'] = str(layout_mod.REPO)
+        argv = [str(layout.bin('python')), '-m', 'ministack.demo',
+                '--vms', str(args.vms)]
+        if args.report:
+            argv += ['--report', args.report]
+        return subprocess.run(argv, env=dict(os.environ, **env),
+                              check=False).returncode
+    finally:
+        if not was_up and not args.keep_up:
+            down(stack)

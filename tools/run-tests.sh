@@ -3,7 +3,8 @@
 #
 #   bash tools/run-tests.sh [TOX ARGS...]
 #
-# Installs what the tests need (tools/install-deps.sh), runs the tox
+# Installs what the tests need (tools/install-deps.sh; the ministack
+# profile too when ministack is in the list), runs the tox
 # environments of DEFAULT_ENVS below (bench-smoke runs every benchmark
 # at its --quick size) one after
 # the other (FASTBOOT_TEST_ENVS overrides the list), and ends with one
@@ -17,7 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DEFAULT_ENVS=pep8,py3,functional,functional-mysql,functional-postgresql
 DEFAULT_ENVS+=,functional-rabbitmq,functional-redis,functional-nova
 DEFAULT_ENVS+=,functional-ceph,integration,kernel,bench-smoke,sim,devstack
-DEFAULT_ENVS+=,docs,dashboard
+DEFAULT_ENVS+=,docs,dashboard,ministack
 ENVS=${FASTBOOT_TEST_ENVS:-$DEFAULT_ENVS}
 TOX=${FASTBOOT_BOOTSTRAP_VENV:-.tox-bootstrap}/bin/tox
 
@@ -26,7 +27,12 @@ if ! git rev-parse --git-dir > /dev/null 2>&1; then
     export PBR_VERSION=${PBR_VERSION:-0.0.0}
 fi
 
-bash tools/install-deps.sh test
+profiles=(test)
+# tox -e ministack runs a real OpenStack (bindep profile ministack).
+if [[ ",$ENVS," == *,ministack,* ]]; then
+    profiles+=(ministack)
+fi
+bash tools/install-deps.sh "${profiles[@]}"
 
 log=$(mktemp "${TMPDIR:-/tmp}/fastboot-tests.XXXXXX")
 trap 'rm -f "$log"' EXIT
