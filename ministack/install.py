@@ -16,7 +16,11 @@ from ministack import proc
 PACKAGES = ('nova', 'cinder', 'keystone', 'glance', 'openstack-placement',
             'neutron', 'python-openstackclient', 'python-novaclient',
             'gunicorn', 'PyMySQL', 'python-memcached', 'libvirt-python',
-            'pyOpenSSL', 'tooz', 'etcd3gw')
+            'pyOpenSSL', 'tooz', 'etcd3gw',
+            # fastboot-coordinator execs uWSGI; this checkout is installed
+            # with --no-deps, so its extras come from here (a fresh venv
+            # had none and the replicas exited at start).
+            'uWSGI==2.0.31', 'redis')
 
 
 def ready(layout):

@@ -212,3 +212,15 @@ class TestBackgroundSteps(testtools.TestCase):
         error = self.assertRaises(RuntimeError, second.join_or_raise)
         self.assertEqual('ceph failed', str(error))
         self.assertEqual([], ran)
+
+
+class TestVenvPackages(testtools.TestCase):
+
+    def test_coordinator_server_and_tooz_backend_are_installed(self):
+        # The checkout goes in with --no-deps: what the coordinator
+        # replicas exec (uWSGI) and their tooz backend (Redis) must be
+        # named here, or a fresh venv's replicas exit at start.
+        from ministack import install
+        names = {p.split('==')[0].lower() for p in install.PACKAGES}
+        self.assertIn('uwsgi', names)
+        self.assertIn('redis', names)
