@@ -221,6 +221,7 @@ class TestVenvPackages(testtools.TestCase):
         # replicas exec (uWSGI) and their tooz backend (Redis) must be
         # named here, or a fresh venv's replicas exit at start.
         from ministack import install
-        names = {p.split('==')[0].lower() for p in install.PACKAGES}
+        names = {p.split('==')[0].lower()
+                 for p in install.PACKAGES + (install.UWSGI,)}
         self.assertIn('uwsgi', names)
         self.assertIn('redis', names)
