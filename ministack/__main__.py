@@ -20,6 +20,18 @@ def main(argv=None):
     sub.add_parser('status', help='each service: pid, RSS')
     env = sub.add_parser('env', help='print an openrc')
     env.add_argument('--user', choices=('demo', 'admin'), default='demo')
+    demo = sub.add_parser(
+        'demo', help='up, boot N guests from one volume snapshot through '
+        'Nova, print the table, down')
+    demo.add_argument('--vms', type=_positive, default=4,
+                      help='how many servers (default 4)')
+    demo.add_argument('--report', metavar='FILE',
+                      help='write the JSON report (the standalone demo\'s '
+                      'fields) to FILE')
+    demo.add_argument('--stock', action='store_true',
+                      help='also boot them the stock way (not yet here)')
+    demo.add_argument('--keep-up', action='store_true',
+                      help='leave the ministack up afterwards')
     args = parser.parse_args(argv)
     stack = stack_mod.Stack()
     try:
@@ -27,6 +39,16 @@ def main(argv=None):
     except proc.ServiceFailed as e:
         print('ministack: %s' % e, file=sys.stderr)
         return 1
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError('not a positive count: %r' % text)
+    return value
 
 
 if __name__ == '__main__':

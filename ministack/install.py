@@ -16,7 +16,14 @@ from ministack import proc
 PACKAGES = ('nova', 'cinder', 'keystone', 'glance', 'openstack-placement',
             'neutron', 'python-openstackclient', 'python-novaclient',
             'gunicorn', 'PyMySQL', 'python-memcached', 'libvirt-python',
-            'pyOpenSSL', 'tooz', 'etcd3gw')
+            'pyOpenSSL', 'tooz', 'etcd3gw', 'redis')
+
+#: fastboot-coordinator execs uWSGI (this checkout goes in with
+#: --no-deps, so its extras come from here: a fresh venv had none and the
+#: replicas exited at start). Built here, never from pip's wheel cache:
+#: uWSGI embeds libpython, and a wheel cached by another Python 3.11
+#: (pyenv's) loads the wrong one (``No module named '_struct'``).
+UWSGI = 'uWSGI==2.0.31'
 
 
 def ready(layout):
@@ -36,6 +43,8 @@ def ensure(layout):
     pip = [str(layout.bin('pip')), 'install', '--quiet',
            '-c', str(layout_mod.CONSTRAINTS)]
     proc.run(layout, 'install', pip + list(PACKAGES), timeout=1800)
+    proc.run(layout, 'install', pip + ['--no-cache-dir', UWSGI],
+             timeout=1800)
     proc.run(layout, 'install', pip + [
         '-r', str(layout_mod.REPO / 'requirements.txt')], timeout=1800)
     _ensure_repo(layout, force=True)

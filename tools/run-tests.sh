@@ -3,7 +3,8 @@
 #
 #   bash tools/run-tests.sh [TOX ARGS...]
 #
-# Installs what the tests need (tools/install-deps.sh), runs the tox
+# Installs what the tests need (tools/install-deps.sh; the ministack
+# profile too when ministack is in the list), runs the tox
 # environments of DEFAULT_ENVS below (bench-smoke runs every benchmark
 # at its --quick size) one after
 # the other (FASTBOOT_TEST_ENVS overrides the list), and ends with one
@@ -16,6 +17,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # functional-services runs the tests of functional-mysql, -postgresql,
 # -rabbitmq, -redis and -ceph in one virtualenv (one build instead of five).
+# ministack (a whole OpenStack, ~20 min with its venv) is run on demand:
+# FASTBOOT_TEST_ENVS=...,ministack; see ministack/README.rst.
 DEFAULT_ENVS=pep8,py3,functional,functional-services,functional-nova
 DEFAULT_ENVS+=,integration,kernel,bench-smoke,sim,devstack,docs,dashboard
 ENVS=${FASTBOOT_TEST_ENVS:-$DEFAULT_ENVS}
@@ -26,7 +29,12 @@ if ! git rev-parse --git-dir > /dev/null 2>&1; then
     export PBR_VERSION=${PBR_VERSION:-0.0.0}
 fi
 
-bash tools/install-deps.sh test
+profiles=(test)
+# tox -e ministack runs a real OpenStack (bindep profile ministack).
+if [[ ",$ENVS," == *,ministack,* ]]; then
+    profiles+=(ministack)
+fi
+bash tools/install-deps.sh "${profiles[@]}"
 
 log=$(mktemp "${TMPDIR:-/tmp}/fastboot-tests.XXXXXX")
 trap 'rm -f "$log"' EXIT

@@ -33,30 +33,47 @@ def configure(stack):
     })
 
 
-def _manage(stack, *args):
-    proc.run(stack.layout, NAME + '-manage',
-             [stack.layout.bin('keystone-manage'), '--config-file',
-              _conf(stack), *args], env=stack.venv_env())
+def _manage_argv(stack, *args):
+    return [stack.layout.bin('keystone-manage'), '--config-file',
+            _conf(stack), *args]
 
 
 def up(stack):
+    """Keys, schema, server, bootstrap: overlapped where independent.
+
+    The key repositories need no database, and the server needs the
+    schema and the keys but not the bootstrap's rows until a request
+    comes; each keystone-manage costs seconds of imports, so they run
+    side by side (one log per command).
+    """
     configure(stack)
-    data = stack.layout.data(NAME)
+    layout = stack.layout
+    data = layout.data(NAME)
+    env = stack.venv_env()
+    bootstrap = None
     if not (data / 'bootstrapped').exists():
-        _manage(stack, 'db_sync')
-        _manage(stack, 'fernet_setup', '--keystone-user', 'root',
-                '--keystone-group', 'root')
-        _manage(stack, 'credential_setup', '--keystone-user', 'root',
-                '--keystone-group', 'root')
+        keys = [(name, proc.spawn(layout, name, _manage_argv(
+                    stack, cmd, '--keystone-user', 'root',
+                    '--keystone-group', 'root'), env=env))
+                for name, cmd in (('keystone-fernet', 'fernet_setup'),
+                                  ('keystone-credential',
+                                   'credential_setup'))]
+        proc.run(layout, NAME + '-manage',
+                 _manage_argv(stack, 'db_sync'), env=env)
+        for name, popen in keys:
+            proc.finish(layout, name, popen)
         url = stack.keystone_url()
-        _manage(stack, 'bootstrap', '--bootstrap-password', stack.password,
-                '--bootstrap-admin-url', url, '--bootstrap-public-url', url,
-                '--bootstrap-internal-url', url,
-                '--bootstrap-region-id', stack.region)
-        (data / 'bootstrapped').touch()
+        bootstrap = proc.spawn(layout, NAME + '-manage', _manage_argv(
+            stack, 'bootstrap', '--bootstrap-password', stack.password,
+            '--bootstrap-admin-url', url, '--bootstrap-public-url', url,
+            '--bootstrap-internal-url', url,
+            '--bootstrap-region-id', stack.region), env=env)
     wsgi.serve(stack, NAME, 'keystone.wsgi.api:application',
-               stack.layout.port(NAME),
+               layout.port(NAME),
                env={'OS_KEYSTONE_CONFIG_FILES': str(_conf(stack))})
+    if bootstrap is not None:
+        proc.finish(layout, NAME + '-manage', bootstrap)
+        (data / 'bootstrapped').touch()
     wsgi.wait(stack, NAME, stack.keystone_url())
 
 

@@ -45,6 +45,9 @@ class TestImageBoot(base.MinistackTestCase):
                            user='admin')
         return guest
 
+    @base.full_only('the Glance-image path of FastBootDriver: tox -e '
+                    'functional-nova (Nova\'s fake libvirt); the real '
+                    'libvirt boots of tests/ministack run from volumes')
     def test_boot_two_check_console_delete(self):
         guest = self._ensure_images()
         name = 'ms-t%s' % uuid.uuid4().hex[:8]

@@ -109,3 +109,119 @@ class TestProc(testtools.TestCase):
         self.assertFalse(proc.stop_daemon(pidfile, timeout=1))
         self.assertIsNone(other.poll())
         self.assertFalse(proc.stop_daemon(self.layout.run_dir / 'none.pid'))
+
+
+class TestDemoCommand(testtools.TestCase):
+    """``python3 -m ministack demo``: its input, checked before any work."""
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = pathlib.Path(self.useFixture(fixtures.TempDir()).path)
+        self.useFixture(fixtures.EnvironmentVariable(
+            'MINISTACK_DIR', str(self.tmp / 'run')))
+        self.useFixture(fixtures.EnvironmentVariable(
+            'MINISTACK_CACHE', str(self.tmp / 'cache')))
+
+    def _main(self, *argv):
+        from ministack import __main__ as main_mod
+        err = self.useFixture(fixtures.StringStream('stderr')).stream
+        self.useFixture(fixtures.MonkeyPatch('sys.stderr', err))
+        try:
+            rc = main_mod.main(list(argv))
+        except SystemExit as e:
+            rc = e.code
+        err.seek(0)
+        return rc, err.read()
+
+    def test_count_below_one_is_refused(self):
+        for bad in ('0', '-2', 'four'):
+            rc, err = self._main('demo', '--vms', bad)
+            self.assertEqual(2, rc)
+            self.assertIn('not a positive count', err)
+        self.assertFalse((self.tmp / 'run').exists())
+
+    def test_stock_is_refused_before_anything_starts(self):
+        rc, err = self._main('demo', '--stock')
+        self.assertEqual(2, rc)
+        self.assertIn('stock comparison', err)
+        self.assertFalse((self.tmp / 'run').exists())
+        self.assertFalse((self.tmp / 'cache').exists())
+
+
+class TestDemoTable(testtools.TestCase):
+
+    def test_rows_and_ratio(self):
+        from ministack import demo
+        text = demo._table({
+            'vms': [{'name': 'a-1', 'boot_seconds': 3.5, 'ok': True,
+                     'checksum_ok': True},
+                    {'name': 'a-2', 'boot_seconds': None, 'ok': False,
+                     'checksum_ok': False}],
+            'origin_bytes_read': 300, 'image_bytes': 100,
+            'storm_seconds': 9.0, 'all_ok': False})
+        lines = text.splitlines()
+        self.assertEqual(['a-1', '3.50', 'yes', 'yes'], lines[1].split())
+        self.assertEqual(['a-2', '-', 'NO', 'NO'], lines[2].split())
+        self.assertIn('3.00 x one image', lines[3])
+        self.assertEqual('FAILED: see the table', lines[4])
+
+
+class TestConsoleChecksum(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        from ministack import scenario
+        from ministack import stack as stack_mod
+        tmp = pathlib.Path(self.useFixture(fixtures.TempDir()).path)
+        self.cloud = scenario.Cloud(stack_mod.Stack(
+            layout_mod.Layout(run_dir=tmp, cache_dir=tmp)))
+
+    def _console(self, sid, text):
+        path = self.cloud.instance_dir('ms-c1', sid)
+        path.mkdir(parents=True)
+        (path / 'console.log').write_text(text)
+
+    def test_checksum_line_read_missing_console_is_none(self):
+        self._console('s1', 'boot\nFASTBOOT-CHECKSUM abc123\n')
+        self._console('s2', 'booting...\n')
+        self.assertEqual('abc123', self.cloud.checksum('ms-c1', 's1'))
+        self.assertIsNone(self.cloud.checksum('ms-c1', 's2'))
+        self.assertIsNone(self.cloud.checksum('ms-c1', 'gone'))
+
+    def test_wait_checksums_ends_with_none_for_silent_guests(self):
+        self._console('s1', 'FASTBOOT-CHECKSUM abc\n')
+        self._console('s2', '')
+        out = self.cloud.wait_checksums(
+            [{'ID': 's1', 'Host': 'ms-c1'}, {'ID': 's2', 'Host': 'ms-c1'}],
+            time.monotonic(), timeout=1)
+        self.assertEqual('abc', out['s1'][1])
+        self.assertIsNone(out['s2'][1])
+
+
+class TestBackgroundSteps(testtools.TestCase):
+
+    def test_after_raises_the_first_steps_error_and_skips_its_own(self):
+        from ministack import orchestrate
+        ran = []
+
+        def boom():
+            raise RuntimeError('ceph failed')
+        first = orchestrate._background(boom)
+        second = orchestrate._background(orchestrate._after, first,
+                                         ran.append, 1)
+        error = self.assertRaises(RuntimeError, second.join_or_raise)
+        self.assertEqual('ceph failed', str(error))
+        self.assertEqual([], ran)
+
+
+class TestVenvPackages(testtools.TestCase):
+
+    def test_coordinator_server_and_tooz_backend_are_installed(self):
+        # The checkout goes in with --no-deps: what the coordinator
+        # replicas exec (uWSGI) and their tooz backend (Redis) must be
+        # named here, or a fresh venv's replicas exit at start.
+        from ministack import install
+        names = {p.split('==')[0].lower()
+                 for p in install.PACKAGES + (install.UWSGI,)}
+        self.assertIn('uwsgi', names)
+        self.assertIn('redis', names)

@@ -1,0 +1,257 @@
+"""Servers from one volume snapshot on a running ministack, as a user does.
+
+Shared by the scenario tests (tests/ministack) and ``python3 -m ministack
+demo``: the steps a user takes with the real ``openstack`` and ``nova``
+CLIs (volume holding the guest -> snapshot -> multiattach origin volume
+-> fastboot image naming it), and what they read back (the serial
+console each guest writes its root disk's checksum to).
+"""
+
+import json
+import math
+import os
+import subprocess
+import time
+
+from ministack import layout as layout_mod
+from ministack.services import ceph
+from ministack.services import cinder
+
+#: The tag the demo guest prints with the checksum of its root disk.
+CHECKSUM_TAG = 'FASTBOOT-CHECKSUM'
+FLAVOR = 'ms.tiny'
+COMMAND_LINE = 'console=ttyS0 fastboot.vm=ms panic=-1'
+
+
+class CommandFailed(Exception):
+    pass
+
+
+class Cloud:
+    """The CLIs of the stack's venv with a user's openrc."""
+
+    def __init__(self, stack):
+        self.stack = stack
+        self.layout = stack.layout
+
+    def _env(self, user):
+        env = dict(os.environ)
+        env.update(self.stack.venv_env())
+        env.update(self.stack.openrc(user))
+        return env
+
+    def run(self, tool, *args, user='demo', parse=True, timeout=600,
+            check=True):
+        argv = [str(self.layout.bin(tool)), *[str(a) for a in args]]
+        if parse:
+            argv += ['-f', 'json']
+        result = subprocess.run(argv, capture_output=True, text=True,
+                                env=self._env(user), timeout=timeout)
+        if result.returncode:
+            if not check:
+                return None
+            raise CommandFailed('%s %s failed: %s' % (
+                tool, ' '.join(str(a) for a in args),
+                result.stderr[-2000:]))
+        if parse:
+            return json.loads(result.stdout) if result.stdout else None
+        return result.stdout
+
+    def openstack(self, *args, **kwargs):
+        return self.run('openstack', *args, **kwargs)
+
+    def nova(self, *args, user='demo', timeout=600):
+        """python-novaclient's ``nova`` (no ``-f json``: it prints tables)."""
+        return self.run('nova', *args, user=user, parse=False,
+                        timeout=timeout)
+
+    def wait_status(self, kind, ident, want='available', timeout=600):
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.openstack(kind, 'show', ident, '-c',
+                                    'status')['status']
+            if status == want:
+                return
+            if status == 'error':
+                raise CommandFailed('%s %s went to error' % (kind, ident))
+            if time.monotonic() > deadline:
+                raise CommandFailed('%s %s is %s, not %s after %d s' % (
+                    kind, ident, status, want, timeout))
+            time.sleep(2)
+
+    # -- the guest ----------------------------------------------------
+
+    def ensure_images(self, guest):
+        """Kernel, ramdisk (public, admin) and the flavor; their ids."""
+        kernel = os.path.join(os.path.dirname(guest.image),
+                              _bzimage_name())
+        images = {i['Name']: i['ID'] for i in self.openstack(
+            'image', 'list', user='admin')}
+        ids = {}
+        for name, fmt, path in (('ms-kernel', 'aki', kernel),
+                                ('ms-ramdisk', 'ari', guest.initramfs)):
+            ids[name] = images.get(name) or self.openstack(
+                'image', 'create', name, '--public', '--disk-format', fmt,
+                '--container-format', fmt, '--file', path,
+                user='admin')['id']
+        flavors = [f['Name'] for f in self.openstack('flavor', 'list',
+                                                     user='admin')]
+        if FLAVOR not in flavors:
+            self.openstack('flavor', 'create', FLAVOR, '--ram', '256',
+                           '--disk', '1', '--vcpus', '1', '--public',
+                           user='admin')
+        return ids
+
+    def snapshot_origin(self, guest, tag, workdir, cleanup):
+        """Volume with the guest -> snapshot -> origin -> fastboot image.
+
+        ``cleanup(callable, *args)`` is called for each thing made, in the
+        order made (a test's addCleanup undoes them in reverse).
+        Returns the ids: ``volume``, ``snapshot``, ``origin``, ``image``.
+        """
+        ids = self.ensure_images(guest)
+        size_gib = max(1, math.ceil(os.path.getsize(guest.image) / 1024 ** 3))
+        out = {}
+        out['volume'] = self.openstack('volume', 'create', '--size',
+                                       size_gib, 'ms-gsrc-' + tag)['id']
+        cleanup(self.delete, 'volume', out['volume'])
+        self.wait_status('volume', out['volume'])
+        subprocess.run(
+            ['qemu-img', 'convert', '-n', '-f', 'raw', '-O', 'raw',
+             guest.image, 'rbd:%s/volume-%s:conf=%s:id=admin' % (
+                 ceph.POOL, out['volume'], ceph.conf_path(self.layout))],
+            check=True, capture_output=True, timeout=600)
+        out['snapshot'] = self.openstack(
+            'volume', 'snapshot', 'create', '--volume', out['volume'],
+            'ms-gsnap-' + tag)['id']
+        cleanup(self.delete, 'volume snapshot', out['snapshot'])
+        self.wait_status('volume snapshot', out['snapshot'])
+        out['origin'] = self.openstack(
+            'volume', 'create', '--snapshot', out['snapshot'], '--size',
+            size_gib, '--type', cinder.MULTIATTACH_TYPE,
+            '--property', 'fastboot_cacheable=true',
+            'ms-gorigin-' + tag)['id']
+        cleanup(self.delete, 'volume', out['origin'])
+        self.wait_status('volume', out['origin'])
+        stub = os.path.join(workdir, 'stub.raw')
+        with open(stub, 'wb') as f:
+            f.write(b'\0' * 512)
+        out['image'] = self.openstack(
+            'image', 'create', 'ms-fb-' + tag, '--disk-format', 'raw',
+            '--container-format', 'bare', '--file', stub,
+            '--property', 'fastboot_origin_volume=%s' % out['origin'],
+            '--property', 'kernel_id=%s' % ids['ms-kernel'],
+            '--property', 'ramdisk_id=%s' % ids['ms-ramdisk'],
+            '--property', 'os_command_line=%s' % COMMAND_LINE)['id']
+        cleanup(self.delete, 'image', out['image'])
+        return out
+
+    def delete(self, kind, ident):
+        """Best effort (cleanups): the thing may be gone already."""
+        self.openstack(*kind.split(), 'delete', ident, parse=False,
+                       check=False)
+
+    # -- servers ------------------------------------------------------
+
+    def servers(self, prefix):
+        """Servers named ``prefix-N``, with host (admin's long listing)."""
+        return [s for s in self.openstack('server', 'list', '--long',
+                                          '--all-projects', user='admin')
+                if s['Name'].startswith(prefix + '-')]
+
+    def console_log(self, host, server_id):
+        """The serial console file libvirt wrote for the server.
+
+        Read from the compute's instances directory: the guest powers off
+        once it has printed its checksum, and Nova's console API answers
+        only while the domain runs.
+        """
+        path = self.instance_dir(host, server_id) / 'console.log'
+        try:
+            return path.read_text(errors='replace')
+        except FileNotFoundError:
+            return ''
+
+    def instance_dir(self, host, server_id):
+        return (self.layout.data('compute-' + host) / 'instances'
+                / server_id)
+
+    def checksum(self, host, server_id):
+        """The checksum the guest printed, or None (not yet)."""
+        for line in self.console_log(host, server_id).splitlines():
+            if line.startswith(CHECKSUM_TAG + ' '):
+                return line.split()[1]
+        return None
+
+    def wait_checksums(self, servers, started, timeout=900):
+        """{server id: (seconds from ``started``, checksum or None)}.
+
+        Polls each console until it shows a checksum, or the server goes
+        to ERROR, or ``timeout``; the seconds are when it was first seen.
+        """
+        out = {}
+        deadline = time.monotonic() + timeout
+        while len(out) < len(servers) and time.monotonic() < deadline:
+            for server in servers:
+                sid = server['ID']
+                if sid in out:
+                    continue
+                value = self.checksum(server['Host'], sid)
+                if value:
+                    out[sid] = (time.monotonic() - started, value)
+            time.sleep(0.5)
+        for server in servers:
+            out.setdefault(server['ID'], (time.monotonic() - started, None))
+        return out
+
+    def wait_servers(self, prefix, count, status=('ACTIVE', 'SHUTOFF'),
+                     timeout=900):
+        """The ``count`` servers of ``prefix`` once all have a host and
+        one of ``status`` (ERROR raises with the fault)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            servers = self.servers(prefix)
+            errors = [s for s in servers if s['Status'] == 'ERROR']
+            if errors:
+                raise CommandFailed('servers in ERROR: %s' % ', '.join(
+                    '%s: %s' % (s['Name'], self.openstack(
+                        'server', 'show', s['ID'], user='admin').get(
+                            'fault')) for s in errors))
+            if len(servers) == count and all(
+                    s['Status'] in status and s['Host'] for s in servers):
+                return servers
+            if time.monotonic() > deadline:
+                raise CommandFailed('servers of %s after %d s: %s' % (
+                    prefix, timeout, [(s['Name'], s['Status'])
+                                      for s in servers]))
+            time.sleep(2)
+
+    def domains(self):
+        """{compute host: libvirt domain names}, from each libvirtd."""
+        out = {}
+        for host in layout_mod.COMPUTES:
+            uri = 'qemu:///system?socket=%s' % (
+                self.layout.data('libvirt-' + host) / 'run' / 'libvirt-sock')
+            out[host] = subprocess.run(
+                ['virsh', '-c', uri, 'list', '--all', '--name'],
+                capture_output=True, text=True, check=True,
+                timeout=120).stdout.split()
+        return out
+
+    def caches(self, host):
+        """``fastboot image list`` of a compute's state directory."""
+        state = self.layout.data('compute-' + host) / 'fb'
+        out = subprocess.run(
+            [str(self.layout.bin('fastboot')), '--state-path', str(state),
+             'image', 'list', '-f', 'json'], capture_output=True, text=True,
+            env=dict(os.environ, **self.stack.venv_env()), timeout=120)
+        if out.returncode:
+            raise CommandFailed('fastboot image list on %s: %s' % (
+                host, out.stderr[-1000:]))
+        return json.loads(out.stdout)
+
+
+def _bzimage_name():
+    # SeaBIOS boots the bzImage; the PVH vmlinux needs qboot.
+    from fastboot_nova.demo import guest as guest_mod
+    return guest_mod.KERNEL_BZIMAGE
