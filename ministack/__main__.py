@@ -3,6 +3,7 @@
 import argparse
 import sys
 
+from ministack import control
 from ministack import orchestrate
 from ministack import proc
 from ministack import stack as stack_mod
@@ -20,13 +21,36 @@ def main(argv=None):
     sub.add_parser('status', help='each service: pid, RSS')
     env = sub.add_parser('env', help='print an openrc')
     env.add_argument('--user', choices=('demo', 'admin'), default='demo')
+    stop = sub.add_parser('stop', help='stop one service')
+    stop.add_argument('service')
+    stop.add_argument('--kill', action='store_true',
+                      help='SIGKILL at once (a crash)')
+    start = sub.add_parser('start', help='start one stopped service')
+    start.add_argument('service', choices=control.startable())
     args = parser.parse_args(argv)
     stack = stack_mod.Stack()
+    if args.command in ('stop', 'start'):
+        return _one(stack, args)
     try:
         return getattr(orchestrate, args.command)(stack, args)
     except proc.ServiceFailed as e:
         print('ministack: %s' % e, file=sys.stderr)
         return 1
+
+
+def _one(stack, args):
+    try:
+        if args.command == 'stop':
+            was = control.stop(stack, args.service, kill=args.kill)
+            print('ministack: %s %s' % (
+                args.service, 'stopped' if was else 'was not running'))
+        else:
+            pid = control.start(stack, args.service)
+            print('ministack: %s running (pid %s)' % (args.service, pid))
+    except (ValueError, proc.ServiceFailed) as e:
+        print('ministack: %s' % e, file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == '__main__':
