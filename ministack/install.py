@@ -16,7 +16,9 @@ from ministack import proc
 PACKAGES = ('nova', 'cinder', 'keystone', 'glance', 'openstack-placement',
             'neutron', 'python-openstackclient', 'python-novaclient',
             'gunicorn', 'PyMySQL', 'python-memcached', 'libvirt-python',
-            'pyOpenSSL', 'tooz', 'etcd3gw')
+            'pyOpenSSL', 'tooz', 'etcd3gw',
+            # The coordinator replicas run under uWSGI (fastboot[coordinator]).
+            'uWSGI')
 
 
 def ready(layout):
