@@ -17,7 +17,7 @@ PACKAGES = ('nova', 'cinder', 'keystone', 'glance', 'openstack-placement',
             'neutron', 'python-openstackclient', 'python-novaclient',
             'gunicorn', 'PyMySQL', 'python-memcached', 'libvirt-python',
             'pyOpenSSL', 'tooz', 'etcd3gw',
-            # The coordinator replicas run under uWSGI (fastboot[coordinator]).
+            # The coordinator replicas exec uWSGI (fastboot[coordinator]).
             'uWSGI')
 
 
