@@ -16,9 +16,12 @@ from ministack import proc
 PACKAGES = ('nova', 'cinder', 'keystone', 'glance', 'openstack-placement',
             'neutron', 'python-openstackclient', 'python-novaclient',
             'gunicorn', 'PyMySQL', 'python-memcached', 'libvirt-python',
-            'pyOpenSSL', 'tooz', 'etcd3gw',
-            # The coordinator replicas exec uWSGI (fastboot[coordinator]).
-            'uWSGI')
+            'pyOpenSSL', 'tooz', 'etcd3gw')
+#: The coordinator replicas exec uWSGI (fastboot[coordinator]). Built from
+#: source for this venv's Python: uWSGI embeds libpython, and a wheel
+#: cached from another interpreter (pyenv's) fails at the first import
+#: ("No module named '_struct'").
+SOURCE_PACKAGES = ('uWSGI',)
 
 
 def ready(layout):
@@ -38,6 +41,9 @@ def ensure(layout):
     pip = [str(layout.bin('pip')), 'install', '--quiet',
            '-c', str(layout_mod.CONSTRAINTS)]
     proc.run(layout, 'install', pip + list(PACKAGES), timeout=1800)
+    proc.run(layout, 'install', pip + [
+        '--no-cache-dir', '--no-binary', ','.join(SOURCE_PACKAGES),
+        *SOURCE_PACKAGES], timeout=1800)
     proc.run(layout, 'install', pip + [
         '-r', str(layout_mod.REPO / 'requirements.txt')], timeout=1800)
     _ensure_repo(layout, force=True)
