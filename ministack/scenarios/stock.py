@@ -111,15 +111,20 @@ def _boot(cloud, name, count, create_args, guest):
     started = time.monotonic()
     cloud.openstack('server', 'create', '--flavor', 'ms.tiny', '--nic',
                     'none', '--min', str(count), '--max', str(count),
-                    '--wait', *create_args, name, timeout=3600)
+                    *create_args, name, parse=False, timeout=3600)
+
+    # ``server create --wait`` with --min/--max waits for one server
+    # only (seen here: it returned with one still spawning): poll all.
+    def all_active():
+        servers = cloud.servers(name)
+        bad = [s for s in servers if s['Status'] == 'ERROR']
+        if bad:
+            raise ScenarioError('servers in ERROR: %s' % bad)
+        return servers if len(servers) == count and all(
+            s['Status'] in ('ACTIVE', 'SHUTOFF') for s in servers) else None
+    servers = cloud.wait_for('%d servers %s ACTIVE' % (count, name),
+                             all_active, timeout=3600, interval=2)
     active = time.monotonic() - started
-    servers = cloud.servers(name)
-    if len(servers) != count:
-        raise ScenarioError('%d servers named %s, want %d' % (
-            len(servers), name, count))
-    bad = [s for s in servers if s['Status'] not in ('ACTIVE', 'SHUTOFF')]
-    if bad:
-        raise ScenarioError('not ACTIVE: %s' % bad)
     cloud.check_consoles(servers, guest.payload_sha256)
     return servers, active
 
