@@ -3,6 +3,7 @@
 import argparse
 import sys
 
+from ministack import control
 from ministack import orchestrate
 from ministack import proc
 from ministack import stack as stack_mod
@@ -32,8 +33,16 @@ def main(argv=None):
                       help='also boot them the stock way (not yet here)')
     demo.add_argument('--keep-up', action='store_true',
                       help='leave the ministack up afterwards')
+    stop = sub.add_parser('stop', help='stop one service')
+    stop.add_argument('service')
+    stop.add_argument('--kill', action='store_true',
+                      help='SIGKILL at once (a crash)')
+    start = sub.add_parser('start', help='start one stopped service')
+    start.add_argument('service', choices=control.startable())
     args = parser.parse_args(argv)
     stack = stack_mod.Stack()
+    if args.command in ('stop', 'start'):
+        return _one(stack, args)
     try:
         return getattr(orchestrate, args.command)(stack, args)
     except proc.ServiceFailed as e:
@@ -49,6 +58,21 @@ def _positive(text):
     if value < 1:
         raise argparse.ArgumentTypeError('not a positive count: %r' % text)
     return value
+
+
+def _one(stack, args):
+    try:
+        if args.command == 'stop':
+            was = control.stop(stack, args.service, kill=args.kill)
+            print('ministack: %s %s' % (
+                args.service, 'stopped' if was else 'was not running'))
+        else:
+            pid = control.start(stack, args.service)
+            print('ministack: %s running (pid %s)' % (args.service, pid))
+    except (ValueError, proc.ServiceFailed) as e:
+        print('ministack: %s' % e, file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == '__main__':

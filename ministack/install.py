@@ -43,7 +43,8 @@ def ensure(layout):
     pip = [str(layout.bin('pip')), 'install', '--quiet',
            '-c', str(layout_mod.CONSTRAINTS)]
     proc.run(layout, 'install', pip + list(PACKAGES), timeout=1800)
-    proc.run(layout, 'install', pip + ['--no-cache-dir', UWSGI],
+    proc.run(layout, 'install', pip + ['--no-cache-dir', '--no-binary',
+                                      'uWSGI', UWSGI],
              timeout=1800)
     proc.run(layout, 'install', pip + [
         '-r', str(layout_mod.REPO / 'requirements.txt')], timeout=1800)

@@ -207,7 +207,8 @@ class Cloud:
     def wait_servers(self, prefix, count, status=('ACTIVE', 'SHUTOFF'),
                      timeout=900):
         """The ``count`` servers of ``prefix`` once all have a host and
-        one of ``status`` (ERROR raises with the fault)."""
+        one of ``status`` (ERROR raises with the fault).
+        """
         deadline = time.monotonic() + timeout
         while True:
             servers = self.servers(prefix)

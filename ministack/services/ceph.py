@@ -35,6 +35,8 @@ CINDER_USER = 'cinder'
 MON_ID = 'a'
 MGR_ID = 'x'
 OSD_ID = 0
+#: Offset (from the port base) of the 40 ports the OSD and mgr bind.
+OSD_PORT_OFFSET = 800
 
 
 def etc_dir(layout):
@@ -98,6 +100,10 @@ def configure(layout):
         'mon_host': mon_address(layout),
         'ms_bind_msgr2': 'false',
         'public_addr': '127.0.0.1',
+        # The OSD's and mgr's ports inside the ministack's range too
+        # (Ceph's default is 6800-7300, shared with any other cluster).
+        'ms_bind_port_min': layout.port_base + OSD_PORT_OFFSET,
+        'ms_bind_port_max': layout.port_base + OSD_PORT_OFFSET + 39,
         'auth_cluster_required': 'cephx',
         'auth_service_required': 'cephx',
         'auth_client_required': 'cephx',

@@ -14,6 +14,7 @@ from ministack import ini
 from ministack import layout as layout_mod
 from ministack import proc
 from ministack.services import ceph
+from ministack.services import libvirt
 from ministack.services import mariadb
 from ministack.services import rabbitmq
 from ministack.services import wsgi
@@ -22,6 +23,13 @@ NAME = 'cinder'
 NAMES = ('cinder-api', 'cinder-scheduler', 'cinder-volume')
 BACKEND = 'ceph'
 MULTIATTACH_TYPE = 'fastboot-multiattach'
+#: A second backend on the same pool that flattens every volume made
+#: from a snapshot (a full copy, what LVM/iSCSI and most SANs do): the
+#: stock comparison's expensive case, beside the default RBD clones.
+FLATTEN_BACKEND = 'ceph-flatten'
+#: Volume type -> backend of the stock comparison (ministack.scenarios).
+STOCK_TYPES = {'ms-stock-clone': BACKEND,
+               'ms-stock-flatten': FLATTEN_BACKEND}
 
 
 def conf_path(stack):
@@ -40,7 +48,7 @@ def configure(stack):
             'debug': False, 'transport_url': rabbitmq.url(stack),
             'my_ip': '127.0.0.1', 'host': 'ms-cinder',
             'state_path': data, 'auth_strategy': 'keystone',
-            'enabled_backends': BACKEND,
+            'enabled_backends': '%s,%s' % (BACKEND, FLATTEN_BACKEND),
             'default_volume_type': '__DEFAULT__',
             'api_paste_config': venv_etc / 'api-paste.ini',
             'rootwrap_config': venv_etc / 'rootwrap.conf',
@@ -56,16 +64,24 @@ def configure(stack):
         'nova': dict(stack.auth_section('nova'), interface='public'),
         'oslo_concurrency': {'lock_path': data / 'lock'},
         'oslo_messaging_notifications': {'driver': 'noop'},
-        BACKEND: {
-            'volume_driver': 'cinder.volume.drivers.rbd.RBDDriver',
-            'volume_backend_name': BACKEND,
-            'rbd_pool': ceph.POOL,
-            'rbd_ceph_conf': ceph.conf_path(layout),
-            'rbd_user': ceph.CINDER_USER,
-            'rbd_flatten_volume_from_snapshot': False,
-            'report_discard_supported': True,
-        },
+        BACKEND: _rbd_backend(stack, BACKEND, flatten=False),
+        FLATTEN_BACKEND: _rbd_backend(stack, FLATTEN_BACKEND, flatten=True),
     })
+
+
+def _rbd_backend(stack, name, flatten):
+    return {
+        'volume_driver': 'cinder.volume.drivers.rbd.RBDDriver',
+        'volume_backend_name': name,
+        'rbd_pool': ceph.POOL,
+        'rbd_ceph_conf': ceph.conf_path(stack.layout),
+        'rbd_user': ceph.CINDER_USER,
+        # In the connection_info Nova hands libvirt (the computes define
+        # this secret: ministack.services.libvirt.define_rbd_secret).
+        'rbd_secret_uuid': libvirt.rbd_secret_uuid(stack),
+        'rbd_flatten_volume_from_snapshot': flatten,
+        'report_discard_supported': True,
+    }
 
 
 def up(stack):
@@ -73,18 +89,24 @@ def up(stack):
     configure(stack)
     layout = stack.layout
     conf = conf_path(stack)
-    env = stack.venv_env()
     proc.run(layout, 'cinder-manage',
              [layout.bin('cinder-manage'), '--config-file', conf,
-              'db', 'sync'], env=env)
+              'db', 'sync'], env=stack.venv_env())
     wsgi.serve(stack, 'cinder-api', 'cinder.wsgi.api:application',
                layout.port(NAME),
                env={'MINISTACK_WSGI_ARGV': json.dumps(
                    ['--config-file', str(conf)])})
+    start_daemons(stack)
+
+
+def start_daemons(stack):
+    """Start cinder-scheduler and cinder-volume unless they run."""
+    layout = stack.layout
+    conf = conf_path(stack)
     for svc in ('scheduler', 'volume'):
         proc.start(layout, 'cinder-' + svc,
                    [layout.bin('cinder-' + svc), '--config-file', conf],
-                   env=env)
+                   env=stack.venv_env())
 
 
 def wait(stack):

@@ -1,9 +1,22 @@
-"""One libvirtd per emulated compute host (see ``ministack.nshost``)."""
+"""One libvirtd per emulated compute host (see ``ministack.nshost``).
 
+Each libvirtd also holds the cephx key of Cinder's user as a libvirt
+secret, so Nova's stock RBD volume path (``[libvirt] rbd_user`` /
+``rbd_secret_uuid``) opens Cinder's volumes the way an operator's compute
+does. The secret is ephemeral and private (in libvirtd's memory only:
+the hosts' libvirtds share /etc/libvirt/secrets with the machine), and
+the key goes to virsh in a 0600 file, never on a command line or in a
+log.
+"""
+
+import os
 import shutil
+import tempfile
+import uuid
 
 from ministack import layout as layout_mod
 from ministack import proc
+from ministack.services import ceph
 
 NAMES = tuple('libvirtd-' + h for h in layout_mod.COMPUTES)
 
@@ -51,6 +64,46 @@ def wait(stack):
     for host in layout_mod.COMPUTES:
         path = socket_path(stack, host)
         proc.wait(stack.layout, 'libvirtd-' + host, path.exists, timeout=60)
+        define_rbd_secret(stack, host)
+
+
+def rbd_secret_uuid(stack):
+    """The UUID of the cephx secret, one per run directory."""
+    path = stack.layout.etc / 'rbd-secret-uuid'
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(str(uuid.uuid4()))
+    return path.read_text().strip()
+
+
+def _cephx_key(stack):
+    keyring = ceph.keyring_path(stack.layout, 'client.' + ceph.CINDER_USER)
+    for line in keyring.read_text().splitlines():
+        key, sep, value = line.partition('=')
+        if sep and key.strip() == 'key':
+            return value.strip()
+    raise proc.ServiceFailed('libvirt-secret', 'no key in %s' % keyring)
+
+
+def define_rbd_secret(stack, host):
+    """Give ``host``'s libvirtd Cinder's cephx key (idempotent)."""
+    uri = connection_uri(stack, host)
+    ident = rbd_secret_uuid(stack)
+    xml = ("<secret ephemeral='yes' private='yes'><uuid>%s</uuid>"
+           "<usage type='ceph'><name>client.%s secret</name></usage>"
+           "</secret>" % (ident, ceph.CINDER_USER))
+    with tempfile.TemporaryDirectory(dir=stack.layout.etc) as tmp:
+        os.chmod(tmp, 0o700)
+        xml_path = os.path.join(tmp, 'secret.xml')
+        key_path = os.path.join(tmp, 'key')
+        with open(xml_path, 'w') as f:
+            f.write(xml)
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, 'w') as f:
+            f.write(_cephx_key(stack))
+        proc.output(['virsh', '-c', uri, 'secret-define', xml_path])
+        proc.output(['virsh', '-c', uri, 'secret-set-value', '--secret',
+                     ident, '--file', key_path])
 
 
 def down(stack):

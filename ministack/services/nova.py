@@ -90,7 +90,11 @@ def _compute_base(stack, host):
                     'heal_instance_info_cache_interval': -1},
         'libvirt': {'virt_type': 'qemu',
                     'connection_uri': libvirt.connection_uri(stack, host),
-                    'cpu_mode': 'none'},
+                    'cpu_mode': 'none',
+                    # Stock volumes (Cinder's RBD): the libvirt secret
+                    # ministack.services.libvirt defines on each host.
+                    'rbd_user': ceph.CINDER_USER,
+                    'rbd_secret_uuid': libvirt.rbd_secret_uuid(stack)},
         'fastboot': {'state_path': base / 'fb',
                      'use_cachegroup': True, 'use_cache_snapshot': True},
         # RBD origins (Cinder on ministack's Ceph) read through librbd.

@@ -31,7 +31,8 @@ class TestNovaBootLifecycle(base.MinistackTestCase):
 
     def _fresh_checksum(self, server, action, *args):
         """Run ``nova action`` on a powered-off guest; it boots again and
-        prints the checksum again (the console file is emptied first)."""
+        prints the checksum again (the console file is emptied first).
+        """
         path = self.cloud.instance_dir(server['Host'], server['ID']) / \
             'console.log'
         path.write_bytes(b'')

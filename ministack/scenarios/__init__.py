@@ -1,0 +1,1 @@
+"""Scenarios run against a running ministack (tests and the demo)."""
