@@ -69,4 +69,3 @@ class BenchBatch(batch_helpers.BatchScenarioMixin, base.MinistackTestCase):
             'load_average_before_by_hand': load_middle,
             'load_average_after': batch_helpers.load_average(),
             'timeline': timeline, 'table': table})
-

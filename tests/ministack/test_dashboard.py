@@ -36,7 +36,7 @@ HORIZON_OFFSET = 950
 #: 4 real TCG guests on a loaded 2-core machine.
 ACTIVE_TIMEOUT = 1800
 
-LOCAL_SETTINGS = '''# Written by tests/ministack/test_dashboard.py; removed after it.
+LOCAL_SETTINGS = '''# By tests/ministack/test_dashboard.py, removed after it.
 import os
 DEBUG = False
 ALLOWED_HOSTS = ['127.0.0.1', 'localhost']
@@ -56,13 +56,6 @@ COMPRESS_ROOT = STATIC_ROOT
 COMPRESS_OFFLINE = False
 COMPRESS_ENABLED = True
 LOGIN_REDIRECT_URL = '/project/fastboot_batches/'
-HORIZON_CONFIG['ajax_poll_interval'] = 2000
-LOGGING['handlers']['console'] = {
-    'level': 'INFO', 'class': 'logging.StreamHandler'}
-for _name in ('django.request', 'fastboot_dashboard', 'horizon',
-              'openstack_dashboard', 'openstack_auth'):
-    LOGGING['loggers'][_name] = {
-        'handlers': ['console'], 'level': 'INFO', 'propagate': False}
 '''
 
 
