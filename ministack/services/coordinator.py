@@ -18,6 +18,7 @@ import secrets
 
 from ministack import ini
 from ministack import proc
+from ministack.services import cinder
 from ministack.services import mariadb
 from ministack.services import rabbitmq
 
@@ -79,6 +80,9 @@ def _common(stack):
         'database': {'connection': mariadb.url(stack, NAME)},
         'keystone_authtoken': stack.authtoken_section('fastboot'),
         'batches_auth': stack.auth_section('fastboot'),
+        # The runner's origin volumes: the multiattach type Cinder has
+        # here (the option's default, fastboot-shared, is devstack's).
+        'batches': {'volume_type': cinder.MULTIATTACH_TYPE},
         'oslo_messaging_notifications': {'driver': 'messagingv2'},
     }
 

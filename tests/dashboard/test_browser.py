@@ -10,32 +10,19 @@ horizon_fakes). Screenshots of each page go to FASTBOOT_BROWSER_OUTPUT
 (default ``.dashboard-screenshots/`` in the tree).
 """
 
-import logging
 import os
 import socket
-import subprocess
-import sys
-import time
 
 import fixtures
-import requests
-from selenium import webdriver
-from selenium.webdriver.chrome import service as chrome_service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support import ui
 
+from tests.dashboard import browser
 from tests.functional.coordinator import batch_processes
 
 ROOT = batch_processes.ROOT
-OUTPUT = os.environ.get('FASTBOOT_BROWSER_OUTPUT',
-                        os.path.join(ROOT, '.dashboard-screenshots'))
-CHROMIUM = os.environ.get('FASTBOOT_BROWSER_CHROMIUM', '/usr/bin/chromium')
-CHROMEDRIVER = os.environ.get('FASTBOOT_BROWSER_CHROMEDRIVER',
-                              '/usr/bin/chromedriver')
+OUTPUT = browser.OUTPUT
 PORTS = range(32000, 33000)
-WAIT = 60
-START_TIMEOUT = 300
 
 
 def free_port(exclude=()):
@@ -52,21 +39,11 @@ def free_port(exclude=()):
     raise AssertionError('no free port in 32000-32999')
 
 
-class BrowserTest(batch_processes.BatchProcessTestCase):
+class BrowserTest(browser.BrowserMixin,
+                  batch_processes.BatchProcessTestCase):
 
     def setUp(self):
-        for path in (CHROMIUM, CHROMEDRIVER):
-            if not os.path.exists(path):
-                # Not a hidden skip: tox -e dashboard is meant to run
-                # after `bash tools/install-deps.sh test`.
-                self.fail('%s is missing: install the test packages of '
-                          'bindep.txt (bash tools/install-deps.sh test)'
-                          % path)
-        # Selenium logs every WebDriver call (screenshots in base64) at
-        # DEBUG: keep the test's captured log readable.
-        for name in ('selenium', 'urllib3'):
-            self.useFixture(fixtures.FakeLogger(name=name,
-                                                level=logging.INFO))
+        self.check_browser()
         taken = set()
 
         def port():
@@ -92,69 +69,7 @@ class BrowserTest(batch_processes.BatchProcessTestCase):
                    FASTBOOT_BROWSER_PROJECT=batch_processes.PROJECT,
                    FASTBOOT_BROWSER_WORKDIR=self.workdir,
                    DJANGO_SETTINGS_MODULE='tests.dashboard.horizon_settings')
-        log_file = os.path.join(self.workdir, 'horizon.log')
-        with open(log_file, 'ab') as log:
-            proc = subprocess.Popen(
-                [sys.executable, '-m', 'django', 'runserver', '--noreload',
-                 '--insecure', '127.0.0.1:%d' % self.horizon_port],
-                cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT)
-
-        def stop():
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self.addCleanup(stop)
-        self.addOnException(lambda exc_info: self.addDetail(
-            'horizon log', __import__('testtools').content.text_content(
-                open(log_file, errors='replace').read()[-6000:])))
-        # The first page of a fresh cache compiles the SCSS theme.
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                self.fail('Horizon exited: %s' % open(log_file).read())
-            try:
-                if requests.get(self.horizon_url + '/auth/login/',
-                                timeout=START_TIMEOUT).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        self.fail('Horizon did not start')
-
-    def start_browser(self):
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        for arg in ('--headless=new', '--no-sandbox', '--disable-gpu',
-                    '--disable-dev-shm-usage', '--window-size=1400,1000',
-                    '--user-data-dir=%s' % os.path.join(self.workdir,
-                                                        'chromium')):
-            options.add_argument(arg)
-        service = chrome_service.Service(
-            CHROMEDRIVER, log_output=os.path.join(self.workdir,
-                                                  'chromedriver.log'))
-        browser = webdriver.Chrome(options=options, service=service)
-        browser.set_page_load_timeout(120)
-        self.addCleanup(browser.quit)
-        self.addOnException(self._screenshot_on_failure)
-        return browser
-
-    def _screenshot_on_failure(self, exc_info):
-        try:
-            self.screenshot('FAILED-%s' % self.id().rsplit('.', 1)[-1])
-        except Exception:  # the browser may be what failed
-            pass
-
-    def screenshot(self, name):
-        path = os.path.join(OUTPUT, '%s.png' % name)
-        self.browser.save_screenshot(path)
-        return path
-
-    def wait(self, condition, timeout=WAIT):
-        return ui.WebDriverWait(self.browser, timeout).until(condition)
+        self.run_horizon(env, ROOT)
 
     def login(self):
         self.browser.get(self.horizon_url + '/auth/login/')
@@ -187,11 +102,6 @@ class BrowserTest(batch_processes.BatchProcessTestCase):
         name = self.browser.find_element(By.ID, 'id_name')
         name.clear()
         name.send_keys('farm')
-
-    def submit(self):
-        form = self.browser.find_element(By.ID, 'fastboot_boot_form')
-        form.find_element(By.CSS_SELECTOR,
-                          '[type="submit"]').click()
 
     def test_boot_batch_watch_progress_and_timeline(self):
         # Each server stays BUILD for 60 of the runner's looks (0.2 s

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 from horizon import tables
+from horizon.utils import filters
 
 from fastboot_dashboard.api import fastboot
 from fastboot_dashboard.content.batches import policy
@@ -97,7 +98,10 @@ class BatchesTable(tables.DataTable):
                              classes=('fastboot-progress',))
     flavor = tables.Column('flavor', verbose_name=_('Flavor'))
     snapshot = tables.Column(snapshot_link, verbose_name=_('Snapshot'))
-    created = tables.Column('created_at', verbose_name=_('Created'))
+    # As Horizon's Volume Snapshots table: a localized date, not the API's
+    # ISO 8601 string.
+    created = tables.Column('created_at', verbose_name=_('Created'),
+                            filters=(filters.parse_isotime,))
 
     class Meta:
         name = 'batches'

@@ -38,6 +38,9 @@ class IndexTests(helpers.TestCase):
         self.assertIn('1 error', content)
         self.assertIn('width: 50%', content)  # 2 of 4 ACTIVE
         self.assertIn('width: 25%', content)  # 1 of 4 ERROR
+        # "Created" as a date for people, not the API's ISO string.
+        self.assertNotIn('2026-12-03T12:00:00Z', content)
+        self.assertIn('Dec. 3, 2026', content)
         self.mock_batch_list.assert_called_once_with(mock.ANY)
 
     @os_helpers.create_mocks({fastboot: ['batch_list']})

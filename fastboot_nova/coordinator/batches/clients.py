@@ -17,6 +17,11 @@ class CloudFactory:
         self.conf = conf
 
     def _auth_url(self):
+        # The auth plugin's own options (auth_url among them) exist only
+        # once the plugin is loaded from the config: the API's first
+        # request comes here before anything else loaded it.
+        ks_loading.load_auth_from_conf_options(self.conf,
+                                               batches_conf.AUTH_GROUP)
         return self.conf[batches_conf.AUTH_GROUP].auth_url
 
     def for_user(self, ctx):

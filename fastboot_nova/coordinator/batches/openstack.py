@@ -24,6 +24,25 @@ from fastboot_nova.coordinator import exception
 NOVA_VERSION = '2.74'
 CINDER_VERSION = '3.50'
 STUB_IMAGE = b'\0' * 512  # never read: the servers boot the origin
+#: Image properties of the origin's ``volume_image_metadata`` that the
+#: fastboot image carries over: how to boot the volume (a kernel and
+#: ramdisk, a command line, hw_* and os_* hints), as Nova uses a volume's
+#: image metadata when it boots from the volume itself.
+BOOT_PROPERTIES = ('kernel_id', 'ramdisk_id')
+BOOT_PREFIXES = ('hw_', 'img_', 'os_')
+#: Glance's own or per-file fields: never copied.
+NOT_COPIED = ('os_hash_', 'os_glance', 'img_signature')
+
+
+def boot_properties(volume_image_metadata):
+    """The properties of a volume's image metadata that say how to boot it."""
+    out = {}
+    for key, value in (volume_image_metadata or {}).items():
+        if key.startswith(NOT_COPIED):
+            continue
+        if key in BOOT_PROPERTIES or key.startswith(BOOT_PREFIXES):
+            out[key] = value
+    return out
 
 
 def _unavailable(service):
@@ -152,10 +171,16 @@ class OpenStackCloud(cloud.Cloud):
 
     @_unavailable('Glance')
     def create_image(self, volume_id, name):
+        # A volume made from a bootable snapshot keeps the snapshot's
+        # image metadata (kernel, ramdisk, command line...): without them
+        # a guest that boots a kernel directly would not boot.
+        volume = self.cinder.volumes.get(volume_id)
+        properties = boot_properties(
+            getattr(volume, 'volume_image_metadata', None))
+        properties['trait:%s' % self.conf.cache_trait] = 'required'
         image = self.glance.images.create(
             name=name, disk_format='raw', container_format='bare',
-            fastboot_origin_volume=volume_id,
-            **{'trait:%s' % self.conf.cache_trait: 'required'})
+            fastboot_origin_volume=volume_id, **properties)
         self.glance.images.upload(image['id'], STUB_IMAGE)
         return image['id']
 
