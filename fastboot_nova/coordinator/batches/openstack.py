@@ -30,8 +30,9 @@ STUB_IMAGE = b'\0' * 512  # never read: the servers boot the origin
 #: image metadata when it boots from the volume itself.
 BOOT_PROPERTIES = ('kernel_id', 'ramdisk_id')
 BOOT_PREFIXES = ('hw_', 'img_', 'os_')
-#: Glance's own or per-file fields: never copied.
-NOT_COPIED = ('os_hash_', 'os_glance', 'img_signature')
+#: Glance's own or per-file fields: never copied (``os_hidden`` would
+#: hide the fastboot image from image lists).
+NOT_COPIED = ('os_hash_', 'os_glance', 'os_hidden', 'img_signature')
 
 
 def boot_properties(volume_image_metadata):

@@ -44,7 +44,7 @@ class TestCreateImage(testtools.TestCase):
             'image_id': 'src', 'image_name': 'guest', 'checksum': 'c',
             'size': '1', 'min_disk': '1', 'container_format': 'bare',
             'disk_format': 'raw', 'os_hash_value': 'h',
-            'os_glance_importing_to_stores': '',
+            'os_glance_importing_to_stores': '', 'os_hidden': 'True',
             'fastboot_origin_volume': 'other'})
         self.assertEqual({
             'name': 'fb', 'disk_format': 'raw', 'container_format': 'bare',
