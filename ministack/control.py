@@ -40,6 +40,7 @@ def _nova_computes(stack):
 def _libvirtds(stack):
     libvirt.up(stack)
     libvirt.wait(stack)
+    libvirt.define_rbd_secrets(stack)
 
 
 def _cinder_daemons(stack):

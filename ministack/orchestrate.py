@@ -154,6 +154,9 @@ def up(stack, args=None):
     # register with placement and the coordinator as those come up.
     nova.up_computes(stack)
     ceph_up.join_or_raise()
+    # Cinder's cephx key exists once Ceph is up; Nova's stock RBD volumes
+    # need it in each libvirtd (ministack.services.libvirt).
+    libvirt.define_rbd_secrets(stack)
     _step('ceph', started)
     proc.finish(layout, 'catalog', catalog)
     _step('catalog', started)

@@ -64,6 +64,14 @@ def wait(stack):
     for host in layout_mod.COMPUTES:
         path = socket_path(stack, host)
         proc.wait(stack.layout, 'libvirtd-' + host, path.exists, timeout=60)
+
+
+def define_rbd_secrets(stack):
+    """Every libvirtd gets Cinder's cephx key; needs Ceph up (its keyring).
+
+    Ephemeral secrets die with libvirtd: call again after a restart.
+    """
+    for host in layout_mod.COMPUTES:
         define_rbd_secret(stack, host)
 
 
