@@ -22,7 +22,7 @@ import tempfile
 import time
 import uuid
 
-from ministack import scenario
+from ministack.scenarios import cloud as cloud_mod
 from ministack.services import ceph
 from ministack import stack as stack_mod
 
@@ -49,7 +49,7 @@ def run(stack, vms, progress=print):
     from fastboot_nova.demo import guest as guest_mod
     from fastboot_nova.demo import runner
 
-    cloud = scenario.Cloud(stack)
+    cloud = cloud_mod.Cloud(stack)
     progress('building (or reusing) the demo guest')
     guest = guest_mod.build_guest(runner.DEFAULT_CACHE_DIR)
     tag = uuid.uuid4().hex[:8]
@@ -64,7 +64,7 @@ def run(stack, vms, progress=print):
         progress('openstack server create --min %d --max %d' % (vms, vms))
         started = time.monotonic()
         cloud.openstack('server', 'create', '--image', made['image'],
-                        '--flavor', scenario.FLAVOR, '--nic', 'none',
+                        '--flavor', cloud_mod.FLAVOR, '--nic', 'none',
                         '--min', vms, '--max', vms, name)
         undo.append((_delete_servers, (cloud, name)))
         servers = cloud.wait_servers(name, vms, timeout=1800)

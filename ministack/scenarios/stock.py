@@ -98,7 +98,7 @@ def _snapshot(cloud, guest, kernel, ramdisk, tag, volume_type, undo):
                     '--image-property', 'kernel_id=%s' % kernel,
                     '--image-property', 'ramdisk_id=%s' % ramdisk,
                     '--image-property',
-                    'os_command_line=%s' % cloud_mod.GUEST_CMDLINE,
+                    'os_command_line=%s' % cloud_mod.COMMAND_LINE,
                     parse=False)
     snap = cloud.openstack('volume', 'snapshot', 'create', '--volume', vol,
                            'ms-ssnap-%s-%s' % (volume_type, tag))['id']
@@ -155,7 +155,7 @@ def _fastboot(cloud, guest, kernel, ramdisk, snap, count, tag, tmp, undo):
             '--property', 'fastboot_origin_volume=%s' % origin,
             '--property', 'kernel_id=%s' % kernel,
             '--property', 'ramdisk_id=%s' % ramdisk,
-            '--property', 'os_command_line=%s' % cloud_mod.GUEST_CMDLINE)[
+            '--property', 'os_command_line=%s' % cloud_mod.COMMAND_LINE)[
                 'id']
         undo.append(('image', 'delete', image))
         setup = time.monotonic() - t0
@@ -231,7 +231,7 @@ def compare(stack, count=4, log=print):
     tag = uuid.uuid4().hex[:8]
     undo = []
     figures = {'count': count, 'load_average_start': os.getloadavg()}
-    domains_before = cloud.libvirt_domains()
+    domains_before = cloud.domains()
     with tempfile.TemporaryDirectory(prefix='fbms-') as tmp:
         try:
             _src, snap = _snapshot(cloud, guest, kernel, ramdisk, tag,
@@ -255,9 +255,9 @@ def compare(stack, count=4, log=print):
             for args in reversed(undo):
                 cloud.openstack(*args, parse=False, check=False,
                                 timeout=600)
-    if cloud.libvirt_domains() != domains_before:
+    if cloud.domains() != domains_before:
         raise ScenarioError('libvirt domains left: %s' % (
-            cloud.libvirt_domains()))
+            cloud.domains()))
     figures['load_average_end'] = os.getloadavg()
     working_set = figures['stock_clone']['bytes_read'] / count
     figures['boot_working_set_bytes'] = int(working_set)

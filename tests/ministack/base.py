@@ -5,15 +5,11 @@ does it) and fail, not skip, when it is not up: a skipped scenario would
 hide a broken cloud.
 """
 
-import json
 import os
-import subprocess
-import time
 
 import testtools
 
-from ministack import layout as layout_mod
-from ministack import scenario
+from ministack.scenarios import cloud as cloud_mod
 from ministack import stack as stack_mod
 
 
@@ -25,41 +21,25 @@ class MinistackTestCase(testtools.TestCase):
         self.layout = self.stack.layout
         if not (self.layout.run_dir / 'openrc-demo').exists():
             self.fail('ministack is not up: run python3 -m ministack up')
-        self.cloud = scenario.Cloud(self.stack)
+        self.cloud = cloud_mod.Cloud(self.stack)
+
+    # The same steps as ministack.scenarios.cloud, failing the test.
 
     def openstack(self, *args, user='demo', parse=True, timeout=600):
-        env = dict(os.environ)
-        env.update(self.stack.venv_env())
-        env.update(self.stack.openrc(user))
-        argv = [str(self.layout.bin('openstack')), *args]
-        if parse:
-            argv += ['-f', 'json']
-        result = subprocess.run(argv, capture_output=True, text=True,
-                                env=env, timeout=timeout)
-        if result.returncode:
-            self.fail('openstack %s failed: %s' % (' '.join(args),
-                                                   result.stderr[-2000:]))
-        return json.loads(result.stdout) if parse and result.stdout else None
+        try:
+            return self.cloud.openstack(*args, user=user, parse=parse,
+                                        timeout=timeout)
+        except cloud_mod.ScenarioError as e:
+            self.fail(str(e))
 
     def wait_for(self, what, check, timeout=600, interval=2):
-        deadline = time.monotonic() + timeout
-        while True:
-            value = check()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                self.fail('timed out waiting for %s' % what)
-            time.sleep(interval)
+        try:
+            return self.cloud.wait_for(what, check, timeout, interval)
+        except cloud_mod.ScenarioError as e:
+            self.fail(str(e))
 
     def libvirt_domains(self):
-        out = {}
-        for host in layout_mod.COMPUTES:
-            uri = 'qemu:///system?socket=%s' % (
-                self.layout.data('libvirt-' + host) / 'run' / 'libvirt-sock')
-            out[host] = subprocess.run(
-                ['virsh', '-c', uri, 'list', '--all', '--name'],
-                capture_output=True, text=True, check=True).stdout.split()
-        return out
+        return self.cloud.domains()
 
     def console_log(self, host, server_id):
         """The serial console file libvirt wrote for the server.
@@ -68,9 +48,7 @@ class MinistackTestCase(testtools.TestCase):
         once it has printed its checksum, and Nova's console API answers
         only while the domain runs.
         """
-        path = (self.layout.data('compute-' + host) / 'instances'
-                / server_id / 'console.log')
-        return path.read_text(errors='replace')
+        return self.cloud.console_log(host, server_id)
 
 
 def full_only(reason):

@@ -62,10 +62,10 @@ class TestFaults(base.MinistackTestCase):
             '--property', 'fastboot_origin_volume=%s' % self.origin,
             '--property', 'kernel_id=%s' % kernel,
             '--property', 'ramdisk_id=%s' % ramdisk,
-            '--property', 'os_command_line=%s' % cloud_mod.GUEST_CMDLINE)[
+            '--property', 'os_command_line=%s' % cloud_mod.COMMAND_LINE)[
                 'id']
         self.addCleanup(self._quiet, 'image', 'delete', self.image)
-        self.domains_before = self.cloud.libvirt_domains()
+        self.domains_before = self.cloud.domains()
 
     def _quiet(self, *args):
         self.cloud.openstack(*args, parse=False, check=False, timeout=600)
@@ -125,7 +125,7 @@ class TestFaults(base.MinistackTestCase):
         self.cloud.openstack('server', 'delete', '--wait',
                              *[s['ID'] for s in servers], parse=False,
                              timeout=1800)
-        self.assertEqual(self.domains_before, self.cloud.libvirt_domains())
+        self.assertEqual(self.domains_before, self.cloud.domains())
         for s in servers:
             for host in layout_mod.COMPUTES:
                 path = (self.layout.data('compute-' + host) / 'instances'

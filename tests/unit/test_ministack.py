@@ -170,10 +170,10 @@ class TestConsoleChecksum(testtools.TestCase):
 
     def setUp(self):
         super().setUp()
-        from ministack import scenario
+        from ministack.scenarios import cloud as cloud_mod
         from ministack import stack as stack_mod
         tmp = pathlib.Path(self.useFixture(fixtures.TempDir()).path)
-        self.cloud = scenario.Cloud(stack_mod.Stack(
+        self.cloud = cloud_mod.Cloud(stack_mod.Stack(
             layout_mod.Layout(run_dir=tmp, cache_dir=tmp)))
 
     def _console(self, sid, text):
