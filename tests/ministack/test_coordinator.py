@@ -71,7 +71,8 @@ class TestCoordinator(base.MinistackTestCase):
         self.assertEqual([], self.openstack('fastboot', 'batch', 'list',
                                             user='admin'))
 
-    @base.full_only('tox -e functional-redis (test_redis: two '
+    @base.full_only('tox -e functional-redis or functional-services '
+                    '(test_redis: two '
                     'fastboot-coordinator processes, one killed, a host '
                     'failing over)')
     def test_kill_one_replica_hosts_stay_registered_via_the_other(self):
