@@ -29,6 +29,9 @@ def _starters():
             lambda stack, r=replica: coordinator.start_replica(stack, r))
     for name in ('cinder-scheduler', 'cinder-volume'):
         out[name] = _cinder_daemons
+    # Starts whichever of the two is not running.
+    for name in ('fastboot-runner', 'fastboot-notification-listener'):
+        out[name] = coordinator.up_workers
     return out
 
 

@@ -11,6 +11,12 @@ from keystoneauth1 import loading as ks_loading
 from fastboot_nova.conf import batches as batches_conf
 
 
+#: Auth options that scope a token; a trust-scoped token takes none.
+_OTHER_SCOPES = ('project_id', 'project_name', 'project_domain_id',
+                 'project_domain_name', 'domain_id', 'domain_name',
+                 'system_scope', 'tenant_id', 'tenant_name')
+
+
 class CloudFactory:
 
     def __init__(self, conf):
@@ -35,9 +41,26 @@ class CloudFactory:
 
     def for_trust(self, trust_id):
         from fastboot_nova.coordinator.batches import openstack
-        auth = ks_loading.load_auth_from_conf_options(
-            self.conf, batches_conf.AUTH_GROUP, trust_id=trust_id)
+        auth = self.trust_auth(trust_id)
         return openstack.OpenStackCloud(self._session(auth), self.conf)
+
+    def trust_auth(self, trust_id):
+        """The service user's auth, scoped to ``trust_id`` only.
+
+        [batches_auth] names the service user's own project (the API and
+        the trustee lookup need it); a trust is a scope of its own, and
+        keystoneauth refuses a second one ("Authentication cannot be
+        scoped to multiple targets"), so the other scopes are dropped.
+        """
+        group = batches_conf.AUTH_GROUP
+        # Loading once registers the plugin's options, so their names
+        # are known: only those can be overridden.
+        ks_loading.load_auth_from_conf_options(self.conf, group)
+        known = {opt.dest for opt in ks_loading.get_auth_plugin_conf_options(
+            self.conf[group].auth_type)}
+        unscoped = {name: None for name in _OTHER_SCOPES if name in known}
+        return ks_loading.load_auth_from_conf_options(
+            self.conf, group, trust_id=trust_id, **unscoped)
 
     def _session(self, auth):
         return ks_loading.load_session_from_conf_options(
