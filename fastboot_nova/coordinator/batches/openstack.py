@@ -8,7 +8,9 @@ CloudUnavailable (which the runner retries within ``[batches]
 cloud_retries``).
 """
 
+import contextlib
 import functools
+import io
 
 from cinderclient import client as cinder_client
 from cinderclient import exceptions as cinder_exc
@@ -182,7 +184,14 @@ class OpenStackCloud(cloud.Cloud):
         image = self.glance.images.create(
             name=name, disk_format='raw', container_format='bare',
             fastboot_origin_volume=volume_id, **properties)
-        self.glance.images.upload(image['id'], STUB_IMAGE)
+        try:
+            # glanceclient reads the data as a stream.
+            self.glance.images.upload(image['id'], io.BytesIO(STUB_IMAGE))
+        except BaseException:
+            # The runner retries: do not leave a queued image per attempt.
+            with contextlib.suppress(Exception):
+                self.glance.images.delete(image['id'])
+            raise
         return image['id']
 
     @_unavailable('Glance')
@@ -202,7 +211,7 @@ class OpenStackCloud(cloud.Cloud):
             name, image_id, flavor_id, min_count=count, max_count=count,
             nics=nics, key_name=key_name,
             availability_zone=availability_zone, meta=metadata or {},
-            return_reservation_id=True)
+            reservation_id=True)
 
     @_unavailable('Nova')
     def find_servers(self, name):
