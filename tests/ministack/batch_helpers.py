@@ -82,8 +82,8 @@ class BatchScenarioMixin:
 
     def batch_servers(self, batch_id):
         """Nova's view (admin) of the batch's servers: {id: row}."""
-        ids = {s['server_id'] for s in self.batch('show', batch_id)[
-            'servers'] if s.get('server_id')}
+        ids = {s['id'] for s in self.batch('show', batch_id)[
+            'servers'] if s.get('id')}
         return {s['ID']: s for s in self.openstack(
             'server', 'list', '--long', '--all-projects', user='admin')
             if s['ID'] in ids}
