@@ -1,11 +1,8 @@
 """Real guests through Keystone, Glance, Nova, FastBootDriver and libvirt."""
 
-import os
 import uuid
 
-from fastboot_nova.demo import guest as guest_mod
-from fastboot_nova.demo import runner
-
+from ministack.scenarios import cloud as cloud_mod
 from tests.ministack import base
 
 
@@ -13,36 +10,23 @@ class TestImageBoot(base.MinistackTestCase):
     """The stock image path of the driver: a Glance kernel/ramdisk/disk."""
 
     def _ensure_images(self):
-        # The demo's guest and cache: built once (~3 min), then reused.
-        guest = guest_mod.build_guest(runner.DEFAULT_CACHE_DIR)
-        # SeaBIOS boots the bzImage; the PVH vmlinux needs qboot.
-        kernel = os.path.join(os.path.dirname(guest.image),
-                              guest_mod.KERNEL_BZIMAGE)
-        images = {i['Name']: i['ID'] for i in self.openstack(
-            'image', 'list', user='admin')}
-        ids = {}
-        for name, fmt, path in (('ms-kernel', 'aki', kernel),
-                                ('ms-ramdisk', 'ari', guest.initramfs)):
-            ids[name] = images.get(name) or self.openstack(
-                'image', 'create', name, '--public', '--disk-format', fmt,
-                '--container-format', fmt, '--file', path,
-                user='admin')['id']
+        """The demo's guest (built once, ~3 min), its kernel and ramdisk
+        images and ``ms.tiny`` (ministack.scenarios.cloud), plus the
+        ``ms-guest`` disk image this stock path boots.
+        """
+        guest, kernel, ramdisk = self.cloud.ensure_guest()
+        images = {i['Name'] for i in self.openstack('image', 'list',
+                                                   user='admin')}
         if 'ms-guest' not in images:
             self.openstack(
                 'image', 'create', 'ms-guest', '--public',
                 '--disk-format', 'raw', '--container-format', 'bare',
                 '--file', guest.image,
-                '--property', 'kernel_id=%s' % ids['ms-kernel'],
-                '--property', 'ramdisk_id=%s' % ids['ms-ramdisk'],
+                '--property', 'kernel_id=%s' % kernel,
+                '--property', 'ramdisk_id=%s' % ramdisk,
                 '--property',
-                'os_command_line=console=ttyS0 fastboot.vm=ms panic=-1',
+                'os_command_line=%s' % cloud_mod.COMMAND_LINE,
                 user='admin')
-        flavors = [f['Name'] for f in self.openstack('flavor', 'list',
-                                                     user='admin')]
-        if 'ms.tiny' not in flavors:
-            self.openstack('flavor', 'create', 'ms.tiny', '--ram', '256',
-                           '--disk', '1', '--vcpus', '1', '--public',
-                           user='admin')
         return guest
 
     @base.full_only('the Glance-image path of FastBootDriver: tox -e '
