@@ -30,6 +30,24 @@ def compute_hosts(sess):
                   if s['state'] == 'up' and s['status'] == 'enabled')
 
 
+def hypervisor_hosts(sess):
+    """Host names of the compute nodes the cells' databases hold.
+
+    A service is "up" a few seconds before its resource tracker creates
+    the compute node record; ``nova-manage cell_v2 discover_hosts`` maps
+    only hosts that have one, so it must wait for these.
+    """
+    r = sess.get('/os-hypervisors/detail',
+                 endpoint_filter={'service_type': 'compute'})
+    r.raise_for_status()
+    return sorted(h['service']['host'] for h in r.json()['hypervisors'])
+
+
+def computes_ready(sess):
+    """Hosts whose service is up and whose compute node exists."""
+    return sorted(set(compute_hosts(sess)) & set(hypervisor_hosts(sess)))
+
+
 def warm_neutron(sess):
     """List networks once, so neutron-server configures its ORM mappers.
 
@@ -53,13 +71,13 @@ def main(argv=None):
     want, timeout = int(argv[1]), float(argv[2])
     deadline = time.monotonic() + timeout
     while True:
-        hosts = compute_hosts(sess)
+        hosts = computes_ready(sess)
         if len(hosts) >= want:
             print(' '.join(hosts))
             return 0
         if time.monotonic() > deadline:
-            print('only %d of %d computes up: %s' % (len(hosts), want,
-                                                     hosts))
+            print('only %d of %d computes up with a compute node: %s'
+                  % (len(hosts), want, hosts))
             return 1
         time.sleep(1)
 

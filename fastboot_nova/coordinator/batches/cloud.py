@@ -21,6 +21,11 @@ at any time, and is deleted with the batch.
 
 import abc
 
+#: The server metadata key naming the batch that created a server: what
+#: the notification listener attributes a server by before the runner has
+#: recorded the server's id.
+BATCH_METADATA = 'fastboot_batch'
+
 
 class Cloud(abc.ABC):
     """Calls for one user (pre-flight) or one batch's trust (runner).

@@ -11,6 +11,14 @@ compute host took the server: it was scheduled), ``.end`` (ACTIVE) and
 (:mod:`fastboot_nova.virt.notifications`) become ``batch_events`` rows of
 the batch that owns the server; notifications about other servers are
 dropped at the cost of one indexed lookup.
+
+A compute can take a server before the runner has listed the servers
+Nova made and recorded their ids (on ministack ``instance.create.start``
+came 0.1 s after the request; under load, before the runner knew the id,
+and the phase was lost). Nova's payloads carry the server's metadata,
+where the runner puts ``fastboot_batch``; the batch it names is trusted
+only when it belongs to the server's project: metadata is the user's to
+write.
 """
 
 import datetime
@@ -22,10 +30,12 @@ from oslo_config import cfg
 import oslo_messaging
 
 from fastboot_nova.conf import batches as conf_batches
+from fastboot_nova.coordinator.batches import cloud
 from fastboot_nova.coordinator import config
 from fastboot_nova.coordinator import context
 from fastboot_nova.coordinator.db import api as db_api
 from fastboot_nova.coordinator.db import batches as batch_db
+from fastboot_nova.coordinator import exception
 from fastboot_nova.virt import notifications as fb_notifications
 
 LOG = logging.getLogger(__name__)
@@ -62,6 +72,12 @@ def _instance(payload):
     return None
 
 
+def _nova_data(payload):
+    data = payload.get('nova_object.data') if isinstance(payload,
+                                                         dict) else None
+    return data if isinstance(data, dict) else {}
+
+
 def _detail(event_type, payload):
     detail = {}
     if event_type.startswith('fastboot.'):
@@ -69,7 +85,7 @@ def _detail(event_type, payload):
             if payload.get(key) is not None:
                 detail[key] = payload[key]
     else:
-        data = payload.get('nova_object.data') or {}
+        data = _nova_data(payload)
         if data.get('host'):
             detail['host'] = data['host']
         fault = data.get('fault')
@@ -107,12 +123,31 @@ class TimelineEndpoint:
         if phase is None or not server_id:
             return oslo_messaging.NotificationResult.HANDLED
         slot = self.queries.server_by_nova_id(self.ctx, server_id)
-        if slot is None:
+        batch_id = slot.batch_id if slot else self._batch_of(payload)
+        if batch_id is None:
             return oslo_messaging.NotificationResult.HANDLED
-        self.queries.add_event(self.ctx, slot.batch_id, server_id, phase,
+        self.queries.add_event(self.ctx, batch_id, server_id, phase,
                                at=_timestamp(metadata),
                                detail=_detail(event_type, payload))
         return oslo_messaging.NotificationResult.HANDLED
+
+    def _batch_of(self, payload):
+        """The batch the server's ``fastboot_batch`` metadata names.
+
+        None unless that batch is of the server's own project.
+        """
+        data = _nova_data(payload)
+        metadata = data.get('metadata')
+        batch_id = (metadata.get(cloud.BATCH_METADATA)
+                    if isinstance(metadata, dict) else None)
+        project_id = data.get('tenant_id')
+        if not isinstance(batch_id, str) or not project_id:
+            return None
+        try:
+            batch = self.queries.get(self.ctx, batch_id, project_id)
+        except exception.BatchNotFound:
+            return None
+        return batch.id
 
     def info(self, ctxt, publisher_id, event_type, payload, metadata):
         return self._record(event_type, payload, metadata)

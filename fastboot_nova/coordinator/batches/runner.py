@@ -227,7 +227,7 @@ class Runner:
                     request.get('networks', 'auto'),
                     key_name=request.get('key_name'),
                     availability_zone=request.get('availability_zone'),
-                    metadata={'fastboot_batch': batch.id})
+                    metadata={cloud_mod.BATCH_METADATA: batch.id})
                 break
             except exception.CloudUnavailable as e:
                 # A timeout may have created them anyway: look first.

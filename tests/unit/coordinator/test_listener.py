@@ -1,7 +1,8 @@
 """Notifications -> timeline, over oslo.messaging's in-process fake://
 transport: FastBootDriver's emitter and Nova-shaped versioned
 notifications go in, ``batch_events`` rows and the served timeline come
-out. (A RabbitMQ run of the same listener is still to be written.)"""
+out. tests/functional/coordinator/test_listener_rabbit.py runs the listener
+as a process on RabbitMQ."""
 
 import time
 from unittest import mock
@@ -41,8 +42,9 @@ class TestListener(test_runner.RunnerTestCase):
             self.transport, publisher_id='nova-compute:h1',
             driver='messagingv2', topics=['versioned_notifications'])
 
-    def nova_event(self, event_type, uuid_, error=False):
-        payload = {'nova_object.data': {'uuid': uuid_, 'host': 'h1'}}
+    def nova_event(self, event_type, uuid_, error=False, **data):
+        payload = {'nova_object.data': dict({'uuid': uuid_, 'host': 'h1'},
+                                            **data)}
         send = self.nova.error if error else self.nova.info
         send({}, event_type, payload)
 
@@ -93,6 +95,37 @@ class TestListener(test_runner.RunnerTestCase):
         self.nova_event('instance.create.error', self.server, error=True)
         (event,) = self.wait_phases(1)
         self.assertEqual('ERROR', event.phase)
+
+    def test_server_the_runner_has_not_recorded_yet(self):
+        # instance.create.start can come before the runner lists the
+        # servers Nova made: the server's metadata names the batch.
+        early = str(uuid.uuid4())
+        self.nova_event('instance.create.start', early,
+                        tenant_id=test_runner.PROJECT,
+                        metadata={'fastboot_batch': self.batch_id})
+        (event,) = self.wait_phases(1)
+        self.assertEqual(('scheduled', early), (event.phase, event.server_id))
+
+    def test_metadata_naming_another_projects_batch_is_ignored(self):
+        # Metadata is the user's to write: a server of another project
+        # cannot put events into this batch, nor can a made-up batch id.
+        self.nova_event('instance.create.start', str(uuid.uuid4()),
+                        tenant_id='another-project',
+                        metadata={'fastboot_batch': self.batch_id})
+        self.nova_event('instance.create.start', str(uuid.uuid4()),
+                        tenant_id=test_runner.PROJECT,
+                        metadata={'fastboot_batch': str(uuid.uuid4())})
+        self.nova_event('instance.create.start', str(uuid.uuid4()),
+                        tenant_id=test_runner.PROJECT,
+                        metadata={'fastboot_batch': ['not', 'an', 'id']})
+        # A recorded server's event after them, and time for all to land.
+        self.nova_event('instance.create.end', self.server)
+        self.wait_phases(1)
+        time.sleep(0.3)
+        events = [(e.phase, e.server_id)
+                  for e in self.queries.events(self.ctx, self.batch_id)
+                  if e.server_id]
+        self.assertEqual([('ACTIVE', self.server)], events)
 
 
 class TestListenerTargets(test_runner.RunnerTestCase):
