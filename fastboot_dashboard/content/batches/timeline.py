@@ -20,15 +20,14 @@ from django.utils.translation import gettext_lazy as _
 GROUP_OF = {
     'origin_ready': 'origin', 'requested': 'origin',
     'scheduled': 'scheduled',
-    'block_device': 'cache', 'cache_attach_start': 'cache',
-    'cache_attached': 'cache',
+    'block_device': 'cache', 'cache_attached': 'cache',
     'overlay_created': 'overlay',
-    'spawning': 'spawn', 'ACTIVE': 'spawn',
+    'ACTIVE': 'spawn',
     'ERROR': 'error',
 }
 PHASES = ('accepted', 'origin_ready', 'requested', 'scheduled',
-          'block_device', 'cache_attach_start', 'cache_attached',
-          'overlay_created', 'spawning', 'ACTIVE', 'ERROR')
+          'block_device', 'cache_attached', 'overlay_created', 'ACTIVE',
+          'ERROR')
 GROUPS = (
     ('origin', _('queued / origin'), '#b0b7bf'),
     ('scheduled', _('scheduled'), '#5b9bd5'),

@@ -12,9 +12,12 @@ before it.
 import json
 
 #: Phases in the order a boot goes through them.
+#: ``block_device`` is FastBootDriver's cache attach start; a server
+#: spawns (libvirt defines and starts the domain, the guest boots) from
+#: ``overlay_created`` to ``ACTIVE``.
 PHASES = ('accepted', 'origin_ready', 'requested', 'scheduled',
-          'block_device', 'cache_attach_start', 'cache_attached',
-          'overlay_created', 'spawning', 'ACTIVE', 'ERROR')
+          'block_device', 'cache_attached', 'overlay_created', 'ACTIVE',
+          'ERROR')
 BATCH_PHASES = ('accepted', 'origin_ready')
 
 

@@ -16,9 +16,8 @@ LIST_COLUMNS = ('id', 'name', 'state', 'count', 'server_states',
                 'created_at')
 #: One character per phase in the bar chart.
 BAR_CHARS = {'origin_ready': 'o', 'requested': 'r', 'scheduled': 's',
-             'block_device': 'b', 'cache_attach_start': 'b',
-             'cache_attached': 'c', 'overlay_created': 'v',
-             'spawning': 'p', 'ACTIVE': '#', 'ERROR': 'X'}
+             'block_device': 'b', 'cache_attached': 'c',
+             'overlay_created': 'v', 'ACTIVE': '#', 'ERROR': 'X'}
 BAR_WIDTH = 40
 
 
