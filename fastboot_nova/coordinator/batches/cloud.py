@@ -99,7 +99,8 @@ class Cloud(abc.ABC):
     def find_servers(self, name):
         """Servers named ``name`` or ``name-<n>``.
 
-        A list of ``{'id', 'name', 'status', 'host', 'fault'}``.
+        A list of ``{'id', 'name', 'status', 'host', 'task_state',
+        'fault'}`` (``task_state`` ``'deleting'`` while Nova deletes it).
         """
 
     @abc.abstractmethod
@@ -108,7 +109,10 @@ class Cloud(abc.ABC):
 
     @abc.abstractmethod
     def delete_server(self, server_id):
-        """Delete a server; a missing one is not an error."""
+        """Ask Nova to delete a server (it does so asynchronously).
+
+        A missing server is not an error.
+        """
 
 
 def server_index(request_name, server_name, count):

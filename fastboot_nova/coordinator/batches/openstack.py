@@ -78,6 +78,7 @@ def _server(server):
     return {'id': data['id'], 'name': data['name'],
             'status': data['status'],
             'host': data.get('OS-EXT-SRV-ATTR:host'),
+            'task_state': data.get('OS-EXT-STS:task_state'),
             'fault': (data.get('fault') or {}).get('message')}
 
 

@@ -26,8 +26,9 @@ resumed batch never repeats what was done:
 5. the batch ends ACTIVE (all servers), PARTIAL (some) or ERROR (none),
    with the faults per server.
 
-``DELETE`` marks a batch DELETING; the runner deletes its servers, its
-trust, and with ``purge`` the origin if no other batch uses it.
+``DELETE`` marks a batch DELETING; the runner deletes its servers and,
+once Nova has deleted them all, its trust and with ``purge`` the origin
+if no other batch uses it.
 """
 
 import json
@@ -322,21 +323,42 @@ class Runner:
     # -- deletion -------------------------------------------------------------
 
     def _delete(self, batch, cloud):
+        """Delete the servers; once Nova has, the trust and the origin.
+
+        Nova deletes a server asynchronously, and while it does the
+        compute calls Cinder (detach) and Neutron with the token of the
+        request, which the trust issued: deleting the trust before the
+        servers are gone fails those calls with 401 and leaves the
+        servers in ERROR (seen on ministack). The origin volume can be
+        deleted only once every server has detached it. So each pass
+        asks for the deletion of the servers still there (again when
+        Nova's deletion failed) and the batch ends at the pass that finds
+        none.
+        """
+        left = 0
         for slot in batch.servers:
-            if slot.server_id and slot.state != 'DELETED':
-                self._retry(cloud.delete_server, slot.server_id)
-                self.queries.update_server(self.ctx, batch.id, slot.index,
-                                           state='DELETED')
+            if slot.state == 'DELETED':
+                continue
+            if slot.server_id:
+                servers = [self._retry(cloud.get_server, slot.server_id)]
             elif slot.request_name and slot.state == 'BUILDING':
-                # Sent but never matched: find and delete by name.
-                for server in self._retry(cloud.find_servers,
-                                          slot.request_name):
+                # Sent but never matched: by name.
+                servers = self._retry(cloud.find_servers, slot.request_name)
+            else:
+                servers = []
+            servers = [s for s in servers if s is not None]
+            for server in servers:
+                if server.get('task_state') != 'deleting':
                     self._retry(cloud.delete_server, server['id'])
+            if servers:
+                left += 1
+            else:
                 self.queries.update_server(self.ctx, batch.id, slot.index,
                                            state='DELETED')
-            elif slot.state != 'DELETED':
-                self.queries.update_server(self.ctx, batch.id, slot.index,
-                                           state='DELETED')
+        if left:
+            LOG.debug('Batch %s: %d servers still being deleted', batch.id,
+                      left)
+            return
         if batch.purge and not self.queries.origin_users(
                 self.ctx, batch.source_id, but=batch.id):
             origin = self.queries.origin_get(self.ctx, batch.source_id)

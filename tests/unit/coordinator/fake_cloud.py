@@ -7,9 +7,13 @@ Snapshots, volumes, images, servers, flavors, quota and trusts behave as
 the real services do for what boot batches use: another project's
 snapshot is not found, a volume from a snapshot takes ``volume_ticks``
 looks to become available, a new server takes ``server_ticks`` looks to
-leave BUILD. Failures are injected by name (``fail``: a list of
-``[call, kind]`` consumed in order; kinds ``500``, ``timeout``
-(after the work was done), ``error`` (the next server goes ERROR)).
+leave BUILD and a deleted one ``delete_ticks`` looks to go (Nova deletes
+asynchronously; deleting the trust meanwhile leaves it in ERROR, as the
+compute's calls to Cinder and Neutron fail with 401, and its origin
+volume cannot be deleted while it is there). Failures are injected by
+name (``fail``: a list of ``[call, kind]`` consumed in order; kinds
+``500``, ``timeout`` (after the work was done), ``error`` (the next
+server goes ERROR)).
 """
 
 import contextlib
@@ -26,7 +30,12 @@ EMPTY = {'snapshots': {}, 'volumes': {}, 'images': {}, 'servers': {},
          'flavors': {'m1.small': {'id': 'f1', 'disk': 1},
                      'm1.tiny': {'id': 'f0', 'disk': 0}},
          'quota': {}, 'trusts': {}, 'fail': [], 'calls': [],
-         'volume_ticks': 1, 'server_ticks': 1, 'hang_after_create': 0}
+         'volume_ticks': 1, 'server_ticks': 1, 'delete_ticks': 1,
+         'hang_after_create': 0}
+
+
+class VolumeInUse(Exception):
+    """Cinder's 400: a volume still attached cannot be deleted."""
 
 
 class Store:
@@ -131,6 +140,11 @@ class FakeCloud(cloud.Cloud):
     def delete_trust(self, trust_id):
         with self.store.state() as data:
             data['trusts'].pop(trust_id, None)
+            for server in data['servers'].values():
+                if (server['project'] == self.project and
+                        server['task_state'] == 'deleting'):
+                    server.update(status='ERROR', task_state=None,
+                                  fault='Unauthorized (HTTP 401)')
 
     def create_origin_volume(self, source_type, source_id, size, name):
         vid = str(uuid.uuid4())
@@ -163,6 +177,10 @@ class FakeCloud(cloud.Cloud):
 
     def delete_volume(self, volume_id):
         with self.store.state() as data:
+            images = {i for i, image in data['images'].items()
+                      if image['fastboot_origin_volume'] == volume_id}
+            if any(s['image'] in images for s in data['servers'].values()):
+                raise VolumeInUse(volume_id)
             data['volumes'].pop(volume_id, None)
 
     def create_image(self, volume_id, name):
@@ -194,7 +212,7 @@ class FakeCloud(cloud.Cloud):
                         'status': status, 'project': self.project,
                         'image': image_id, 'flavor': flavor_id,
                         'networks': networks, 'host': 'host%d' % (n % 2),
-                        'ticks': data['server_ticks'],
+                        'ticks': data['server_ticks'], 'task_state': None,
                         'fault': 'No valid host was found.'
                         if status == 'ERROR' else None}
             hang = data['hang_after_create']
@@ -207,24 +225,34 @@ class FakeCloud(cloud.Cloud):
     def _view(sid, server):
         return {'id': sid, 'name': server['name'],
                 'status': server['status'], 'host': server['host'],
+                'task_state': server['task_state'],
                 'fault': server['fault']}
 
-    def _tick(self, server):
-        if server['status'] == 'BUILD':
+    @staticmethod
+    def _tick(data, sid):
+        """One look at a server: it moves on; False once it is gone."""
+        server = data['servers'][sid]
+        if server['task_state'] == 'deleting':
+            server['delete_ticks'] -= 1
+            if server['delete_ticks'] <= 0:
+                del data['servers'][sid]
+                return False
+        elif server['status'] == 'BUILD':
             server['ticks'] -= 1
             if server['ticks'] <= 0:
                 server['status'] = 'ACTIVE'
+        return True
 
     def find_servers(self, name):
         with self.store.state() as data:
             kind = self._call(data, 'find_servers')
             found = []
-            for sid, server in data['servers'].items():
+            for sid, server in list(data['servers'].items()):
                 if server['project'] != self.project:
                     continue
-                if (server['name'] == name or
-                        server['name'].startswith(name + '-')):
-                    self._tick(server)
+                if ((server['name'] == name or
+                        server['name'].startswith(name + '-')) and
+                        self._tick(data, sid)):
                     found.append(self._view(sid, server))
         self._raise(kind, 'find_servers')
         return found
@@ -233,15 +261,20 @@ class FakeCloud(cloud.Cloud):
         with self.store.state() as data:
             kind = self._call(data, 'get_server')
             server = data['servers'].get(server_id)
-            if server is not None:
-                self._tick(server)
+            if server is not None and self._tick(data, server_id):
                 server = self._view(server_id, server)
+            else:
+                server = None
         self._raise(kind, 'get_server')
         return server
 
     def delete_server(self, server_id):
         with self.store.state() as data:
-            data['servers'].pop(server_id, None)
+            self._call(data, 'delete_server')
+            server = data['servers'].get(server_id)
+            if server is not None and server['task_state'] != 'deleting':
+                server.update(task_state='deleting',
+                              delete_ticks=data['delete_ticks'])
 
 
 class FakeCloudFactory:

@@ -69,7 +69,14 @@ class RunnerTestCase(base.BaseTestCase):
         self.fail('batch %s still %s' % (batch_id, batch.state))
 
     def servers(self):
-        return self.store.read()['servers']
+        """The fake Nova's servers, but those it is deleting."""
+        return {sid: server
+                for sid, server in self.store.read()['servers'].items()
+                if server['task_state'] != 'deleting'}
+
+    def deleting(self):
+        return [sid for sid, server in self.store.read()['servers'].items()
+                if server['task_state'] == 'deleting']
 
     def calls(self, name):
         return self.store.read()['calls'].count(name)
@@ -127,7 +134,8 @@ class TestRunner(RunnerTestCase):
         retried = [s for s in batch.servers if s.attempts]
         self.assertEqual(1, len(retried))
         self.assertEqual('No valid host was found.', retried[0].fault)
-        self.assertEqual(3, len(self.servers()))  # the ERROR one removed
+        self.assertEqual(3, len(self.servers()))
+        self.assertEqual(1, len(self.deleting()))  # the ERROR one
         self.assertEqual(20, batch.priority)  # now a retry
 
     def test_retries_exhausted_partial_with_faults(self):
@@ -277,6 +285,41 @@ class TestDelete(RunnerTestCase):
         self.assertEqual(1, len(state['volumes']))
         self.assertEqual(1, len(state['images']))
         self.assertEqual({}, state['trusts'])
+
+    def test_trust_and_origin_outlive_the_servers(self):
+        # Nova deletes asynchronously (three looks here) and its computes
+        # use the trust's tokens meanwhile: the trust and the origin go
+        # once the servers have.
+        self.store.set(delete_ticks=3)
+        self.queries.request_delete(self.ctx, self.batch_id, PROJECT, True)
+        self.r.run_once()
+        self.assertEqual('DELETING',
+                         self.queries.get(self.ctx, self.batch_id).state)
+        state = self.store.read()
+        self.assertEqual((2, 1, 1), (len(self.deleting()),
+                                     len(state['trusts']),
+                                     len(state['volumes'])))
+        batch = self.run_until_done(self.r, self.batch_id)
+        self.assertEqual('DELETED', batch.state)
+        state = self.store.read()
+        self.assertEqual(({}, {}, {}, {}),
+                         (state['servers'], state['trusts'],
+                          state['volumes'], state['images']))
+        # Asked once each: not again while Nova is deleting them.
+        self.assertEqual(2, self.calls('delete_server'))
+
+    def test_a_failed_nova_delete_is_asked_again(self):
+        self.store.set(delete_ticks=2)
+        self.queries.request_delete(self.ctx, self.batch_id, PROJECT, False)
+        self.r.run_once()
+        # Nova's delete of one failed: the server is back in ERROR.
+        failed = self.deleting()[0]
+        with self.store.state() as data:
+            data['servers'][failed].update(status='ERROR', task_state=None)
+        batch = self.run_until_done(self.r, self.batch_id)
+        self.assertEqual('DELETED', batch.state)
+        self.assertEqual({}, self.store.read()['servers'])
+        self.assertEqual(3, self.calls('delete_server'))
 
     def test_purge_removes_origin_unless_used(self):
         other = self.batch(count=1, key='other')
