@@ -6,8 +6,15 @@ exist only as Debian packages. Everything else is pinned by
 ``constraints.txt`` (one OpenStack release: nova 34, cinder 29, keystone
 30, glance 33, neutron 29, placement 16), and this repository is installed
 editable so the computes run the working tree's driver.
+
+The packages go in with uv when there is one (see ``uv()``): it resolves
+and installs them several times faster than pip, which stays the
+fallback. The venv itself is still made by ``python3 -m venv``, so it has
+its own pip for whatever adds a package later (gate.stormnova does).
 """
 
+import os
+import shutil
 import subprocess
 
 from ministack import layout as layout_mod
@@ -20,9 +27,8 @@ PACKAGES = ('nova', 'cinder', 'keystone', 'glance', 'openstack-placement',
 
 #: fastboot-coordinator execs uWSGI (this checkout goes in with
 #: --no-deps, so its extras come from here: a fresh venv had none and the
-#: replicas exited at start). Built here, never from pip's wheel cache:
-#: uWSGI embeds libpython, and a wheel cached by another Python 3.11
-#: (pyenv's) loads the wrong one (``No module named '_struct'``).
+#: replicas exited at start). Built here, never from a wheel cache (see
+#: ``uwsgi_args``).
 UWSGI = 'uWSGI==2.0.31'
 
 
@@ -30,6 +36,52 @@ def ready(layout):
     marker = layout.venv / '.ministack-ready'
     return marker.exists() and \
         marker.read_text() == layout.constraints_digest()
+
+
+def uv():
+    """The uv executable to install with, or None for the venv's pip.
+
+    ``MINISTACK_UV`` names one (``MINISTACK_UV=pip`` forces pip);
+    otherwise ``uv`` on PATH, then the one tox-uv brought into
+    tools/install-deps.sh's bootstrap virtualenv
+    (``FASTBOOT_BOOTSTRAP_VENV``, default ``.tox-bootstrap``): tox runs
+    ``python3 -m ministack`` with its environment's PATH, which has not
+    got the bootstrap's bin/.
+    """
+    wanted = os.environ.get('MINISTACK_UV')
+    if wanted == 'pip':
+        return None
+    if wanted:
+        found = shutil.which(wanted)
+        if not found:
+            raise RuntimeError('MINISTACK_UV=%s: no such executable' % wanted)
+        return found
+    bootstrap = os.environ.get('FASTBOOT_BOOTSTRAP_VENV') or str(
+        layout_mod.REPO / '.tox-bootstrap')
+    for candidate in (shutil.which('uv'),
+                      os.path.join(bootstrap, 'bin', 'uv')):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def installer(layout, uv_path):
+    """The argv that installs into the venv: uv if given, else its pip."""
+    if uv_path:
+        return [uv_path, 'pip', 'install', '--quiet',
+                '--python', str(layout.bin('python'))]
+    return [str(layout.bin('pip')), 'install', '--quiet']
+
+
+def uwsgi_args(uv_path):
+    """Build uWSGI from source with the venv's Python, never from a cache.
+
+    uWSGI embeds libpython, and a wheel cached by another Python 3.11
+    (pyenv's) loads the wrong one (``No module named '_struct'``).
+    """
+    if uv_path:
+        return ['--no-cache', '--no-binary-package', 'uwsgi', UWSGI]
+    return ['--no-cache-dir', '--no-binary', 'uWSGI', UWSGI]
 
 
 def ensure(layout):
@@ -40,13 +92,12 @@ def ensure(layout):
     layout.cache_dir.mkdir(parents=True, exist_ok=True)
     subprocess.run(['/usr/bin/python3', '-m', 'venv', '--system-site-packages',
                     '--clear', str(layout.venv)], check=True)
-    pip = [str(layout.bin('pip')), 'install', '--quiet',
-           '-c', str(layout_mod.CONSTRAINTS)]
-    proc.run(layout, 'install', pip + list(PACKAGES), timeout=1800)
-    proc.run(layout, 'install', pip + ['--no-cache-dir', '--no-binary',
-                                      'uWSGI', UWSGI],
-             timeout=1800)
-    proc.run(layout, 'install', pip + [
+    uv_path = uv()
+    install = installer(layout, uv_path) + [
+        '-c', str(layout_mod.CONSTRAINTS)]
+    proc.run(layout, 'install', install + list(PACKAGES), timeout=1800)
+    proc.run(layout, 'install', install + uwsgi_args(uv_path), timeout=1800)
+    proc.run(layout, 'install', install + [
         '-r', str(layout_mod.REPO / 'requirements.txt')], timeout=1800)
     _ensure_repo(layout, force=True)
     (layout.venv / '.ministack-ready').write_text(
@@ -60,7 +111,6 @@ def _ensure_repo(layout, force=False):
     if not force and link.exists() and \
             link.read_text() == str(layout_mod.REPO):
         return
-    proc.run(layout, 'install', [
-        layout.bin('pip'), 'install', '--quiet', '--no-deps', '-e',
-        layout_mod.REPO])
+    proc.run(layout, 'install', installer(layout, uv()) + [
+        '--no-deps', '-e', str(layout_mod.REPO)])
     link.write_text(str(layout_mod.REPO))

@@ -6,7 +6,9 @@
 # 1. makes sure python3 (>= 3.11) can create virtualenvs, installing
 #    python3, python3-venv and python3-pip if it cannot;
 # 2. creates .tox-bootstrap/ in the repository, a virtualenv holding tox,
-#    bindep and python-subunit (kept between runs, gitignored);
+#    tox-uv (tox then builds its environments with uv, several times
+#    faster than virtualenv + pip), bindep and python-subunit (kept between
+#    runs, gitignored);
 # 3. installs, with apt-get, the packages of bindep.txt for PROFILE that are
 #    missing (profiles: test, demo, compile; see bindep.txt).
 #
@@ -17,7 +19,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
 BOOTSTRAP=${FASTBOOT_BOOTSTRAP_VENV:-$ROOT/.tox-bootstrap}
-BOOTSTRAP_PACKAGES=(tox bindep python-subunit)
+# tox-uv brings uv; it needs tox >= 4.x of its own requirements, and
+# uv >= 0.5 reads --no-binary-package (ministack/install.py uses uv from
+# here when it is present).
+BOOTSTRAP_PACKAGES=(tox 'tox-uv>=1.20' bindep python-subunit)
 export DEBIAN_FRONTEND=noninteractive
 
 profiles=("$@")

@@ -225,3 +225,68 @@ class TestVenvPackages(testtools.TestCase):
                  for p in install.PACKAGES + (install.UWSGI,)}
         self.assertIn('uwsgi', names)
         self.assertIn('redis', names)
+
+
+class TestInstaller(testtools.TestCase):
+    """Which installer builds the venv: uv when one is found, else pip."""
+
+    def setUp(self):
+        super().setUp()
+        from ministack import install
+        self.install = install
+        self.tmp = pathlib.Path(self.useFixture(fixtures.TempDir()).path)
+        self.layout = layout_mod.Layout(run_dir=self.tmp / 'run',
+                                        cache_dir=self.tmp / 'cache')
+        # No uv on PATH, none in the bootstrap, unless a test puts one.
+        self.useFixture(fixtures.EnvironmentVariable('PATH', str(self.tmp)))
+        self.useFixture(fixtures.EnvironmentVariable(
+            'FASTBOOT_BOOTSTRAP_VENV', str(self.tmp / 'boot')))
+        self.useFixture(fixtures.EnvironmentVariable('MINISTACK_UV'))
+
+    def _executable(self, path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text('#!/bin/sh\n')
+        path.chmod(0o755)
+        return str(path)
+
+    def test_pip_without_uv(self):
+        self.assertIsNone(self.install.uv())
+        self.assertEqual(
+            [str(self.layout.venv / 'bin' / 'pip'), 'install', '--quiet'],
+            self.install.installer(self.layout, None))
+
+    def test_uv_from_the_bootstrap_venv(self):
+        uv = self._executable(self.tmp / 'boot' / 'bin' / 'uv')
+        self.assertEqual(uv, self.install.uv())
+        # uv installs into the venv's interpreter, not its own.
+        self.assertEqual(
+            [uv, 'pip', 'install', '--quiet', '--python',
+             str(self.layout.venv / 'bin' / 'python')],
+            self.install.installer(self.layout, uv))
+
+    def test_uv_on_path_first(self):
+        self._executable(self.tmp / 'boot' / 'bin' / 'uv')
+        on_path = self._executable(self.tmp / 'uv')
+        self.assertEqual(on_path, self.install.uv())
+
+    def test_ministack_uv_pip_forces_pip(self):
+        self._executable(self.tmp / 'uv')
+        self.useFixture(fixtures.EnvironmentVariable('MINISTACK_UV', 'pip'))
+        self.assertIsNone(self.install.uv())
+
+    def test_ministack_uv_missing_is_an_error(self):
+        self.useFixture(fixtures.EnvironmentVariable(
+            'MINISTACK_UV', str(self.tmp / 'nowhere' / 'uv')))
+        error = self.assertRaises(RuntimeError, self.install.uv)
+        self.assertIn('nowhere', str(error))
+
+    def test_uwsgi_built_from_source_without_cache(self):
+        # Both installers compile uWSGI against the venv's libpython and
+        # never take a wheel another Python built.
+        self.assertEqual(
+            ['--no-cache', '--no-binary-package', 'uwsgi',
+             self.install.UWSGI],
+            self.install.uwsgi_args('/usr/bin/uv'))
+        self.assertEqual(
+            ['--no-cache-dir', '--no-binary', 'uWSGI', self.install.UWSGI],
+            self.install.uwsgi_args(None))
