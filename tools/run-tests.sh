@@ -71,10 +71,10 @@ summary=$(awk '
 if [ "$rc" -ne 0 ]; then
     # CI shows only the tail of the log: name what failed there.
     failures=$(grep -E '\.\.\. FAILED|^(FAIL|ERROR): ' "$log" \
-        | sed -E 's/ \[[0-9.]+s\]//' | sort -u | head -40 || true)
+        | sed -E 's/ \[[0-9.]+s\]//; s/^/  /' | sort -u | head -40 || true)
     if [ -n "$failures" ]; then
         echo "run-tests: what failed:"
-        echo "$failures" | sed 's/^/  /'
+        echo "$failures"
     fi
     echo "run-tests: tox -e $ENVS failed (exit $rc); see above"
 fi
