@@ -36,6 +36,13 @@ if [[ ",$ENVS," == *,ministack,* ]]; then
 fi
 bash tools/install-deps.sh "${profiles[@]}"
 
+# The wheels install-deps.sh built (uWSGI), for tox-uv's uv; pip ignores
+# UV_*. tox passes UV_* to uv by default.
+wheels=$(realpath "${FASTBOOT_BOOTSTRAP_VENV:-.tox-bootstrap}")/wheels
+if [ -z "${UV_FIND_LINKS:-}" ] && [ -d "$wheels" ]; then
+    export UV_FIND_LINKS=$wheels
+fi
+
 log=$(mktemp "${TMPDIR:-/tmp}/fastboot-tests.XXXXXX")
 trap 'rm -f "$log"' EXIT
 
