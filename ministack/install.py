@@ -80,7 +80,7 @@ def uwsgi_args(uv_path):
     (pyenv's) loads the wrong one (``No module named '_struct'``).
     """
     if uv_path:
-        return ['--no-cache', '--no-binary-package', 'uwsgi', UWSGI]
+        return ['--no-cache', '--no-binary', 'uwsgi', UWSGI]
     return ['--no-cache-dir', '--no-binary', 'uWSGI', UWSGI]
 
 

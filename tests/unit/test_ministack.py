@@ -284,8 +284,7 @@ class TestInstaller(testtools.TestCase):
         # Both installers compile uWSGI against the venv's libpython and
         # never take a wheel another Python built.
         self.assertEqual(
-            ['--no-cache', '--no-binary-package', 'uwsgi',
-             self.install.UWSGI],
+            ['--no-cache', '--no-binary', 'uwsgi', self.install.UWSGI],
             self.install.uwsgi_args('/usr/bin/uv'))
         self.assertEqual(
             ['--no-cache-dir', '--no-binary', 'uWSGI', self.install.UWSGI],
