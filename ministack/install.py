@@ -28,7 +28,7 @@ PACKAGES = ('nova', 'cinder', 'keystone', 'glance', 'openstack-placement',
 #: fastboot-coordinator execs uWSGI (this checkout goes in with
 #: --no-deps, so its extras come from here: a fresh venv had none and the
 #: replicas exited at start). Built here, never from a wheel cache (see
-#: ``uwsgi_args``).
+#: ``uwsgi_wheel_argv``).
 UWSGI = 'uWSGI==2.0.31'
 
 
@@ -73,15 +73,16 @@ def installer(layout, uv_path):
     return [str(layout.bin('pip')), 'install', '--quiet']
 
 
-def uwsgi_args(uv_path):
-    """Build uWSGI from source with the venv's Python, never from a cache.
+def uwsgi_wheel_argv(layout, wheels):
+    """Build uWSGI's wheel from source with the venv's Python, no cache.
 
     uWSGI embeds libpython, and a wheel cached by another Python 3.11
-    (pyenv's) loads the wrong one (``No module named '_struct'``).
+    (pyenv's) loads the wrong one (``No module named '_struct'``). The
+    venv's own pip builds it, whichever installer does the rest.
     """
-    if uv_path:
-        return ['--no-cache', '--no-binary', 'uwsgi', UWSGI]
-    return ['--no-cache-dir', '--no-binary', 'uWSGI', UWSGI]
+    return [str(layout.bin('pip')), 'wheel', '--quiet', '--no-deps',
+            '--no-cache-dir', '--no-binary', 'uWSGI',
+            '-c', str(layout_mod.CONSTRAINTS), '-w', str(wheels), UWSGI]
 
 
 def ensure(layout):
@@ -92,11 +93,21 @@ def ensure(layout):
     layout.cache_dir.mkdir(parents=True, exist_ok=True)
     subprocess.run(['/usr/bin/python3', '-m', 'venv', '--system-site-packages',
                     '--clear', str(layout.venv)], check=True)
-    uv_path = uv()
-    install = installer(layout, uv_path) + [
-        '-c', str(layout_mod.CONSTRAINTS)]
-    proc.run(layout, 'install', install + list(PACKAGES), timeout=1800)
-    proc.run(layout, 'install', install + uwsgi_args(uv_path), timeout=1800)
+    install = installer(layout, uv()) + ['-c', str(layout_mod.CONSTRAINTS)]
+    wheels = layout.cache_dir / 'wheels'
+    shutil.rmtree(wheels, ignore_errors=True)
+    # uWSGI compiles (a minute of CPU) while the rest downloads.
+    build = proc.spawn(layout, 'install-uwsgi',
+                       uwsgi_wheel_argv(layout, wheels))
+    try:
+        proc.run(layout, 'install', install + list(PACKAGES), timeout=1800)
+    except BaseException:
+        build.kill()
+        build.wait()
+        raise
+    proc.finish(layout, 'install-uwsgi', build, timeout=1800)
+    proc.run(layout, 'install', install + ['--no-deps'] + sorted(
+        str(w) for w in wheels.glob('*.whl')))
     proc.run(layout, 'install', install + [
         '-r', str(layout_mod.REPO / 'requirements.txt')], timeout=1800)
     _ensure_repo(layout, force=True)

@@ -281,11 +281,14 @@ class TestInstaller(testtools.TestCase):
         self.assertIn('nowhere', str(error))
 
     def test_uwsgi_built_from_source_without_cache(self):
-        # Both installers compile uWSGI against the venv's libpython and
-        # never take a wheel another Python built.
-        self.assertEqual(
-            ['--no-cache', '--no-binary', 'uwsgi', self.install.UWSGI],
-            self.install.uwsgi_args('/usr/bin/uv'))
-        self.assertEqual(
-            ['--no-cache-dir', '--no-binary', 'uWSGI', self.install.UWSGI],
-            self.install.uwsgi_args(None))
+        # The venv's pip compiles uWSGI against the venv's libpython and
+        # never takes a wheel another Python built.
+        wheels = self.tmp / 'wheels'
+        argv = self.install.uwsgi_wheel_argv(self.layout, wheels)
+        self.assertEqual(str(self.layout.venv / 'bin' / 'pip'), argv[0])
+        self.assertEqual('wheel', argv[1])
+        for option in ('--no-cache-dir', '--no-deps'):
+            self.assertIn(option, argv)
+        self.assertEqual('uWSGI', argv[argv.index('--no-binary') + 1])
+        self.assertEqual(str(wheels), argv[argv.index('-w') + 1])
+        self.assertEqual(self.install.UWSGI, argv[-1])
