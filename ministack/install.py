@@ -14,6 +14,7 @@ its own pip for whatever adds a package later (gate.stormnova does).
 """
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -73,6 +74,48 @@ def installer(layout, uv_path):
     return [str(layout.bin('pip')), 'install', '--quiet']
 
 
+#: Prints ``name version`` for each distribution the new (empty) venv
+#: sees outside itself: Debian's, through --system-site-packages.
+_SYSTEM_DISTS = '''
+import importlib.metadata as md, sys
+for d in md.distributions():
+    if not str(d.locate_file('')).startswith(sys.prefix):
+        print(d.metadata['Name'], d.version)
+'''
+
+_PLAIN_VERSION = re.compile(r'^[0-9]+(\.[0-9]+)*$')
+
+
+def _normalize(name):
+    return re.sub(r'[-_.]+', '-', name).lower()
+
+
+def system_pins(layout):
+    """Pin what Debian's site-packages has that constraints.txt does not.
+
+    pip keeps a requirement that a system package satisfies; uv ignores
+    system site-packages and would install the newest release instead
+    (oauthlib 4 over Debian's 3.2). These pins give uv pip's set. Only
+    plain release versions: a Debian one like 1.2+dfsg is left free.
+    """
+    out = subprocess.run([str(layout.bin('python')), '-c', _SYSTEM_DISTS],
+                         check=True, capture_output=True, text=True).stdout
+    pinned = {_normalize(line.split('==')[0]) for line in
+              layout_mod.CONSTRAINTS.read_text().splitlines()
+              if '==' in line and not line.startswith('#')}
+    pins = {}
+    for line in out.splitlines():
+        name, _, version = line.partition(' ')
+        key = _normalize(name)
+        if key in pinned or key in ('pip', 'setuptools', 'wheel') or \
+                not _PLAIN_VERSION.match(version):
+            continue
+        pins.setdefault(key, '%s==%s' % (key, version))
+    path = layout.cache_dir / 'system-constraints.txt'
+    path.write_text(''.join(p + '\n' for p in sorted(pins.values())))
+    return path
+
+
 def uwsgi_wheel_argv(layout, wheels):
     """Build uWSGI's wheel from source with the venv's Python, no cache.
 
@@ -93,7 +136,10 @@ def ensure(layout):
     layout.cache_dir.mkdir(parents=True, exist_ok=True)
     subprocess.run(['/usr/bin/python3', '-m', 'venv', '--system-site-packages',
                     '--clear', str(layout.venv)], check=True)
-    install = installer(layout, uv()) + ['-c', str(layout_mod.CONSTRAINTS)]
+    uv_path = uv()
+    install = installer(layout, uv_path) + ['-c', str(layout_mod.CONSTRAINTS)]
+    if uv_path:
+        install += ['-c', str(system_pins(layout))]
     wheels = layout.cache_dir / 'wheels'
     shutil.rmtree(wheels, ignore_errors=True)
     # uWSGI compiles (a minute of CPU) while the rest downloads.

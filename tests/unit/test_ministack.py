@@ -292,3 +292,17 @@ class TestInstaller(testtools.TestCase):
         self.assertEqual('uWSGI', argv[argv.index('--no-binary') + 1])
         self.assertEqual(str(wheels), argv[argv.index('-w') + 1])
         self.assertEqual(self.install.UWSGI, argv[-1])
+
+    def test_system_pins_keep_what_debian_has(self):
+        # The venv's Python reports Debian's distributions; those that
+        # constraints.txt leaves free are pinned so uv keeps them as pip
+        # did; a non-release version (Debian's +dfsg) is left free.
+        self._executable(self.layout.venv / 'bin' / 'python')
+        (self.layout.venv / 'bin' / 'python').write_text(
+            '#!/bin/sh\n'
+            'printf "oauthlib 3.2.2\\nPyYAML 6.0\\nnova 1.0\\npip 23.0\\n'
+            'foo 1.2+dfsg\\nsix 1.16.0\\n"\n')
+        self.layout.cache_dir.mkdir(parents=True, exist_ok=True)
+        path = self.install.system_pins(self.layout)
+        self.assertEqual(['oauthlib==3.2.2', 'pyyaml==6.0', 'six==1.16.0'],
+                         path.read_text().splitlines())
