@@ -6,7 +6,9 @@
 # 1. makes sure python3 (>= 3.11) can create virtualenvs, installing
 #    python3, python3-venv and python3-pip if it cannot;
 # 2. creates .tox-bootstrap/ in the repository, a virtualenv holding tox,
-#    bindep and python-subunit (kept between runs, gitignored);
+#    tox-uv (tox then builds its environments with uv, several times
+#    faster than virtualenv + pip), bindep and python-subunit (kept between
+#    runs, gitignored);
 # 3. installs, with apt-get, the packages of bindep.txt for PROFILE that are
 #    missing (profiles: test, demo, compile; see bindep.txt).
 #
@@ -17,7 +19,17 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
 BOOTSTRAP=${FASTBOOT_BOOTSTRAP_VENV:-$ROOT/.tox-bootstrap}
-BOOTSTRAP_PACKAGES=(tox bindep python-subunit)
+# tox-uv makes tox create its environments with uv and install into them
+# with uv; ministack/install.py uses the uv it brings too.
+BOOTSTRAP_PACKAGES=(tox 'tox-uv>=1.20' bindep python-subunit)
+# uWSGI (test-requirements.txt) is only an sdist on PyPI: every tox
+# environment would compile it, a minute of CPU each. pip keeps the wheels
+# it builds; uv rebuilds when it cannot revalidate its cached sdist (a
+# proxy that strips caching headers, as on our CI machine). So it is built
+# once here, by the bootstrap's Python (the one tox's environments are
+# made from: uWSGI embeds libpython), and tools/run-tests.sh points uv at
+# this directory (UV_FIND_LINKS).
+WHEELS=$BOOTSTRAP/wheels
 export DEBIAN_FRONTEND=noninteractive
 
 profiles=("$@")
@@ -127,6 +139,19 @@ if [ -n "$missing" ]; then
     if [ -n "$missing" ]; then
         log "still missing after apt-get: $missing"
         exit 1
+    fi
+fi
+
+# After bindep: compiling uWSGI needs gcc and python3-dev.
+uwsgi_wheel=$(find "$WHEELS" -maxdepth 1 -iname 'uwsgi-*.whl' \
+    2> /dev/null || true)
+if [ -z "$uwsgi_wheel" ]; then
+    log "building the uWSGI wheel into $WHEELS"
+    mkdir -p "$WHEELS"
+    if ! "$BOOTSTRAP/bin/python" -m pip wheel -q --no-deps --no-cache-dir \
+        --no-binary uWSGI -w "$WHEELS" 'uWSGI>=2.0.21'; then
+        # Not fatal: each environment then compiles it itself.
+        log "could not build uWSGI's wheel; tox environments will"
     fi
 fi
 log "ready (profiles: ${profiles[*]}; tox: $BOOTSTRAP/bin/tox)"

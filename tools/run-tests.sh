@@ -36,6 +36,13 @@ if [[ ",$ENVS," == *,ministack,* ]]; then
 fi
 bash tools/install-deps.sh "${profiles[@]}"
 
+# The wheels install-deps.sh built (uWSGI), for tox-uv's uv; pip ignores
+# UV_*. tox passes UV_* to uv by default.
+wheels=$(realpath "${FASTBOOT_BOOTSTRAP_VENV:-.tox-bootstrap}")/wheels
+if [ -z "${UV_FIND_LINKS:-}" ] && [ -d "$wheels" ]; then
+    export UV_FIND_LINKS=$wheels
+fi
+
 log=$(mktemp "${TMPDIR:-/tmp}/fastboot-tests.XXXXXX")
 trap 'rm -f "$log"' EXIT
 
@@ -71,10 +78,10 @@ summary=$(awk '
 if [ "$rc" -ne 0 ]; then
     # CI shows only the tail of the log: name what failed there.
     failures=$(grep -E '\.\.\. FAILED|^(FAIL|ERROR): ' "$log" \
-        | sed -E 's/ \[[0-9.]+s\]//' | sort -u | head -40 || true)
+        | sed -E 's/ \[[0-9.]+s\]//; s/^/  /' | sort -u | head -40 || true)
     if [ -n "$failures" ]; then
         echo "run-tests: what failed:"
-        echo "$failures" | sed 's/^/  /'
+        echo "$failures"
     fi
     echo "run-tests: tox -e $ENVS failed (exit $rc); see above"
 fi

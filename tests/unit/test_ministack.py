@@ -225,3 +225,84 @@ class TestVenvPackages(testtools.TestCase):
                  for p in install.PACKAGES + (install.UWSGI,)}
         self.assertIn('uwsgi', names)
         self.assertIn('redis', names)
+
+
+class TestInstaller(testtools.TestCase):
+    """Which installer builds the venv: uv when one is found, else pip."""
+
+    def setUp(self):
+        super().setUp()
+        from ministack import install
+        self.install = install
+        self.tmp = pathlib.Path(self.useFixture(fixtures.TempDir()).path)
+        self.layout = layout_mod.Layout(run_dir=self.tmp / 'run',
+                                        cache_dir=self.tmp / 'cache')
+        # No uv on PATH, none in the bootstrap, unless a test puts one.
+        self.useFixture(fixtures.EnvironmentVariable('PATH', str(self.tmp)))
+        self.useFixture(fixtures.EnvironmentVariable(
+            'FASTBOOT_BOOTSTRAP_VENV', str(self.tmp / 'boot')))
+        self.useFixture(fixtures.EnvironmentVariable('MINISTACK_UV'))
+
+    def _executable(self, path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text('#!/bin/sh\n')
+        path.chmod(0o755)
+        return str(path)
+
+    def test_pip_without_uv(self):
+        self.assertIsNone(self.install.uv())
+        self.assertEqual(
+            [str(self.layout.venv / 'bin' / 'pip'), 'install', '--quiet'],
+            self.install.installer(self.layout, None))
+
+    def test_uv_from_the_bootstrap_venv(self):
+        uv = self._executable(self.tmp / 'boot' / 'bin' / 'uv')
+        self.assertEqual(uv, self.install.uv())
+        # uv installs into the venv's interpreter, not its own.
+        self.assertEqual(
+            [uv, 'pip', 'install', '--quiet', '--python',
+             str(self.layout.venv / 'bin' / 'python')],
+            self.install.installer(self.layout, uv))
+
+    def test_uv_on_path_first(self):
+        self._executable(self.tmp / 'boot' / 'bin' / 'uv')
+        on_path = self._executable(self.tmp / 'uv')
+        self.assertEqual(on_path, self.install.uv())
+
+    def test_ministack_uv_pip_forces_pip(self):
+        self._executable(self.tmp / 'uv')
+        self.useFixture(fixtures.EnvironmentVariable('MINISTACK_UV', 'pip'))
+        self.assertIsNone(self.install.uv())
+
+    def test_ministack_uv_missing_is_an_error(self):
+        self.useFixture(fixtures.EnvironmentVariable(
+            'MINISTACK_UV', str(self.tmp / 'nowhere' / 'uv')))
+        error = self.assertRaises(RuntimeError, self.install.uv)
+        self.assertIn('nowhere', str(error))
+
+    def test_uwsgi_built_from_source_without_cache(self):
+        # The venv's pip compiles uWSGI against the venv's libpython and
+        # never takes a wheel another Python built.
+        wheels = self.tmp / 'wheels'
+        argv = self.install.uwsgi_wheel_argv(self.layout, wheels)
+        self.assertEqual(str(self.layout.venv / 'bin' / 'pip'), argv[0])
+        self.assertEqual('wheel', argv[1])
+        for option in ('--no-cache-dir', '--no-deps'):
+            self.assertIn(option, argv)
+        self.assertEqual('uWSGI', argv[argv.index('--no-binary') + 1])
+        self.assertEqual(str(wheels), argv[argv.index('-w') + 1])
+        self.assertEqual(self.install.UWSGI, argv[-1])
+
+    def test_system_pins_keep_what_debian_has(self):
+        # The venv's Python reports Debian's distributions; those that
+        # constraints.txt leaves free are pinned so uv keeps them as pip
+        # did; a non-release version (Debian's +dfsg) is left free.
+        self._executable(self.layout.venv / 'bin' / 'python')
+        (self.layout.venv / 'bin' / 'python').write_text(
+            '#!/bin/sh\n'
+            'printf "oauthlib 3.2.2\\nPyYAML 6.0\\nnova 1.0\\npip 23.0\\n'
+            'foo 1.2+dfsg\\nsix 1.16.0\\n"\n')
+        self.layout.cache_dir.mkdir(parents=True, exist_ok=True)
+        path = self.install.system_pins(self.layout)
+        self.assertEqual(['oauthlib==3.2.2', 'pyyaml==6.0', 'six==1.16.0'],
+                         path.read_text().splitlines())
