@@ -72,6 +72,10 @@ class UpdateRow(tables.Row):
 
 
 def progress(batch):
+    if batch.state == 'DELETED':
+        # Its servers are gone on purpose: "0/4 ACTIVE" would read as a
+        # failure.
+        return '-'
     template = loader.get_template('fastboot/batches/_progress.html')
     total = batch.count or 0
     active = batch.active

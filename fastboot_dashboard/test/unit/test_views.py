@@ -44,6 +44,15 @@ class IndexTests(helpers.TestCase):
         self.mock_batch_list.assert_called_once_with(mock.ANY)
 
     @os_helpers.create_mocks({fastboot: ['batch_list']})
+    def test_deleted_batch_has_no_progress_bar(self):
+        deleted = dict(self.batch_dict(), state='DELETED',
+                       server_states={'DELETED': 4})
+        self.mock_batch_list.return_value = [fastboot.Batch(deleted)]
+        content = self.client.get(INDEX_URL).content.decode()
+        self.assertNotIn('0/4 ACTIVE', content)
+        self.assertNotIn('fastboot-progress-text', content)
+
+    @os_helpers.create_mocks({fastboot: ['batch_list']})
     def test_index_api_down_says_so(self):
         self.mock_batch_list.side_effect = fastboot.FastbootError(
             'The fast boot service is not reachable; try again later.')
