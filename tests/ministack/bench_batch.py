@@ -13,6 +13,8 @@ MINISTACK_OUTPUT (default .ministack-output/), with the load average.
 """
 
 import os
+import shutil
+import tempfile
 import time
 import uuid
 
@@ -25,7 +27,12 @@ COUNT = int(os.environ.get('MINISTACK_BENCH_COUNT', '4'))
 
 class BenchBatch(batch_helpers.BatchScenarioMixin, base.MinistackTestCase):
 
-    setUp = test_batch.TestBatch.setUp
+    def setUp(self):
+        # TestBatch.setUp's super() is bound to TestBatch: not borrowable.
+        super().setUp()
+        self.tmp = tempfile.mkdtemp(prefix='fbmsb-', dir='/tmp')
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+
     _write = test_batch.TestBatch._write
     timeline_text = test_batch.TestBatch.timeline_text
 
