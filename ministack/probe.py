@@ -1,7 +1,7 @@
 """Questions to the running cloud, asked as admin (runs in the venv).
 
 ``python -m ministack.probe computes N TIMEOUT``: wait until N nova-compute
-services are up and their hypervisors are listed.
+services are up and their compute nodes exist.
 """
 
 import os
@@ -30,22 +30,26 @@ def compute_hosts(sess):
                   if s['state'] == 'up' and s['status'] == 'enabled')
 
 
-def hypervisor_hosts(sess):
-    """Host names of the compute nodes the cells' databases hold.
+def provider_hosts(sess):
+    """Names of placement's resource providers: one per compute node.
 
     A service is "up" a few seconds before its resource tracker creates
-    the compute node record; ``nova-manage cell_v2 discover_hosts`` maps
-    only hosts that have one, so it must wait for these.
+    the compute node record, and ``nova-manage cell_v2 discover_hosts``
+    maps only hosts that have one. Nova's own hypervisor list cannot
+    tell: it hides compute nodes whose host is not mapped yet, which is
+    what discover_hosts is about to do. The tracker creates the resource
+    provider (named after the node) right after the record, so a
+    provider means a record.
     """
-    r = sess.get('/os-hypervisors/detail',
-                 endpoint_filter={'service_type': 'compute'})
+    r = sess.get('/resource_providers',
+                 endpoint_filter={'service_type': 'placement'})
     r.raise_for_status()
-    return sorted(h['service']['host'] for h in r.json()['hypervisors'])
+    return sorted(p['name'] for p in r.json()['resource_providers'])
 
 
 def computes_ready(sess):
     """Hosts whose service is up and whose compute node exists."""
-    return sorted(set(compute_hosts(sess)) & set(hypervisor_hosts(sess)))
+    return sorted(set(compute_hosts(sess)) & set(provider_hosts(sess)))
 
 
 def warm_neutron(sess):
