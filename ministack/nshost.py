@@ -9,6 +9,14 @@ definitions and QEMU state, so two libvirtds on one machine do not adopt
 each other's domains. libvirtd's sockets are in DIR/run, outside the
 namespace, where nova-compute reaches them by ``connection_uri``. Images,
 overlays and fastboot's NBD sockets stay on the shared file system.
+
+The namespace also hides /dev/kvm: ministack's guests are TCG (``virt_type
+= qemu``), and where /dev/kvm exists but the QEMU user cannot open it (a
+root-only 0600 node, as on these PVM hosts), libvirt 9's capabilities probe
+finds KVM while its cache check finds it unusable ("KVM was enabled when
+probing ..., but it is not available now"), so it probes QEMU again on
+nearly every API call: 6-16 s per call, Nova's first spawn on a host took
+over 90 s, and one probe hung for minutes.
 """
 
 import os
@@ -17,8 +25,18 @@ import subprocess
 import sys
 
 
+KVM = '/dev/kvm'
+
+
 def _mount(*args):
     subprocess.run(['mount', *args], check=True)
+
+
+def _hide(path, placeholder):
+    """Mount an empty root-only file over ``path`` in this namespace."""
+    fd = os.open(placeholder, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.close(fd)
+    _mount('--bind', str(placeholder), path)
 
 
 def main(argv=None):
@@ -31,6 +49,8 @@ def main(argv=None):
     for private, target in (('etc-qemu', '/etc/libvirt/qemu'),
                             ('lib-qemu', '/var/lib/libvirt/qemu')):
         _mount('--bind', str(base / private), target)
+    if os.path.exists(KVM):
+        _hide(KVM, base / 'no-kvm')
     os.execvp('sh', ['sh', '-c',
                      'virtlogd -p "$1" & exec libvirtd -f "$2" -p "$3"',
                      'sh', str(base / 'virtlogd.pid'),

@@ -306,3 +306,39 @@ class TestInstaller(testtools.TestCase):
         path = self.install.system_pins(self.layout)
         self.assertEqual(['oauthlib==3.2.2', 'pyyaml==6.0', 'six==1.16.0'],
                          path.read_text().splitlines())
+
+
+class TestLibvirtNamespace(testtools.TestCase):
+    """nshost's mounts, recorded instead of run (the real ones need root)."""
+
+    def _run(self, kvm_exists):
+        from ministack import nshost
+        base = pathlib.Path(self.useFixture(fixtures.TempDir()).path)
+        kvm = base / 'kvm'
+        if kvm_exists:
+            kvm.write_bytes(b'')
+        self.useFixture(fixtures.MonkeyPatch(
+            'ministack.nshost.KVM', str(kvm)))
+        run = self.useFixture(fixtures.MockPatch(
+            'ministack.nshost.subprocess.run')).mock
+        execvp = self.useFixture(fixtures.MockPatch(
+            'ministack.nshost.os.execvp')).mock
+        self.useFixture(fixtures.MockPatch('ministack.nshost.os.makedirs'))
+        nshost.main(['ms-c1', str(base)])
+        self.assertEqual(1, execvp.call_count)
+        mounts = [c.args[0] for c in run.call_args_list
+                  if c.args[0][0] == 'mount']
+        return base, kvm, mounts
+
+    def test_kvm_is_hidden_behind_an_empty_root_only_file(self):
+        base, kvm, mounts = self._run(kvm_exists=True)
+        placeholder = base / 'no-kvm'
+        self.assertEqual(['mount', '--bind', str(placeholder), str(kvm)],
+                         mounts[-1])
+        self.assertEqual(0, placeholder.stat().st_size)
+        self.assertEqual(0o600, placeholder.stat().st_mode & 0o777)
+
+    def test_no_kvm_node_nothing_to_hide(self):
+        base, kvm, mounts = self._run(kvm_exists=False)
+        self.assertFalse(any(str(kvm) in m for m in mounts))
+        self.assertFalse((base / 'no-kvm').exists())
