@@ -165,6 +165,7 @@ def up(stack, args=None):
     for svc in (placement, glance, neutron):
         svc.wait(stack)
         _step(svc.NAME, started)
+    nova.up_placement_clients(stack)
     _venv_python(stack, 'ministack.probe', 'warm-neutron',
                  env=stack.openrc('admin'))
     cinder_up.join_or_raise()

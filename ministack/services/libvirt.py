@@ -121,10 +121,14 @@ def down(stack):
 
 
 def destroy_domains(stack):
-    """Remove domains left on the hosts (a clean ``down`` finds none)."""
+    """Remove domains left on the hosts (a clean ``down`` finds none).
+
+    Only a libvirtd that still runs can be asked: after a reboot the
+    sockets are left in the run directory with nobody listening.
+    """
     left = []
     for host in layout_mod.COMPUTES:
-        if not socket_path(stack, host).exists():
+        if not proc.running(stack.layout, 'libvirtd-' + host):
             continue
         uri = connection_uri(stack, host)
         out = proc.output(['virsh', '-c', uri, 'list', '--all', '--name'])

@@ -144,6 +144,17 @@ def up_control(stack):
                # The first file is the paste deployment, the rest nova's.
                env={'OS_NOVA_CONFIG_FILES': '%s;%s' % (
                    layout.venv / 'etc/nova/api-paste.ini', conf)})
+
+
+def up_placement_clients(stack):
+    """Conductor and scheduler: they need placement answering at start.
+
+    Nova 34's conductor builds its placement client in its constructor and
+    exits on "placement ... does not have any supported versions" when the
+    catalog names placement before placement answers.
+    """
+    layout = stack.layout
+    conf = _etc(stack) / 'nova.conf'
     for svc in ('conductor', 'scheduler'):
         proc.start(layout, 'nova-' + svc,
                    [layout.bin('nova-' + svc), '--config-file', conf],
