@@ -16,7 +16,9 @@ root-only 0600 node, as on these PVM hosts), libvirt 9's capabilities probe
 finds KVM while its cache check finds it unusable ("KVM was enabled when
 probing ..., but it is not available now"), so it probes QEMU again on
 nearly every API call: 6-16 s per call, Nova's first spawn on a host took
-over 90 s, and one probe hung for minutes.
+over 90 s, and one probe hung for minutes. Its qemu.conf is private too
+(``ministack.services.libvirt.QEMU_CONF``): no per-domain /dev namespace,
+which could not carry the mount that hides /dev/kvm.
 """
 
 import os
@@ -49,6 +51,7 @@ def main(argv=None):
     for private, target in (('etc-qemu', '/etc/libvirt/qemu'),
                             ('lib-qemu', '/var/lib/libvirt/qemu')):
         _mount('--bind', str(base / private), target)
+    _mount('--bind', str(base / 'qemu.conf'), '/etc/libvirt/qemu.conf')
     if os.path.exists(KVM):
         _hide(KVM, base / 'no-kvm')
     os.execvp('sh', ['sh', '-c',

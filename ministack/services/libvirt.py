@@ -33,6 +33,13 @@ def connection_uri(stack, host):
     return 'qemu:///system?socket=%s' % socket_path(stack, host)
 
 
+# No per-domain /dev: libvirt builds one by copying /dev's nodes and
+# moving the mounts under it, and the mount that hides /dev/kvm
+# (ministack.nshost) cannot be moved ("Unable to move ... mount to
+# /dev/kvm: Invalid argument"), so no guest would start.
+QEMU_CONF = 'namespaces = []\n'
+
+
 def _prepare(stack, host):
     base = host_dir(stack, host)
     (base / 'run').mkdir(parents=True, exist_ok=True)
@@ -41,6 +48,8 @@ def _prepare(stack, host):
     lib.mkdir(exist_ok=True)
     shutil.chown(lib, 'libvirt-qemu', 'libvirt-qemu')
     lib.chmod(0o750)
+    # nshost mounts it over /etc/libvirt/qemu.conf in the namespace.
+    (base / 'qemu.conf').write_text(QEMU_CONF)
     (base / 'libvirtd.conf').write_text(
         'unix_sock_dir = "%s"\n'
         'unix_sock_ro_perms = "0700"\n'

@@ -332,6 +332,8 @@ class TestLibvirtNamespace(testtools.TestCase):
 
     def test_kvm_is_hidden_behind_an_empty_root_only_file(self):
         base, kvm, mounts = self._run(kvm_exists=True)
+        self.assertIn(['mount', '--bind', str(base / 'qemu.conf'),
+                       '/etc/libvirt/qemu.conf'], mounts)
         placeholder = base / 'no-kvm'
         self.assertEqual(['mount', '--bind', str(placeholder), str(kvm)],
                          mounts[-1])
