@@ -8,9 +8,14 @@ hide a broken cloud.
 import os
 
 import testtools
+from testtools import content
 
 from ministack.scenarios import cloud as cloud_mod
 from ministack import stack as stack_mod
+
+
+#: Error lines of one service's log attached to a failed test.
+ERROR_LINES = 40
 
 
 class MinistackTestCase(testtools.TestCase):
@@ -22,6 +27,25 @@ class MinistackTestCase(testtools.TestCase):
         if not (self.layout.run_dir / 'openrc-demo').exists():
             self.fail('ministack is not up: run python3 -m ministack up')
         self.cloud = cloud_mod.Cloud(self.stack)
+        # down (tox's commands_post) removes the logs: a failure carries
+        # the errors the services logged while the test ran.
+        self._log_sizes = {log: log.stat().st_size
+                           for log in self.layout.logs.glob('*.log')}
+        self.addOnException(self._attach_service_errors)
+
+    def _attach_service_errors(self, exc_info):
+        for log in sorted(self.layout.logs.glob('*.log')):
+            with open(log, 'rb') as f:
+                f.seek(self._log_sizes.get(log, 0))
+                new = f.read().decode('utf-8', 'replace').splitlines()
+            errors = [line for line in new
+                      if ' ERROR ' in line or ' CRITICAL ' in line]
+            if len(errors) > ERROR_LINES:
+                errors[ERROR_LINES:] = [
+                    '... %d more' % (len(errors) - ERROR_LINES)]
+            if errors:
+                self.addDetail('errors in ' + log.name,
+                               content.text_content('\n'.join(errors)))
 
     # The same steps as ministack.scenarios.cloud, failing the test.
 
