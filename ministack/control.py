@@ -69,14 +69,16 @@ def stop(stack, name, kill=False):
     """
     from ministack import orchestrate
     _check(name, orchestrate.all_names())
-    if kill:
-        pid = proc.running(stack.layout, name)
-        if pid:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    return proc.stop(stack.layout, name)
+    pid = proc.running(stack.layout, name)
+    if kill and pid:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    # After SIGKILL the process may be a zombie already, which
+    # proc.stop counts as stopped: whether it ran is asked first.
+    stopped = proc.stop(stack.layout, name)
+    return bool(pid) or stopped
 
 
 def start(stack, name):

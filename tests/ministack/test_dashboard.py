@@ -36,7 +36,9 @@ HORIZON_OFFSET = 950
 #: 4 real TCG guests on a loaded 2-core machine.
 ACTIVE_TIMEOUT = 1800
 
-LOCAL_SETTINGS = '''# By tests/ministack/test_dashboard.py, removed after it.
+LOCAL_SETTINGS_MARK = ('# By tests/ministack/test_dashboard.py, '
+                       'removed after it.')
+LOCAL_SETTINGS = LOCAL_SETTINGS_MARK + '''
 import os
 DEBUG = False
 ALLOWED_HOSTS = ['127.0.0.1', 'localhost']
@@ -57,6 +59,15 @@ COMPRESS_OFFLINE = False
 COMPRESS_ENABLED = True
 LOGIN_REDIRECT_URL = '/project/fastboot_batches/'
 '''
+
+
+def _written_here(path):
+    """Whether ``path`` is a local_settings.py this test wrote."""
+    try:
+        with open(path) as f:
+            return f.readline().rstrip('\n') == LOCAL_SETTINGS_MARK
+    except OSError:
+        return False
 
 
 class TestDashboard(browser.BrowserMixin,
@@ -82,8 +93,10 @@ class TestDashboard(browser.BrowserMixin,
     def enable_panel(self):
         """The README's "enable it by hand", in this environment's Horizon.
 
-        Fails if a local_settings.py or the panel's files are already
-        there: this test does not overwrite a Horizon it did not set up.
+        Fails if a local_settings.py this test did not write (its first
+        line says so: a killed run leaves one) or the panel's files are
+        already there: this test does not overwrite a Horizon it did not
+        set up.
         """
         import openstack_dashboard
         local = os.path.join(os.path.dirname(openstack_dashboard.__file__),
@@ -96,8 +109,12 @@ class TestDashboard(browser.BrowserMixin,
                     copies.append((os.path.join(plugin, sub, name),
                                    os.path.join(local, sub, name)))
         settings = os.path.join(local, 'local_settings.py')
+        if _written_here(settings):
+            for _source, target in copies:
+                if os.path.exists(target):
+                    os.unlink(target)
         for target in [settings] + [t for _s, t in copies]:
-            if os.path.exists(target):
+            if os.path.exists(target) and not _written_here(target):
                 self.fail('%s exists: not a Horizon this test set up' %
                           target)
         cache = os.environ.get('FASTBOOT_BROWSER_CACHE') or os.path.join(
