@@ -30,7 +30,9 @@ def main(argv=None):
                       help='write the JSON report (the standalone demo\'s '
                       'fields) to FILE')
     demo.add_argument('--stock', action='store_true',
-                      help='also boot them the stock way (not yet here)')
+                      help='then boot as many the stock way, a volume '
+                      'per server (RBD clones, then full copies), and add '
+                      'the figures to the table and report')
     demo.add_argument('--keep-up', action='store_true',
                       help='leave the ministack up afterwards')
     stop = sub.add_parser('stop', help='stop one service')

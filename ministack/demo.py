@@ -11,7 +11,10 @@ read counter of the volumes pool (every compute reads the origin through
 librbd), before and after.
 
 The report has the standalone demo's fields (``vms``: name,
-boot_seconds, ok, checksum_ok; ``origin_bytes_read``; ``image_bytes``).
+boot_seconds, ok, checksum_ok; ``origin_bytes_read``; ``image_bytes``);
+with ``--stock``, also ``stock``: the figures of
+``ministack.scenarios.stock`` (the same count booted fastboot's way, with
+a Cinder volume per server as RBD clones, and as full copies).
 """
 
 import argparse
@@ -23,6 +26,7 @@ import time
 import uuid
 
 from ministack.scenarios import cloud as cloud_mod
+from ministack.scenarios import stock
 from ministack.services import ceph
 from ministack import stack as stack_mod
 
@@ -108,11 +112,22 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog='python -m ministack.demo')
     parser.add_argument('--vms', type=_positive, default=4)
     parser.add_argument('--report', help='write the JSON report here')
+    parser.add_argument('--stock', action='store_true',
+                        help='then the same count the stock ways')
     args = parser.parse_args(argv)
     stack = stack_mod.Stack()
-    report = run(stack, args.vms,
-                 progress=lambda m: print('demo: %s' % m, flush=True))
+
+    def progress(message):
+        print('demo: %s' % message, flush=True)
+
+    report = run(stack, args.vms, progress=progress)
     print(_table(report))
+    if args.stock:
+        # A volume per server from the snapshot, RBD clones then full
+        # copies, beside fastboot again (ministack.scenarios.stock).
+        figures = stock.compare(stack, count=args.vms, log=progress)
+        report['stock'] = {k: v for k, v in figures.items()
+                           if k != 'report'}
     if args.report:
         with open(args.report, 'w') as f:
             json.dump(report, f, indent=2)

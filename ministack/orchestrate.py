@@ -10,7 +10,6 @@ import os
 import shlex
 import shutil
 import subprocess
-import sys
 import threading
 import time
 
@@ -247,10 +246,6 @@ def demo(stack, args):
     The demo itself (ministack/demo.py) runs in the ministack's venv: it
     builds the guest with fastboot_nova and uses the venv's CLIs.
     """
-    if args.stock:
-        print('ministack: demo --stock: the stock comparison (a volume per '
-              'server) is not in this tree yet', file=sys.stderr)
-        return 2
     layout = stack.layout
     was_up = (layout.run_dir / 'openrc-demo').exists() and all(
         proc.running(layout, n) for n in all_names())
@@ -263,6 +258,8 @@ def demo(stack, args):
                 '--vms', str(args.vms)]
         if args.report:
             argv += ['--report', args.report]
+        if args.stock:
+            argv.append('--stock')
         return subprocess.run(argv, env=dict(os.environ, **env),
                               check=False).returncode
     finally:

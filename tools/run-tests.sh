@@ -17,10 +17,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # functional-services runs the tests of functional-mysql, -postgresql,
 # -rabbitmq, -redis and -ceph in one virtualenv (one build instead of five).
-# ministack (a whole OpenStack, ~20 min with its venv) is run on demand:
-# FASTBOOT_TEST_ENVS=...,ministack; see ministack/README.rst.
+# ministack brings up a whole OpenStack on this machine and runs its
+# scenario tests (about 25 min; ministack/README.rst).
 DEFAULT_ENVS=pep8,py3,functional,functional-services,functional-nova
 DEFAULT_ENVS+=,integration,kernel,bench-smoke,sim,devstack,docs,dashboard
+DEFAULT_ENVS+=,ministack
 ENVS=${FASTBOOT_TEST_ENVS:-$DEFAULT_ENVS}
 TOX=${FASTBOOT_BOOTSTRAP_VENV:-.tox-bootstrap}/bin/tox
 

@@ -57,7 +57,12 @@ from fastboot_nova.virt import snapshotops
 LOG = logging.getLogger(__name__)
 
 #: Cinder's refusal of an attachment while another one is in progress.
-_BUSY_RE = re.compile(r'current status is (attaching|reserved|detaching)\b')
+#: Cinder reads the status again to word the error, so a concurrent
+#: attachment that finished in between shows as ``available`` or
+#: ``in-use``: a status the reservation accepts, which only that race
+#: gives (seen on ministack with two computes attaching one origin).
+_BUSY_RE = re.compile(r'to reserve, but the current status is '
+                      r'(attaching|reserved|detaching|available|in-use)\b')
 ATTACH_ATTEMPTS = 60
 ATTACH_RETRY_DELAY = 0.5
 _sleep = time.sleep

@@ -93,8 +93,9 @@ def _snapshot(cloud, guest, kernel, ramdisk, tag, volume_type, undo):
     undo.append(('volume', 'delete', vol))
     # Stock servers boot from the volume: Nova reads the kernel, ramdisk
     # and command line from its image metadata (copied to snapshots and
-    # to the volumes made from them).
-    cloud.openstack('volume', 'set', vol,
+    # to the volumes made from them). Nova refuses to boot from a snapshot
+    # of a volume not marked bootable ("Block Device ... is not bootable").
+    cloud.openstack('volume', 'set', vol, '--bootable',
                     '--image-property', 'kernel_id=%s' % kernel,
                     '--image-property', 'ramdisk_id=%s' % ramdisk,
                     '--image-property',

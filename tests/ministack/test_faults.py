@@ -1,9 +1,11 @@
 """Faults during a boot of four fastboot servers (issue 11).
 
-- a nova-compute killed (SIGKILL) while its servers spawn, then started
-  again: every server ends ACTIVE or ERROR with a fault, and once they
-  are deleted nothing is left: no libvirt domain, no instance directory
-  (overlay), no cache, no attachment on the origin volume;
+- a nova-compute killed (SIGKILL) while its servers spawn (the libvirtds
+  paused so that the spawn lasts), then started again: every server ends
+  ACTIVE or ERROR (with a fault, or with none on the killed host: Nova's
+  restart), and once they are deleted nothing is left: no libvirt
+  domain, no instance directory (overlay), no cache, no attachment on the
+  origin volume;
 - one coordinator replica killed mid-boot: the computes fail over to the
   other, all ACTIVE; then both replicas stopped mid-boot: each host's
   cache reads from the origin on its own, all ACTIVE.
@@ -12,8 +14,10 @@ Each test boots from one origin volume (a clone of one snapshot) and
 restarts what it stopped, also when it fails.
 """
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -86,12 +90,13 @@ class TestFaults(base.MinistackTestCase):
         if ids:
             self._quiet('server', 'delete', '--wait', *ids)
 
-    def _wait_mid_boot(self, name, host=None):
-        """Until a server (on ``host``) spawns; its list row."""
+    def _wait_mid_boot(self, name, state=None):
+        """Until a server boots (in task ``state``); its list row."""
+        states = MID_BOOT_STATES if state is None else (state,)
+
         def spawning():
             for s in self.cloud.servers(name):
-                if s.get('Task State') in MID_BOOT_STATES and \
-                        (host is None or s.get('Host') == host):
+                if s.get('Task State') in states and s.get('Host'):
                     return s
             return None
         return self.cloud.wait_for('a server of %s spawning' % name,
@@ -149,15 +154,36 @@ class TestFaults(base.MinistackTestCase):
         self.cloud.wait_for('nova-compute on %s up' % host, up,
                             timeout=600, interval=5)
 
+    @contextlib.contextmanager
+    def _libvirtds_paused(self):
+        """SIGSTOP every libvirtd (and its virtlogd) until the block ends.
+
+        A spawn takes seconds here: a fault aimed at one would often land
+        before or after it. With libvirt paused, spawns wait in their
+        first libvirt call, in task state spawning, for as long as the
+        test needs; the kill still lands on a compute in the middle of
+        Nova's spawn.
+        """
+        groups = [proc.running(self.layout, 'libvirtd-' + h)
+                  for h in layout_mod.COMPUTES]
+        self.assertNotIn(None, groups)
+        for pid in groups:
+            os.killpg(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in groups:
+                os.killpg(pid, signal.SIGCONT)
+
     def test_compute_killed_mid_boot_and_restarted(self):
         started = time.monotonic()
-        host = layout_mod.COMPUTES[1]
-        service = 'nova-compute-' + host
-        self._restart_later(service)
         name = 'ms-fk' + self.tag
-        self._create(name)
-        self._wait_mid_boot(name, host=host)
-        self.assertTrue(control.stop(self.stack, service, kill=True))
+        with self._libvirtds_paused():
+            self._create(name)
+            host = self._wait_mid_boot(name, state='spawning')['Host']
+            service = 'nova-compute-' + host
+            self._restart_later(service)
+            self.assertTrue(control.stop(self.stack, service, kill=True))
         time.sleep(10)
         control.start(self.stack, service)
         self._wait_compute_up(host)
@@ -166,7 +192,12 @@ class TestFaults(base.MinistackTestCase):
             if s['Status'] == 'ERROR':
                 fault = self.cloud.openstack('server', 'show', s['ID'],
                                              user='admin').get('fault')
-                self.assertTrue(fault, s)
+                # A failed build records a fault, except Nova's own restart
+                # path: nova-compute's init_host sets a server it was
+                # building to ERROR with none (_init_instance, "Instance
+                # failed to spawn correctly"), so only on the killed host.
+                if not fault:
+                    self.assertEqual(host, s['Host'], s)
             else:
                 self.cloud.check_consoles([s], self.guest.payload_sha256)
         print('compute fault: %s in %.0f s' % (
@@ -181,9 +212,10 @@ class TestFaults(base.MinistackTestCase):
         self._restart_later(second)
         # One replica killed mid-boot: the other serves.
         name = 'ms-fr' + self.tag
-        self._create(name)
-        self._wait_mid_boot(name)
-        self.assertTrue(control.stop(self.stack, first, kill=True))
+        with self._libvirtds_paused():
+            self._create(name)
+            self._wait_mid_boot(name)
+            self.assertTrue(control.stop(self.stack, first, kill=True))
         servers = self._wait_settled(name)
         self._assert_all_active(servers)
         self._delete_and_check_clean(servers)
@@ -192,10 +224,11 @@ class TestFaults(base.MinistackTestCase):
             self.layout.url(coordinator.REPLICAS[0], '/')), timeout=300)
         # Both stopped mid-boot: each host's cache reads the origin.
         name = 'ms-fs' + self.tag
-        self._create(name)
-        self._wait_mid_boot(name)
-        control.stop(self.stack, first)
-        control.stop(self.stack, second)
+        with self._libvirtds_paused():
+            self._create(name)
+            self._wait_mid_boot(name)
+            control.stop(self.stack, first)
+            control.stop(self.stack, second)
         servers = self._wait_settled(name)
         self._assert_all_active(servers)
         for host in {s['Host'] for s in servers}:

@@ -140,12 +140,22 @@ class TestDemoCommand(testtools.TestCase):
             self.assertIn('not a positive count', err)
         self.assertFalse((self.tmp / 'run').exists())
 
-    def test_stock_is_refused_before_anything_starts(self):
-        rc, err = self._main('demo', '--stock')
-        self.assertEqual(2, rc)
-        self.assertIn('stock comparison', err)
-        self.assertFalse((self.tmp / 'run').exists())
-        self.assertFalse((self.tmp / 'cache').exists())
+    def test_stock_reaches_the_demo_in_the_venv(self):
+        from ministack import orchestrate
+        self.useFixture(fixtures.MockPatch(
+            'ministack.orchestrate.all_names', return_value=[]))
+        (self.tmp / 'run').mkdir()
+        (self.tmp / 'run' / 'openrc-demo').write_text('')
+        run = self.useFixture(fixtures.MockPatch(
+            'ministack.orchestrate.subprocess.run')).mock
+        run.return_value.returncode = 0
+        up = self.useFixture(fixtures.MockPatchObject(orchestrate, 'up'))
+        rc, _err = self._main('demo', '--stock', '--vms', '2')
+        self.assertEqual(0, rc)
+        argv = run.call_args.args[0]
+        self.assertEqual(['-m', 'ministack.demo', '--vms', '2', '--stock'],
+                         argv[1:])
+        self.assertFalse(up.mock.called)
 
 
 class TestDemoTable(testtools.TestCase):

@@ -117,7 +117,9 @@ class TestImageOps(base.BaseTestCase):
         self.useFixture(fixtures.MockPatchObject(imageops, '_sleep',
                                                  sleeps.append))
         real = self.volume_api.attachment_create
-        busy = ['attaching', 'reserved']
+        # available/in-use: the other attachment ended before Cinder
+        # re-read the status for its message.
+        busy = ['attaching', 'reserved', 'available', 'in-use']
 
         def attachment_create(*args, **kwargs):
             if busy:
@@ -129,7 +131,7 @@ class TestImageOps(base.BaseTestCase):
 
         self.volume_api.attachment_create = attachment_create
         self.ops.prepare('ctxt', FakeInstance('uuid-1'))
-        self.assertEqual(2, len(sleeps))
+        self.assertEqual(4, len(sleeps))
         self.assertEqual(1, len(self.volume_api.attachments))
 
     def test_other_invalid_input_is_not_retried(self):
@@ -138,8 +140,10 @@ class TestImageOps(base.BaseTestCase):
                                                  sleeps.append))
 
         def attachment_create(*args, **kwargs):
-            raise nova_exception.InvalidInput(reason='the current status '
-                                                     'is error')
+            raise nova_exception.InvalidInput(
+                reason='Invalid volume: Volume %s status must be available '
+                'or in-use or downloading to reserve, but the current '
+                'status is error.' % VOLUME)
 
         self.volume_api.attachment_create = attachment_create
         self.assertRaises(nova_exception.InvalidInput, self.ops.prepare,
