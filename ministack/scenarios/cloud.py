@@ -12,6 +12,7 @@ disk's checksum to).
 import json
 import math
 import os
+import re
 import subprocess
 import time
 
@@ -21,6 +22,8 @@ from ministack.services import cinder
 
 #: The tag the demo guest prints with the checksum of its root disk.
 CHECKSUM_TAG = 'FASTBOOT-CHECKSUM'
+_CHECKSUM_RE = re.compile(re.escape(CHECKSUM_TAG) +
+                          r' ([0-9a-f]{64})(?![0-9a-f])')
 FLAVOR = 'ms.tiny'
 COMMAND_LINE = 'console=ttyS0 fastboot.vm=ms panic=-1'
 
@@ -218,11 +221,21 @@ class Cloud:
                 / server_id)
 
     def checksum(self, host, server_id):
-        """The checksum the guest printed, or None (not yet)."""
-        for line in self.console_log(host, server_id).splitlines():
-            if line.startswith(CHECKSUM_TAG + ' '):
-                return line.split()[1]
-        return None
+        """The checksum the guest printed, or None (not yet).
+
+        Kernel messages on the serial console can cut into the guest's
+        line, so the tag is searched for anywhere in a line and only a
+        whole 64-digit hex value counts (as ``fastboot_nova.demo.vm``
+        reads the standalone demo's consoles).
+        """
+        match = _CHECKSUM_RE.search(self.console_log(host, server_id))
+        return match.group(1) if match else None
+
+    def checksum_lines(self, host, server_id):
+        """The console lines that carry the checksum tag (for errors)."""
+        return [line for line in
+                self.console_log(host, server_id).splitlines()
+                if CHECKSUM_TAG in line]
 
     def wait_checksums(self, servers, started, timeout=900):
         """{server id: (seconds from ``started``, checksum or None)}.
@@ -253,8 +266,10 @@ class Cloud:
                 'checksum on the console of %s' % sid,
                 lambda h=host, i=sid: self.checksum(h, i), timeout=timeout)
             if value != sha256:
-                raise ScenarioError('server %s printed a wrong checksum'
-                                    % sid)
+                raise ScenarioError(
+                    'server %s on %s printed a wrong checksum: %s, not %s '
+                    '(console: %r)' % (sid, host, value, sha256,
+                                       self.checksum_lines(host, sid)))
 
     def wait_servers(self, prefix, count, status=('ACTIVE', 'SHUTOFF'),
                      timeout=900):

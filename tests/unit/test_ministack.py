@@ -176,6 +176,9 @@ class TestDemoTable(testtools.TestCase):
         self.assertEqual('FAILED: see the table', lines[4])
 
 
+SUM = 'ab12' * 16
+
+
 class TestConsoleChecksum(testtools.TestCase):
 
     def setUp(self):
@@ -192,19 +195,29 @@ class TestConsoleChecksum(testtools.TestCase):
         (path / 'console.log').write_text(text)
 
     def test_checksum_line_read_missing_console_is_none(self):
-        self._console('s1', 'boot\nFASTBOOT-CHECKSUM abc123\n')
+        self._console('s1', 'boot\nFASTBOOT-CHECKSUM %s\n' % SUM)
         self._console('s2', 'booting...\n')
-        self.assertEqual('abc123', self.cloud.checksum('ms-c1', 's1'))
+        self.assertEqual(SUM, self.cloud.checksum('ms-c1', 's1'))
         self.assertIsNone(self.cloud.checksum('ms-c1', 's2'))
         self.assertIsNone(self.cloud.checksum('ms-c1', 'gone'))
 
+    def test_kernel_noise_around_or_inside_the_line(self):
+        # Before the tag: still read. Inside the value: not a checksum
+        # (waited for, never reported as a wrong one).
+        self._console('s1', '[ 3.1] random: crng init\r'
+                            'FASTBOOT-CHECKSUM %s\r\n' % SUM)
+        self._console('s2', 'FASTBOOT-CHECKSUM %s[ 3.1] ata1: %s\n' % (
+            SUM[:20], SUM[20:]))
+        self.assertEqual(SUM, self.cloud.checksum('ms-c1', 's1'))
+        self.assertIsNone(self.cloud.checksum('ms-c1', 's2'))
+
     def test_wait_checksums_ends_with_none_for_silent_guests(self):
-        self._console('s1', 'FASTBOOT-CHECKSUM abc\n')
+        self._console('s1', 'FASTBOOT-CHECKSUM %s\n' % SUM)
         self._console('s2', '')
         out = self.cloud.wait_checksums(
             [{'ID': 's1', 'Host': 'ms-c1'}, {'ID': 's2', 'Host': 'ms-c1'}],
             time.monotonic(), timeout=1)
-        self.assertEqual('abc', out['s1'][1])
+        self.assertEqual(SUM, out['s1'][1])
         self.assertIsNone(out['s2'][1])
 
 
