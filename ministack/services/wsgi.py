@@ -9,6 +9,10 @@ from ministack import layout as layout_mod
 from ministack import proc
 
 
+#: Seconds an idle HTTP/1.1 connection stays open (gunicorn's default: 2).
+KEEP_ALIVE = 75
+
+
 def serve(stack, name, app, port, env=None, threads=4):
     layout = stack.layout
     full_env = stack.venv_env()
@@ -19,6 +23,11 @@ def serve(stack, name, app, port, env=None, threads=4):
         layout.bin('gunicorn'), '--bind', '127.0.0.1:%d' % port,
         '--workers', '1', '--threads', str(threads), '--timeout', '300',
         '--graceful-timeout', '5', '--no-control-socket',
+        # gunicorn closes an idle keep-alive connection after 2 s, the
+        # interval at which the openstack CLI polls (server delete
+        # --wait): a request sent as it closed failed with "Connection
+        # reset by peer". Clients' pools keep theirs longer than this.
+        '--keep-alive', str(KEEP_ALIVE),
         '--error-logfile', '-', '--name', 'ms-' + name,
         'ministack.wsgiapp:application'], env=full_env)
 
