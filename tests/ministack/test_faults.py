@@ -104,8 +104,10 @@ class TestFaults(base.MinistackTestCase):
             attempts, state or 'booting'))
 
     def _wait_mid_boot(self, name, state=None):
-        """A server booting (in task ``state``) on a host, or None once
-        all four have settled without one seen."""
+        """A server booting (in task ``state``) on a host.
+
+        None once all four have settled without one seen.
+        """
         states = MID_BOOT_STATES if state is None else (state,)
 
         def booting_or_settled():
