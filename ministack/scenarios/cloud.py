@@ -12,7 +12,6 @@ disk's checksum to).
 import json
 import math
 import os
-import re
 import subprocess
 import time
 
@@ -22,8 +21,6 @@ from ministack.services import cinder
 
 #: The tag the demo guest prints with the checksum of its root disk.
 CHECKSUM_TAG = 'FASTBOOT-CHECKSUM'
-_CHECKSUM_RE = re.compile(re.escape(CHECKSUM_TAG) +
-                          r' ([0-9a-f]{64})(?![0-9a-f])')
 FLAVOR = 'ms.tiny'
 COMMAND_LINE = 'console=ttyS0 fastboot.vm=ms panic=-1'
 
@@ -223,13 +220,17 @@ class Cloud:
     def checksum(self, host, server_id):
         """The checksum the guest printed, or None (not yet).
 
-        Kernel messages on the serial console can cut into the guest's
-        line, so the tag is searched for anywhere in a line and only a
-        whole 64-digit hex value counts (as ``fastboot_nova.demo.vm``
-        reads the standalone demo's consoles).
+        Read as the standalone demo reads its consoles
+        (``fastboot_nova.demo.vm.parse_console_line``): kernel messages
+        on the serial console can cut into the guest's line, and only a
+        whole 64-digit hex value counts.
         """
-        match = _CHECKSUM_RE.search(self.console_log(host, server_id))
-        return match.group(1) if match else None
+        from fastboot_nova.demo import vm as vm_mod
+        for line in self.console_log(host, server_id).splitlines():
+            parsed = vm_mod.parse_console_line(line)
+            if parsed and parsed[0] == CHECKSUM_TAG:
+                return parsed[1]
+        return None
 
     def checksum_lines(self, host, server_id):
         """The console lines that carry the checksum tag (for errors)."""
