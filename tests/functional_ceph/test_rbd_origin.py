@@ -41,17 +41,24 @@ def _pool_read_bytes(layout):
     raise AssertionError('no pool %s in rados df' % ceph.POOL)
 
 
-def settled_read_bytes(layout, timeout=60):
-    """The pool's read bytes once the OSD's report caught up (~5 s)."""
-    last = _pool_read_bytes(layout)
+def settled_read_bytes(layout, at_least=0, timeout=120):
+    """The pool's read bytes once the OSD's report caught up.
+
+    The OSD reports its counters to the mgr every ~5 s, later on a loaded
+    machine: wait until they reach ``at_least`` (what the test knows was
+    read), then until two samples 6 s apart agree.
+    """
     deadline = time.monotonic() + timeout
+    last = _pool_read_bytes(layout)
     while time.monotonic() < deadline:
         time.sleep(6)
         now = _pool_read_bytes(layout)
-        if now == last:
+        if now == last and now >= at_least:
             return now
         last = now
-    raise AssertionError('pool read counters did not settle')
+    raise AssertionError('pool read counters did not settle at %d or more '
+                         'bytes in %d s (last %d)' % (at_least, timeout,
+                                                      last))
 
 
 class TestRbdOrigin(base.TestCase):
@@ -142,8 +149,10 @@ class TestRbdOrigin(base.TestCase):
                      'read -P %d 1M 64k' % (16 % 250 + 1),
                      'read 0 640k', 'read 128k 64k',
                      'read %d 4k' % (20 * CLUSTER))
-        fetched = settled_read_bytes(self.layout) - before - opened
         expected = 11 * CLUSTER
+        fetched = settled_read_bytes(
+            self.layout, at_least=before + opened + expected
+        ) - before - opened
         print('rbd origin: opening read %d bytes, 11 clusters read '
               '%d bytes (%.2fx), bring-up %.1f s' % (
                   opened, fetched, fetched / expected,
