@@ -63,6 +63,10 @@ class Runner:
                                           uuid.uuid4().hex[:8])
         self.sleep = sleep
         self.clock = clock
+        # trust id -> cloud: its keystoneauth session keeps the trust's
+        # token until it nears expiry, instead of one Keystone token
+        # (and endpoint discovery) per batch per pass.
+        self._clouds = {}
 
     # -- the loop -------------------------------------------------------------
 
@@ -96,7 +100,7 @@ class Runner:
         batch = self.queries.get(self.ctx, batch_id)
         if batch.runner != self.id:
             self.queries.update(self.ctx, batch_id, runner=self.id)
-        cloud = self.clouds.for_trust(batch.trust_id)
+        cloud = self._cloud(batch.trust_id)
         if batch.state == 'DELETING':
             return self._delete(batch, cloud)
         try:
@@ -108,6 +112,15 @@ class Runner:
             LOG.warning('Batch %s failed: %s', batch_id, e)
             self.queries.update(self.ctx, batch_id, state='ERROR',
                                 fault=str(e))
+        if self.queries.get(self.ctx, batch_id).state in \
+                batch_db.FINAL_STATES:
+            self._clouds.pop(batch.trust_id, None)
+
+    def _cloud(self, trust_id):
+        cloud = self._clouds.get(trust_id)
+        if cloud is None:
+            cloud = self._clouds[trust_id] = self.clouds.for_trust(trust_id)
+        return cloud
 
     # -- bounded retries of cloud calls ---------------------------------------
 
@@ -165,6 +178,9 @@ class Runner:
 
     def _wait_volume(self, cloud, origin):
         deadline = self.clock() + self.conf.origin_timeout
+        # A clone of a snapshot is ready in about a second on RBD: look
+        # again soon first, then every poll_interval.
+        delay = min(0.25, self.conf.poll_interval)
         while True:
             volume = self._retry(cloud.get_volume, origin.volume_id)
             status = volume['status'] if volume else 'deleted'
@@ -179,7 +195,8 @@ class Runner:
                     origin.volume_id, status if status != 'creating'
                     else 'still creating after %ds' %
                     self.conf.origin_timeout))
-            self.sleep(self.conf.poll_interval)
+            self.sleep(delay)
+            delay = min(delay * 2, self.conf.poll_interval)
 
     # -- 2-5. servers ---------------------------------------------------------
 
@@ -196,10 +213,30 @@ class Runner:
         if pending:
             self._send(batch, cloud, pending)
             batch = self.queries.get(self.ctx, batch.id)
-        for slot in batch.servers:
-            if slot.state == 'BUILDING' and slot.server_id:
-                self._poll(batch, cloud, slot)
+        building = [s for s in batch.servers
+                    if s.state == 'BUILDING' and s.server_id]
+        for slot, server in self._look(cloud, building):
+            self._poll(batch, cloud, slot, server)
         self._finish(self.queries.get(self.ctx, batch.id))
+
+    def _look(self, cloud, slots):
+        """Each slot with its server: one list per request, not a GET
+        per server (a batch of 500 in one request is one call a pass)."""
+        by_request = {}
+        for slot in slots:
+            by_request.setdefault(slot.request_name, []).append(slot)
+        for name, group in by_request.items():
+            listed = {}
+            if name is not None:
+                listed = {s['id']: s
+                          for s in self._retry(cloud.find_servers, name)}
+            for slot in group:
+                server = listed.get(slot.server_id)
+                if server is None:
+                    # Not listed (or no request name): ask for it by id
+                    # before calling it gone.
+                    server = self._retry(cloud.get_server, slot.server_id)
+                yield slot, server
 
     def _bulks(self, slots):
         size = self.conf.bulk_size or len(slots)
@@ -264,8 +301,7 @@ class Runner:
             self.queries.add_event(self.ctx, batch.id, server['id'],
                                    'requested')
 
-    def _poll(self, batch, cloud, slot):
-        server = self._retry(cloud.get_server, slot.server_id)
+    def _poll(self, batch, cloud, slot, server):
         if server is None:
             return self._server_failed(batch, cloud, slot,
                                        'deleted outside the batch')

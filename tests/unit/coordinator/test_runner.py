@@ -127,6 +127,46 @@ class TestRunner(RunnerTestCase):
         self.assertEqual(3, self.calls('create_servers'))
         self.assertEqual(5, len(self.servers()))
 
+    def test_polls_one_list_per_request_one_session_per_batch(self):
+        self.store.set(server_ticks=4)
+        trusts = []
+        for_trust = self.clouds.for_trust
+
+        def counted(trust_id):
+            trusts.append(trust_id)
+            return for_trust(trust_id)
+
+        self.clouds.for_trust = counted
+        runner = self.runner()
+        batch_id = self.batch(count=5)
+        passes = 0
+        while self.queries.get(self.ctx, batch_id).state != 'ACTIVE':
+            runner.run_once()
+            passes += 1
+            self.assertLess(passes, 20)
+        # Five servers watched over several passes without a GET per
+        # server, and one Keystone session for the whole batch.
+        self.assertGreaterEqual(passes, 3)
+        self.assertEqual(0, self.calls('get_server'))
+        self.assertLessEqual(self.calls('find_servers'), passes + 1)
+        self.assertEqual(1, len(trusts))
+
+    def test_server_missing_from_the_list_is_asked_by_id(self):
+        self.store.set(server_ticks=3)
+        runner = self.runner()
+        batch_id = self.batch(count=2)
+        runner.run_once()
+        gone = self.queries.get(self.ctx, batch_id).servers[0]
+        with self.store.state() as data:
+            del data['servers'][gone.server_id]
+        batch = self.run_until_done(runner, batch_id)
+        self.assertEqual('ACTIVE', batch.state)
+        self.assertEqual(1, self.calls('get_server'))
+        slot = batch.servers[0]
+        self.assertEqual(1, slot.attempts)
+        self.assertEqual('deleted outside the batch', slot.fault)
+        self.assertNotEqual(gone.server_id, slot.server_id)
+
     def test_server_error_retried(self):
         self.store.fail('server', 'error')
         batch = self.run_until_done(self.runner(), self.batch(count=3))
