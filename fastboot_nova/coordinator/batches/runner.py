@@ -63,7 +63,7 @@ class Runner:
                                           uuid.uuid4().hex[:8])
         self.sleep = sleep
         self.clock = clock
-        # trust id -> cloud: its keystoneauth session keeps the trust's
+        # batch id -> cloud: its keystoneauth session keeps the trust's
         # token until it nears expiry, instead of one Keystone token
         # (and endpoint discovery) per batch per pass.
         self._clouds = {}
@@ -73,7 +73,11 @@ class Runner:
     def run_once(self):
         """One pass over the batches with work; returns how many moved."""
         worked = 0
-        for batch_id in self.queries.work(self.ctx):
+        work = self.queries.work(self.ctx)
+        # Ended batches, and those another runner finished, are not work.
+        for batch_id in set(self._clouds) - set(work):
+            del self._clouds[batch_id]
+        for batch_id in work:
             with self.coordination.try_lock('batch-%s' % batch_id) as mine:
                 if not mine:
                     continue
@@ -100,7 +104,10 @@ class Runner:
         batch = self.queries.get(self.ctx, batch_id)
         if batch.runner != self.id:
             self.queries.update(self.ctx, batch_id, runner=self.id)
-        cloud = self._cloud(batch.trust_id)
+        cloud = self._clouds.get(batch_id)
+        if cloud is None:
+            cloud = self._clouds[batch_id] = self.clouds.for_trust(
+                batch.trust_id)
         if batch.state == 'DELETING':
             return self._delete(batch, cloud)
         try:
@@ -112,15 +119,6 @@ class Runner:
             LOG.warning('Batch %s failed: %s', batch_id, e)
             self.queries.update(self.ctx, batch_id, state='ERROR',
                                 fault=str(e))
-        if self.queries.get(self.ctx, batch_id).state in \
-                batch_db.FINAL_STATES:
-            self._clouds.pop(batch.trust_id, None)
-
-    def _cloud(self, trust_id):
-        cloud = self._clouds.get(trust_id)
-        if cloud is None:
-            cloud = self._clouds[trust_id] = self.clouds.for_trust(trust_id)
-        return cloud
 
     # -- bounded retries of cloud calls ---------------------------------------
 

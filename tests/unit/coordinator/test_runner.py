@@ -150,6 +150,13 @@ class TestRunner(RunnerTestCase):
         self.assertEqual(0, self.calls('get_server'))
         self.assertLessEqual(self.calls('find_servers'), passes + 1)
         self.assertEqual(1, len(trusts))
+        # An ended batch's session is dropped: its deletion, later,
+        # authenticates again.
+        runner.run_once()
+        self.queries.request_delete(self.ctx, batch_id, PROJECT, False)
+        self.assertEqual('DELETED',
+                         self.run_until_done(runner, batch_id).state)
+        self.assertEqual(2, len(trusts))
 
     def test_server_missing_from_the_list_is_asked_by_id(self):
         self.store.set(server_ticks=3)
