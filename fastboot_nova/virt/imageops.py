@@ -158,13 +158,14 @@ class ImageOps:
         connection_info = self._ensure_attachment(context, instance,
                                                   volume_id)
         image = self._cacheops.image_name(volume_id)
+        server = notifications.server_fields(instance)
         with lockutils.lock('fastboot-' + image):
             self.emitter.emit(context, notifications.CACHE_ATTACH_START,
-                              instance.uuid, volume_id)
+                              instance.uuid, volume_id, **server)
             location = self._ensure_origin(context, connection_info,
                                            instance, image)
             self.emitter.emit(context, notifications.CACHE_ATTACH_END,
-                              instance.uuid, volume_id)
+                              instance.uuid, volume_id, **server)
             connection_info['data']['device_path'] = location
             self._snapshotops.mark(connection_info, instance, volume_id)
             try:
@@ -175,7 +176,8 @@ class ImageOps:
                               volume_id, instance=instance)
                 raise
             self.emitter.emit(context, notifications.OVERLAY_CREATED,
-                              instance.uuid, volume_id, path=disk.path)
+                              instance.uuid, volume_id, path=disk.path,
+                              **server)
         return disk.path
 
     def _ensure_attachment(self, context, instance, volume_id):

@@ -12,7 +12,11 @@ these, publisher ``fastboot.<host>``:
 * ``fastboot.overlay.create.end`` -- the server's copy-on-write overlay
   exists; ``path`` says where.
 
-Every payload carries ``instance_uuid`` and ``volume_id``. Sending never
+Every payload carries ``instance_uuid``, ``volume_id`` and
+``project_id``; ``batch`` too when the server's metadata has
+``fastboot_batch`` (:data:`BATCH_METADATA`): the compute can get this far
+before the batch runner has recorded the server's id, and the listener
+then attributes the event by it, as it does Nova's. Sending never
 fails a boot: errors are logged and dropped. Without a notification
 driver configured (``[oslo_messaging_notifications] driver``) nothing is
 sent, as for Nova's own notifications.
@@ -28,6 +32,21 @@ CACHE_ATTACH_START = 'fastboot.cache.attach.start'
 CACHE_ATTACH_END = 'fastboot.cache.attach.end'
 OVERLAY_CREATED = 'fastboot.overlay.create.end'
 DEFAULT_TOPICS = ['versioned_notifications']
+
+#: The server metadata key naming the batch that created a server (the
+#: batch runner sets it).
+BATCH_METADATA = 'fastboot_batch'
+
+
+def server_fields(instance):
+    """What the listener attributes a server's events by."""
+    fields = {'project_id': instance.project_id}
+    # Only what the compute has loaded: never a lazy load for this.
+    if instance.obj_attr_is_set('metadata'):
+        batch = (instance.metadata or {}).get(BATCH_METADATA)
+        if batch:
+            fields['batch'] = batch
+    return fields
 
 
 class Emitter:

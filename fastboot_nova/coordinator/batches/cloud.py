@@ -21,10 +21,12 @@ at any time, and is deleted with the batch.
 
 import abc
 
+from fastboot_nova.virt import notifications
+
 #: The server metadata key naming the batch that created a server: what
 #: the notification listener attributes a server by before the runner has
 #: recorded the server's id.
-BATCH_METADATA = 'fastboot_batch'
+BATCH_METADATA = notifications.BATCH_METADATA
 
 
 class Cloud(abc.ABC):

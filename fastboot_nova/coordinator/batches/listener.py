@@ -16,9 +16,10 @@ A compute can take a server before the runner has listed the servers
 Nova made and recorded their ids (on ministack ``instance.create.start``
 came 0.1 s after the request; under load, before the runner knew the id,
 and the phase was lost). Nova's payloads carry the server's metadata,
-where the runner puts ``fastboot_batch``; the batch it names is trusted
-only when it belongs to the server's project: metadata is the user's to
-write.
+where the runner puts ``fastboot_batch``, and FastBootDriver's payloads
+carry it as ``batch`` with the server's ``project_id``; the batch named
+is trusted only when it belongs to the server's project: metadata is the
+user's to write.
 """
 
 import datetime
@@ -136,11 +137,15 @@ class TimelineEndpoint:
 
         None unless that batch is of the server's own project.
         """
-        data = _nova_data(payload)
-        metadata = data.get('metadata')
-        batch_id = (metadata.get(cloud.BATCH_METADATA)
-                    if isinstance(metadata, dict) else None)
-        project_id = data.get('tenant_id')
+        if 'instance_uuid' in payload:  # FastBootDriver's
+            batch_id = payload.get('batch')
+            project_id = payload.get('project_id')
+        else:
+            data = _nova_data(payload)
+            metadata = data.get('metadata')
+            batch_id = (metadata.get(cloud.BATCH_METADATA)
+                        if isinstance(metadata, dict) else None)
+            project_id = data.get('tenant_id')
         if not isinstance(batch_id, str) or not project_id:
             return None
         try:

@@ -106,6 +106,28 @@ class TestListener(test_runner.RunnerTestCase):
         (event,) = self.wait_phases(1)
         self.assertEqual(('scheduled', early), (event.phase, event.server_id))
 
+    def test_driver_event_before_the_runner_recorded_the_server(self):
+        # On a fast compute the cache and overlay can be done before the
+        # runner lists Nova's servers: FastBootDriver's payload names the
+        # batch and project, trusted only for a batch of that project.
+        self.conf.set_override('driver', ['messagingv2'],
+                               group='oslo_messaging_notifications')
+        emitter = notifications.Emitter(self.conf, 'h1',
+                                        transport=self.transport)
+        early, stranger = str(uuid.uuid4()), str(uuid.uuid4())
+        emitter.emit(None, notifications.CACHE_ATTACH_START, stranger,
+                     'vol-1', project_id='another-project',
+                     batch=self.batch_id)
+        emitter.emit(None, notifications.OVERLAY_CREATED, early, 'vol-1',
+                     path='/x', project_id=test_runner.PROJECT,
+                     batch=self.batch_id)
+        (event,) = self.wait_phases(1)
+        self.assertEqual(('overlay_created', early),
+                         (event.phase, event.server_id))
+        time.sleep(0.3)
+        self.assertEqual(1, len([e for e in self.queries.events(
+            self.ctx, self.batch_id) if e.server_id]))
+
     def test_metadata_naming_another_projects_batch_is_ignored(self):
         # Metadata is the user's to write: a server of another project
         # cannot put events into this batch, nor can a made-up batch id.

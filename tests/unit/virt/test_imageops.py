@@ -10,6 +10,7 @@ from oslotest import base
 from fastboot_nova import exception
 from fastboot_nova.virt import cacheops
 from fastboot_nova.virt import imageops
+from fastboot_nova.virt import notifications
 from fastboot_nova.virt import snapshotops
 from tests.unit import fakes
 
@@ -76,10 +77,14 @@ class FakeInstance:
         self.project_id = 'project'
         self.image_ref = 'image-1'
         self.system_metadata = {imageops.SM_ORIGIN: volume_id}
+        self.metadata = {}
         self.saves = 0
 
     def save(self):
         self.saves += 1
+
+    def obj_attr_is_set(self, name):
+        return hasattr(self, name)
 
 
 class TestImageOps(base.BaseTestCase):
@@ -149,6 +154,29 @@ class TestImageOps(base.BaseTestCase):
         self.assertRaises(nova_exception.InvalidInput, self.ops.prepare,
                           'ctxt', FakeInstance('uuid-1'))
         self.assertEqual([], sleeps)
+
+    def test_timeline_events_name_the_batch_and_project(self):
+        sent = []
+
+        class Recorder:
+            def emit(self, context, event_type, instance_uuid, volume_id,
+                     **extra):
+                sent.append((event_type, instance_uuid, extra))
+
+        self.ops.emitter = Recorder()
+        batch_server = FakeInstance('uuid-1')
+        batch_server.metadata = {'fastboot_batch': 'b-1', 'other': 'x'}
+        self.ops.prepare('ctxt', batch_server)
+        self.ops.prepare('ctxt', FakeInstance('uuid-2'))
+        self.assertEqual(
+            [notifications.CACHE_ATTACH_START, notifications.CACHE_ATTACH_END,
+             notifications.OVERLAY_CREATED] * 2, [e[0] for e in sent])
+        for event_type, uuid, extra in sent:
+            expected = {'project_id': 'project'}
+            if uuid == 'uuid-1':
+                expected['batch'] = 'b-1'
+            extra.pop('path', None)
+            self.assertEqual(expected, extra, event_type)
 
     def test_first_and_second_server(self):
         one, two = FakeInstance('uuid-1'), FakeInstance('uuid-2')
