@@ -257,6 +257,7 @@ class Runner:
     def _create(self, batch, cloud, name, bulk, flavor, request):
         """Send one bulk, retrying 5xx/timeouts, never creating twice."""
         for attempt in range(self.conf.cloud_retries + 1):
+            sent_at = models.utcnow()
             try:
                 cloud.create_servers(
                     name, batch.image_id, flavor['id'], len(bulk),
@@ -277,13 +278,18 @@ class Runner:
                             fault='Nova did not create the server: %s' % e)
                     return
                 self.sleep(self.conf.retry_interval * 2 ** attempt)
-        self._collect(batch, cloud, name, bulk, sent=True)
+        self._collect(batch, cloud, name, bulk, sent_at=sent_at)
 
-    def _collect(self, batch, cloud, name, slots, sent=False):
-        """Match Nova's servers named after a request to its slots."""
+    def _collect(self, batch, cloud, name, slots, sent_at=None):
+        """Match Nova's servers named after a request to its slots.
+
+        ``sent_at``: when this runner sent the request, the time of the
+        servers' ``requested`` phase (Nova's API time then counts in the
+        phases after it); None when resuming, where it is not known.
+        """
         found = self._retry(cloud.find_servers, name)
         slots = sorted(slots, key=lambda s: s.index)
-        if not found and not sent:
+        if not found and sent_at is None:
             # Recorded but never reached Nova (the runner died before
             # sending): send it now under the same name.
             return self._create(batch, cloud, name, slots,
@@ -297,7 +303,7 @@ class Runner:
             self.queries.update_server(self.ctx, batch.id, slot.index,
                                        server_id=server['id'])
             self.queries.add_event(self.ctx, batch.id, server['id'],
-                                   'requested')
+                                   'requested', at=sent_at)
 
     def _poll(self, batch, cloud, slot, server):
         if server is None:

@@ -14,6 +14,7 @@ from fastboot_nova.coordinator import context
 from fastboot_nova.coordinator.db import api as db_api
 from fastboot_nova.coordinator.db import batches as batch_db
 from fastboot_nova.coordinator.db import migration
+from fastboot_nova.coordinator.db import models
 from fastboot_nova.coordinator import locks
 from tests.unit.coordinator import fake_cloud
 
@@ -157,6 +158,20 @@ class TestRunner(RunnerTestCase):
         self.assertEqual('DELETED',
                          self.run_until_done(runner, batch_id).state)
         self.assertEqual(2, len(trusts))
+
+    def test_requested_is_when_the_request_was_sent(self):
+        # Nova's API may take seconds to answer a multi-create: that time
+        # belongs to the phases after "requested", not before it.
+        self.store.set(hang_after_create=1)
+        runner = self.runner()
+        batch_id = self.batch(count=2)
+        runner.run_once()
+        answered = models.utcnow()
+        requested = [e.at for e in self.queries.events(self.ctx, batch_id)
+                     if e.phase == 'requested']
+        self.assertEqual(2, len(requested))
+        for at in requested:
+            self.assertGreaterEqual((answered - at).total_seconds(), 1)
 
     def test_server_missing_from_the_list_is_asked_by_id(self):
         self.store.set(server_ticks=3)
