@@ -11,6 +11,12 @@ from ministack import proc
 
 #: Seconds an idle HTTP/1.1 connection stays open (gunicorn's default: 2).
 KEEP_ALIVE = 75
+#: Longest request line (gunicorn's default: 4094, 414 above). nova-api
+#: asks Neutron for the ports of up to 150 servers in one query string
+#: (nova.network.security_group_api.MAX_SEARCH_IDS, ~7.1 KB, sized for
+#: neutronclient's 8192): with more than ~85 servers a server list got
+#: HTTP 500 NeutronClientException. 8190 is gunicorn's largest.
+LIMIT_REQUEST_LINE = 8190
 
 
 def serve(stack, name, app, port, env=None, threads=4):
@@ -28,6 +34,7 @@ def serve(stack, name, app, port, env=None, threads=4):
         # --wait): a request sent as it closed failed with "Connection
         # reset by peer". Clients' pools keep theirs longer than this.
         '--keep-alive', str(KEEP_ALIVE),
+        '--limit-request-line', str(LIMIT_REQUEST_LINE),
         '--error-logfile', '-', '--name', 'ms-' + name,
         'ministack.wsgiapp:application'], env=full_env)
 
