@@ -77,25 +77,18 @@ def storm(client, stack, pids, image, flavor, count, mode, bulk_size,
     cpu0 = sampler_mod.cpu_by_service(pids)
     sampler.start()
     started = time.monotonic()
-    sent, refused = _send(client, prefix, image, flavor, count, mode,
-                          bulk_size)
-    request_s = time.monotonic() - started
-    expected = count - len(refused)
-    done = {}
-    servers = []
-    deadline = started + timeout
-    interval = max(1.0, count / 250.0)
-    while True:
-        now = time.monotonic()
-        servers = client.servers(prefix)
-        for s in servers:
-            if s['id'] not in done and s['status'] in ('ACTIVE', 'ERROR'):
-                t0 = sent.get(_batch_of(prefix, s['name']), started)
-                done[s['id']] = (s['status'], now - t0, now - started)
-        if len(done) >= expected or now > deadline:
-            break
-        time.sleep(interval)
-    sampler.stop()
+    # The sampler runs rabbitmqctl: left running after an error, its next
+    # call would start an epmd daemon once the run's own epmd is stopped.
+    try:
+        sent, refused = _send(client, prefix, image, flavor, count, mode,
+                              bulk_size)
+        request_s = time.monotonic() - started
+        expected = count - len(refused)
+        done, servers, list_errors = _poll(client, prefix, sent, started,
+                                           expected, started + timeout,
+                                           max(1.0, count / 250.0))
+    finally:
+        sampler.stop()
     cpu1 = sampler_mod.cpu_by_service(pids)
     faults = collections.Counter(refused)
     for s in servers:
@@ -123,6 +116,8 @@ def storm(client, stack, pids, image, flavor, count, mode, bulk_size,
                          if len(active) == count else None),
         'last_done_s': round(max((v[2] for v in done.values()),
                                  default=0), 2),
+        # Server lists the API answered with an error (retried).
+        'list_errors': dict(list_errors.most_common()),
         'p50_s': _round(percentile(per_server, 50)),
         'p99_s': _round(percentile(per_server, 99)),
         'cpu_s': {k: round(cpu1.get(k, 0) - cpu0.get(k, 0), 2)
@@ -131,6 +126,31 @@ def storm(client, stack, pids, image, flavor, count, mode, bulk_size,
     result.update(sampler.summary())
     result['cleanup'] = cleanup(client, stack, prefix, servers)
     return result
+
+
+def _poll(client, prefix, sent, started, expected, deadline, interval):
+    """List the storm's servers until ``expected`` are done or timeout.
+
+    A list the API fails (5xx) is counted by message and retried: one
+    failed poll is the API's trouble, not a failed server.
+    """
+    done, servers = {}, []
+    errors = collections.Counter()
+    while True:
+        now = time.monotonic()
+        try:
+            servers = client.servers(prefix)
+        except client_mod.ApiError as e:
+            if e.status < 500:
+                raise
+            errors[_short(str(e))] += 1
+        for s in servers:
+            if s['id'] not in done and s['status'] in ('ACTIVE', 'ERROR'):
+                t0 = sent.get(_batch_of(prefix, s['name']), started)
+                done[s['id']] = (s['status'], now - t0, now - started)
+        if len(done) >= expected or now > deadline:
+            return done, servers, errors
+        time.sleep(interval)
 
 
 def _round(value):

@@ -49,6 +49,8 @@ class StormSmokeTest(testtools.TestCase):
                          (storm['profile'], storm['mode'],
                           storm['servers']))
         self.assertEqual({}, storm['faults'])
+        # Every server list the storm polled answered (no API 5xx).
+        self.assertEqual({}, storm['list_errors'])
         self.assertEqual(SERVERS, storm['active'])
         self.assertIsNotNone(storm['all_active_s'])
         self.assertGreater(storm['peak_db_connections'], 0)

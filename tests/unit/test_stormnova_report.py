@@ -56,3 +56,41 @@ class FaultGroupingTest(testtools.TestCase):
         b = run._short('Build of instance 9a9b5a2c-aaaa-bbbb-cccc-'
                        'ddddeeeeffff aborted')
         self.assertEqual(a, b)
+
+
+class _FlakyClient:
+    """Answers the listed outcomes in order: an ApiError or a list."""
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+
+    def servers(self, prefix):
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+class PollTest(testtools.TestCase):
+
+    def test_api_5xx_on_a_list_is_counted_and_retried(self):
+        from gate.stormnova import client as client_mod
+        err = client_mod.ApiError('GET', '/servers/detail', 500,
+                                  'NeutronClientException')
+        ok = [{'id': 'a', 'name': 'st-b0-1', 'status': 'ACTIVE'}]
+        client = _FlakyClient(err, ok)
+        self.patch(run.time, 'sleep', lambda s: None)
+        done, servers, errors = run._poll(client, 'st-', {}, 0.0, 1,
+                                          float('inf'), 1.0)
+        self.assertEqual(['a'], list(done))
+        self.assertEqual(ok, servers)
+        self.assertEqual([1], list(errors.values()))
+        self.assertIn('NeutronClientException', next(iter(errors)))
+
+    def test_api_4xx_on_a_list_is_an_error_of_the_run(self):
+        from gate.stormnova import client as client_mod
+        err = client_mod.ApiError('GET', '/servers/detail', 403, 'denied')
+        self.patch(run.time, 'sleep', lambda s: None)
+        self.assertRaises(client_mod.ApiError, run._poll,
+                          _FlakyClient(err), 'st-', {}, 0.0, 1,
+                          float('inf'), 1.0)
