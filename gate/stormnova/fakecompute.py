@@ -20,6 +20,11 @@ from unittest import mock
 #: Size of each fake hypervisor: room for a storm of tiny servers.
 HOST_CPUS = 64
 HOST_MEM_KIB = 256 * 1024 * 1024
+#: The disk the fake host reports. LibvirtFixture mocks get_fs_info with
+#: a bare MagicMock, which reads as 1 GB: DISK_GB capped a compute at
+#: 16 tiny servers (x16 allocation ratio) and a 100-server storm on 4
+#: computes failed NoValidHost on placement, not on any tuned setting.
+HOST_DISK_GB = 10240
 
 
 def _host_name(argv):
@@ -78,6 +83,10 @@ def install(host):
                    side_effect=lambda *a, **k: io.BytesIO(b'')),
         mock.patch('nova.privsep.utils.supports_direct_io',
                    return_value=True),
+        mock.patch('nova.virt.libvirt.utils.get_fs_info',
+                   return_value={'total': HOST_DISK_GB * 1024 ** 3,
+                                 'free': HOST_DISK_GB * 1024 ** 3,
+                                 'used': 0}),
         mock.patch('nova.virt.libvirt.host.Host.get_online_cpus',
                    return_value=set(range(HOST_CPUS))),
         # No event thread runs (LibvirtFixture stops it): the fake
