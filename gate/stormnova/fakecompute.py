@@ -83,10 +83,11 @@ def install(host):
                    side_effect=lambda *a, **k: io.BytesIO(b'')),
         mock.patch('nova.privsep.utils.supports_direct_io',
                    return_value=True),
+        # A new dict per call: the driver divides its values in place.
         mock.patch('nova.virt.libvirt.utils.get_fs_info',
-                   return_value={'total': HOST_DISK_GB * 1024 ** 3,
-                                 'free': HOST_DISK_GB * 1024 ** 3,
-                                 'used': 0}),
+                   side_effect=lambda path: {
+                       'total': HOST_DISK_GB * 1024 ** 3,
+                       'free': HOST_DISK_GB * 1024 ** 3, 'used': 0}),
         mock.patch('nova.virt.libvirt.host.Host.get_online_cpus',
                    return_value=set(range(HOST_CPUS))),
         # No event thread runs (LibvirtFixture stops it): the fake
