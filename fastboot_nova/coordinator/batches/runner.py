@@ -218,8 +218,10 @@ class Runner:
         self._finish(self.queries.get(self.ctx, batch.id))
 
     def _look(self, cloud, slots):
-        """Each slot with its server: one list per request, not a GET
-        per server (a batch of 500 in one request is one call a pass)."""
+        """Each slot with its server: one list per request a pass.
+
+        Not a GET per server: a batch of 500 in one request is one call.
+        """
         by_request = {}
         for slot in slots:
             by_request.setdefault(slot.request_name, []).append(slot)
